@@ -1,0 +1,96 @@
+// Inbox: how a plain thread (main, a test, a host's I/O thread) talks to processes.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "coppice/message.hpp"
+#include "coppice/pid.hpp"
+#include "coppice/process.hpp"
+#include "coppice/result.hpp"
+#include "coppice/runtime.hpp"
+
+namespace coppice {
+
+namespace detail {
+struct InboxState;
+}
+
+// A mailbox with a pid, owned by one plain thread. Processes send to it, link to it and
+// monitor it like any process; the thread receives with a timeout and makes blocking
+// calls. An inbox traps exits: exit signals, kill included, arrive as Exit messages. It
+// must not outlive its runtime, and must not be used on a worker thread (a process
+// receives with co_await instead).
+class Inbox {
+ public:
+  explicit Inbox(Runtime& runtime);
+  ~Inbox();
+  Inbox(const Inbox&) = delete;
+  Inbox& operator=(const Inbox&) = delete;
+
+  Pid pid() const { return pid_; }
+  Runtime& runtime() { return runtime_; }
+
+  template <class T>
+  void send(Pid to, T&& value) {
+    send(to, Message::of(std::forward<T>(value)));
+  }
+  void send(Pid to, Message message);
+
+  template <class T>
+  std::optional<T> receive(std::chrono::nanoseconds timeout) {
+    auto m = receive_matching(&detail::match_type<T>, nullptr, timeout);
+    if (!m) return std::nullopt;
+    return m->template take<T>();
+  }
+  std::optional<Message> receive_any(std::chrono::nanoseconds timeout) {
+    return receive_matching(&detail::match_any, nullptr, timeout);
+  }
+  template <class Pred>
+  std::optional<Message> receive_if(const Pred& pred, std::chrono::nanoseconds timeout) {
+    return receive_matching(&detail::match_predicate<Pred>, &pred, timeout);
+  }
+
+  // Request and reply, blocking this thread for at most `timeout`.
+  template <class R, class Req>
+  Result<R> call(Pid to, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
+    return convert<R>(call_message(to, {}, Message::of(std::forward<Req>(request)), timeout), to);
+  }
+  template <class R, class Req>
+  Result<R> call(std::string_view name, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
+    return convert<R>(call_message({}, name, Message::of(std::forward<Req>(request)), timeout), Pid{});
+  }
+
+  Status link(Pid pid);
+  void unlink(Pid pid);
+  Ref monitor(Pid pid);
+  bool demonitor(Ref ref, DemonitorOptions options = {});
+  // Messages received and not yet taken.
+  std::size_t queued();
+
+  Result<Message> call_message(Pid to, std::string_view name, Message request, std::chrono::milliseconds timeout);
+
+ private:
+  std::optional<Message> receive_matching(detail::ReceiveWait::Match match, const void* context,
+                                          std::chrono::nanoseconds timeout);
+  template <class R>
+  static Result<R> convert(Result<Message> reply, Pid to) {
+    if (!reply) return reply.error();
+    if constexpr (std::is_same_v<R, Message>) {
+      return std::move(reply).value();
+    } else {
+      if (!reply->template is<R>())
+        return Error(ErrorKind::invalid_argument,
+                     "call: the reply holds " + reply->type_name() + ", not the type asked for", to);
+      return reply->template take<R>();
+    }
+  }
+
+  Runtime& runtime_;
+  detail::InboxState* state_;
+  Pid pid_;
+};
+
+}  // namespace coppice

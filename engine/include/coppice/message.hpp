@@ -1,0 +1,233 @@
+// Message: a type-erased, move-only payload; envelope and payload share one allocation.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+#include "coppice/pid.hpp"
+
+namespace coppice {
+
+// Where to send the reply to a request: the caller and the reference its reply must carry.
+// A From can be handed to any process, which may reply in the caller's place.
+struct From {
+  Pid pid;
+  Ref ref;
+  friend bool operator==(const From&, const From&) = default;
+};
+
+class BadMessageAccess : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+namespace detail {
+
+// What the runtime does with an envelope when the receiver drains its mailbox. Plain
+// messages go to the process's queue; the others are signals the runtime acts on.
+enum class SignalKind : std::uint8_t {
+  message,
+  exit_linked,    // payload Exit: a linked process died
+  exit_explicit,  // payload Exit: exit(pid, reason)
+  link,           // no payload
+  unlink,         // no payload
+  monitor,        // no payload; ref: the monitor
+  demonitor,      // no payload; ref: the monitor
+  down,           // payload Down; delivered only while the monitor is active
+  receive_timeout,  // no payload; ref: the wait it ends
+  info_request,   // no payload; ref: where to send the ProcessInfo
+  wake,           // no payload: only schedules the receiver (used by timers and shutdown)
+};
+
+// Describes one payload type. One instance per type; its address identifies the type.
+struct alignas(8) TypeInfo {
+  void (*destroy)(void* payload) noexcept;
+  const char* (*name)() noexcept;
+  std::uint32_t payload_offset;
+  std::uint32_t alignment;
+  SignalKind kind;
+};
+
+// How the envelope was addressed (kept in the low bits of the type pointer).
+enum class Addressing : std::uint8_t {
+  plain = 0,    // sent to a pid or a name
+  request = 1,  // a request: `ref` is where the reply goes (see From)
+  alias = 2,    // sent to an alias: dropped unless the receiver still has `ref` active
+};
+
+// The mailbox node. Producers write `next` of the node they link after; everything else
+// is written once, before the node is published.
+struct Envelope {
+  std::atomic<Envelope*> next{nullptr};
+  std::uintptr_t type_bits = 0;  // const TypeInfo* | Addressing
+  Pid from;
+  std::uint64_t ref = 0;
+
+  const TypeInfo* type() const { return reinterpret_cast<const TypeInfo*>(type_bits & ~std::uintptr_t{7}); }
+  Addressing addressing() const { return static_cast<Addressing>(type_bits & 7); }
+  void set_type(const TypeInfo* t, Addressing a = Addressing::plain) {
+    type_bits = reinterpret_cast<std::uintptr_t>(t) | static_cast<std::uintptr_t>(a);
+  }
+  void* payload() { return reinterpret_cast<char*>(this) + type()->payload_offset; }
+};
+static_assert(sizeof(Envelope) == 32);
+
+void* allocate_envelope(std::size_t size, std::size_t alignment);
+void free_envelope(Envelope* e) noexcept;  // destroys the payload too
+
+template <class T>
+void destroy_payload(void* p) noexcept {
+  static_cast<T*>(p)->~T();
+}
+template <class T>
+const char* payload_name() noexcept {
+  return typeid(T).name();
+}
+constexpr std::uint32_t payload_offset_for(std::size_t alignment) {
+  return static_cast<std::uint32_t>((sizeof(Envelope) + alignment - 1) / alignment * alignment);
+}
+
+template <class T, SignalKind K = SignalKind::message>
+inline constexpr TypeInfo type_info_v{&destroy_payload<T>, &payload_name<T>,
+                                      payload_offset_for(alignof(T)), alignof(T), K};
+
+// Allocates an envelope holding T constructed from args.
+template <class T, class... Args>
+Envelope* make_envelope(const TypeInfo* info, Args&&... args) {
+  const std::size_t align = alignof(T) > alignof(Envelope) ? alignof(T) : alignof(Envelope);
+  void* mem = allocate_envelope(info->payload_offset + sizeof(T), align);
+  auto* e = new (mem) Envelope{};
+  e->set_type(info);
+  try {
+    new (e->payload()) T(std::forward<Args>(args)...);
+  } catch (...) {
+    e->~Envelope();
+    ::operator delete(mem, std::nothrow);  // never reached with a throwing ctor path below
+    throw;
+  }
+  return e;
+}
+
+template <class F>
+struct first_argument;
+template <class R, class C, class A>
+struct first_argument<R (C::*)(A)> { using type = A; };
+template <class R, class C, class A>
+struct first_argument<R (C::*)(A) const> { using type = A; };
+template <class R, class A>
+struct first_argument<R (*)(A)> { using type = A; };
+template <class F>
+struct first_argument : first_argument<decltype(&F::operator())> {};
+template <class F>
+using first_argument_t = std::remove_cvref_t<typename first_argument<std::remove_cvref_t<F>>::type>;
+
+}  // namespace detail
+
+class Message {
+ public:
+  Message() = default;
+  Message(Message&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
+  Message& operator=(Message&& o) noexcept {
+    if (this != &o) {
+      reset();
+      e_ = std::exchange(o.e_, nullptr);
+    }
+    return *this;
+  }
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+  ~Message() { reset(); }
+
+  // A message holding a T built from args.
+  template <class T, class... Args>
+  static Message make(Args&&... args) {
+    static_assert(!std::is_reference_v<T> && std::is_move_constructible_v<T>,
+                  "a message holds a movable value");
+    return Message(detail::make_envelope<T>(&detail::type_info_v<T>, std::forward<Args>(args)...));
+  }
+  template <class T>
+  static Message of(T&& value) {
+    return make<std::remove_cvref_t<T>>(std::forward<T>(value));
+  }
+
+  bool empty() const { return e_ == nullptr; }
+  explicit operator bool() const { return e_ != nullptr; }
+
+  template <class T>
+  bool is() const {
+    return e_ != nullptr && e_->type() == &detail::type_info_v<T>;
+  }
+  template <class T>
+  T* get_if() {
+    return is<T>() ? static_cast<T*>(e_->payload()) : nullptr;
+  }
+  template <class T>
+  const T* get_if() const {
+    return is<T>() ? static_cast<const T*>(e_->payload()) : nullptr;
+  }
+  template <class T>
+  T& get() {
+    if (!is<T>()) throw BadMessageAccess(mismatch(detail::payload_name<T>()));
+    return *static_cast<T*>(e_->payload());
+  }
+  template <class T>
+  const T& get() const {
+    if (!is<T>()) throw BadMessageAccess(mismatch(detail::payload_name<T>()));
+    return *static_cast<const T*>(e_->payload());
+  }
+  // Moves the payload out; the message stays, holding a moved-from T.
+  template <class T>
+  T take() {
+    return std::move(get<T>());
+  }
+
+  // Calls the first handler whose parameter type is the payload's type; false if none is.
+  template <class... Handlers>
+  bool match(Handlers&&... handlers) {
+    return (try_one(std::forward<Handlers>(handlers)) || ...);
+  }
+
+  // The sender (Pid{} when a plain thread without an inbox sent it).
+  Pid from() const { return e_ ? e_->from : Pid{}; }
+  // Set when the message is a request: where the reply goes.
+  std::optional<coppice::From> reply_to() const {
+    if (e_ && e_->addressing() == detail::Addressing::request) return coppice::From{e_->from, Ref::from_bits(e_->ref)};
+    return std::nullopt;
+  }
+  // The payload's type, demangled, for diagnostics.
+  std::string type_name() const;
+
+  // Ownership of the envelope, for the runtime.
+  detail::Envelope* release() { return std::exchange(e_, nullptr); }
+  static Message adopt(detail::Envelope* e) { return Message(e); }
+  detail::Envelope* envelope() const { return e_; }
+
+ private:
+  explicit Message(detail::Envelope* e) : e_(e) {}
+  void reset() {
+    if (e_) detail::free_envelope(std::exchange(e_, nullptr));
+  }
+  std::string mismatch(const char* wanted) const;
+
+  template <class H>
+  bool try_one(H&& h) {
+    using T = detail::first_argument_t<H>;
+    if (T* p = get_if<T>()) {
+      std::forward<H>(h)(*p);
+      return true;
+    }
+    return false;
+  }
+
+  detail::Envelope* e_ = nullptr;
+};
+
+}  // namespace coppice

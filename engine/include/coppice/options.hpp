@@ -1,0 +1,33 @@
+// Every tunable of a Runtime, with its default and the reason for it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+namespace coppice {
+
+struct RuntimeOptions {
+  // Worker threads. 0: one per core (std::thread::hardware_concurrency).
+  unsigned workers = 0;
+  // Pin worker i to cpus[i % cpus.size()]; empty: no pinning.
+  std::vector<int> cpus;
+  // How long an idle worker keeps looking for work before it parks. Waking a parked worker
+  // costs tens of microseconds on a virtual machine; a latency-sensitive host keeps the
+  // spin, a shared host sets it to 0 to give the CPU back at once.
+  std::chrono::microseconds spin_before_park{50};
+  // Fairness, like BEAM's reductions: a busy process goes to the back of the queue after
+  // handling this many messages in one turn.
+  unsigned messages_per_turn = 100;
+  // Called on each worker thread when it starts and before it stops (name it, pin it,
+  // set up thread-local state). Receives the worker's index.
+  std::function<void(unsigned)> on_worker_start;
+  std::function<void(unsigned)> on_worker_stop;
+  // Where reports go (a process that crashed with an exception, say): one line each.
+  // Empty: standard error.
+  std::function<void(std::string_view)> logger;
+};
+
+}  // namespace coppice

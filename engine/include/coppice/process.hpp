@@ -1,0 +1,413 @@
+// Writing a process: the Process base class, and the functions a running process calls
+// (self, send, spawn, link, monitor, exit, trap_exit, names, timers, receive, call).
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "coppice/async.hpp"
+#include "coppice/exit_reason.hpp"
+#include "coppice/message.hpp"
+#include "coppice/pid.hpp"
+#include "coppice/result.hpp"
+#include "coppice/signals.hpp"
+#include "coppice/timer.hpp"
+
+namespace coppice {
+
+class Runtime;
+
+// Base of a process written as a class: init() runs first, then handle() receives each
+// message in order of arrival, until the process exits. The object is destroyed when the
+// process ends, whatever the reason (also on kill: a C++ destructor always runs), before
+// its links and monitors are told, so whatever the destructor sends arrives first.
+class Process {
+ public:
+  virtual ~Process() = default;
+  virtual void init() {}
+  virtual void handle(Message message) = 0;
+
+ protected:
+  // Makes `work` this process's current activity: until it finishes, handle() is not called
+  // and messages wait in the mailbox for the receives `work` makes (a call's reply, say).
+  // The worker thread is never blocked: while `work` waits, other processes run.
+  void await(Async<void> work);
+};
+
+// Raised by exit(reason) to end the current process; the runtime catches it.
+struct ProcessExit {
+  ExitReason reason;
+};
+
+namespace detail {
+struct ProcessHeader;
+class RuntimeCore;
+
+struct SpawnOptions {
+  bool link = false;
+  bool monitor = false;  // fills `monitor_ref`
+  Ref* monitor_ref = nullptr;
+};
+
+struct ProcessMemory {
+  ProcessHeader* header;
+  void* object;  // where the Process object is built
+};
+ProcessMemory allocate_process(std::size_t object_size, std::size_t object_alignment);
+void abandon_process(ProcessMemory memory) noexcept;  // the object's constructor threw
+Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options);
+
+RuntimeCore& current_core();  // the runtime of the running process; throws outside one
+RuntimeCore* current_core_or_null() noexcept;
+void send_envelope(RuntimeCore& core, Pid to, Envelope* e);
+Status send_envelope_to_name(RuntimeCore& core, std::string_view name, Envelope* e);
+void start_activity(std::coroutine_handle<> root, bool body);
+
+template <class P, class... Args>
+Pid spawn_in(RuntimeCore& core, const SpawnOptions& options, Args&&... args) {
+  static_assert(std::is_base_of_v<Process, P>, "a process class derives from coppice::Process");
+  ProcessMemory memory = allocate_process(sizeof(P), alignof(P));
+  P* object;
+  try {
+    object = new (memory.object) P(std::forward<Args>(args)...);
+  } catch (...) {
+    abandon_process(memory);
+    throw;
+  }
+  return start_process(core, memory, object, options);
+}
+
+// A process whose body is a coroutine: the callable and its arguments live in the process.
+template <class F, class... Args>
+class BodyProcess final : public Process {
+ public:
+  template <class G, class... A>
+  explicit BodyProcess(G&& f, A&&... args) : f_(std::forward<G>(f)), args_(std::forward<A>(args)...) {}
+  void init() override { start_activity(std::apply(f_, args_).release(), true); }
+  void handle(Message) override {}
+
+ private:
+  F f_;
+  std::tuple<Args...> args_;
+};
+
+template <class F, class... Args>
+concept AsyncBody = std::is_same_v<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>, Async<void>>;
+
+// One pending receive of the running process: what it matches and where it resumes.
+struct ReceiveWait {
+  using Match = bool (*)(const ReceiveWait&, Envelope&);
+  Match match = nullptr;
+  const void* context = nullptr;
+  std::uint64_t ref = 0;           // for matches on a reference
+  std::int64_t timeout_ns = -1;    // < 0: wait forever
+  std::coroutine_handle<> handle;
+  Envelope* result = nullptr;      // the matched envelope, removed from the queue
+  Envelope* scanned = nullptr;     // last queued envelope already examined
+  TimerRef timer;
+  std::uint64_t timer_token = 0;
+  bool timed_out = false;
+  bool waiting = false;
+
+  ReceiveWait() = default;
+  // Moved only before it is awaited (awaiters are returned by value from receive()).
+  ReceiveWait(ReceiveWait&& o) noexcept
+      : match(o.match), context(o.context), ref(o.ref), timeout_ns(o.timeout_ns),
+        result(std::exchange(o.result, nullptr)) {}
+  ReceiveWait& operator=(ReceiveWait&&) = delete;
+  ~ReceiveWait();
+
+  bool ready();                          // drains and scans; true if done (matched or timed out)
+  void suspend(std::coroutine_handle<> h);
+  Message take() { return Message::adopt(std::exchange(result, nullptr)); }
+};
+
+template <class T>
+bool match_type(const ReceiveWait&, Envelope& e) {
+  return e.type() == &type_info_v<T>;
+}
+template <class Pred>
+bool match_predicate(const ReceiveWait& w, Envelope& e) {
+  Message m = Message::adopt(&e);
+  bool ok = (*static_cast<const Pred*>(w.context))(static_cast<const Message&>(m));
+  m.release();
+  return ok;
+}
+inline bool match_any(const ReceiveWait&, Envelope&) { return true; }
+
+std::int64_t to_timeout_ns(std::chrono::nanoseconds timeout);
+
+// A call in flight: request sent with a monitor on the server and an alias for the reply.
+struct CallWait {
+  ReceiveWait wait;
+  Pid to;
+  std::string name;  // when called by name
+  Envelope* request = nullptr;
+  bool started = false;
+  Error early{ErrorKind::noproc, {}};
+  bool failed_early = false;
+
+  CallWait() = default;
+  // Moved only before it is awaited.
+  CallWait(CallWait&& o) noexcept
+      : wait(std::move(o.wait)), to(o.to), name(std::move(o.name)), request(std::exchange(o.request, nullptr)) {}
+  CallWait& operator=(CallWait&&) = delete;
+  ~CallWait();
+  bool start();
+  Result<Message> finish();
+};
+
+}  // namespace detail
+
+template <class T>
+struct ReceiveAwaiter {
+  detail::ReceiveWait w;
+  bool await_ready() { return w.ready(); }
+  void await_suspend(std::coroutine_handle<> h) { w.suspend(h); }
+  T await_resume() {
+    Message m = w.take();
+    if constexpr (std::is_same_v<T, Message>) {
+      return m;
+    } else {
+      return m.template take<T>();
+    }
+  }
+};
+
+template <class T>
+struct ReceiveForAwaiter {
+  detail::ReceiveWait w;
+  bool await_ready() { return w.ready(); }
+  void await_suspend(std::coroutine_handle<> h) { w.suspend(h); }
+  std::optional<T> await_resume() {
+    if (!w.result) return std::nullopt;
+    Message m = w.take();
+    if constexpr (std::is_same_v<T, Message>) {
+      return std::optional<Message>(std::move(m));
+    } else {
+      return m.template take<T>();
+    }
+  }
+};
+
+template <class R>
+struct CallAwaiter {
+  detail::CallWait c;
+  bool await_ready() { return c.start(); }
+  void await_suspend(std::coroutine_handle<> h) { c.wait.suspend(h); }
+  Result<R> await_resume() {
+    Result<Message> reply = c.finish();
+    if (!reply) return reply.error();
+    if constexpr (std::is_same_v<R, Message>) {
+      return std::move(reply).value();
+    } else {
+      if (!reply->template is<R>())
+        return Error(ErrorKind::invalid_argument,
+                     "call: the reply holds " + reply->type_name() + ", not the type asked for", c.to);
+      return reply->template take<R>();
+    }
+  }
+};
+
+// ---- The running process -------------------------------------------------------------
+
+// The running process's pid; Pid{} on a thread that is not running a process.
+Pid self();
+// True while the running process traps exits.
+bool trapping_exits();
+// Sets whether exit signals become Exit messages; returns the previous setting.
+bool trap_exit(bool on);
+
+// Sends to a pid: never fails; a message to a dead pid is dropped, as in OTP.
+template <class T>
+void send(Pid to, T&& value) {
+  detail::RuntimeCore& core = detail::current_core();
+  detail::send_envelope(core, to, Message::of(std::forward<T>(value)).release());
+}
+inline void send(Pid to, Message message) {
+  detail::send_envelope(detail::current_core(), to, message.release());
+}
+// Sends to a registered name: unknown_name when nobody holds it.
+template <class T>
+Status send(std::string_view name, T&& value) {
+  return detail::send_envelope_to_name(detail::current_core(), name, Message::of(std::forward<T>(value)).release());
+}
+
+// Replies to a request (see Message::reply_to); any process may reply for the server.
+// A reply that arrives after the caller gave up is dropped before its mailbox.
+template <class T>
+void reply(const From& to, T&& value) {
+  auto* e = Message::of(std::forward<T>(value)).release();
+  e->set_type(e->type(), detail::Addressing::alias);
+  e->ref = to.ref.bits();
+  detail::send_envelope(detail::current_core(), to.pid, e);
+}
+
+// Spawns a process of class P built from args; the new process runs init() first.
+template <class P, class... Args>
+Pid spawn(Args&&... args) {
+  return detail::spawn_in<P>(detail::current_core(), {}, std::forward<Args>(args)...);
+}
+// Spawns a process whose body is the coroutine f(args...); it exits normal when it returns.
+template <class F, class... Args>
+  requires detail::AsyncBody<F, Args...>
+Pid spawn(F&& f, Args&&... args) {
+  using Body = detail::BodyProcess<std::decay_t<F>, std::decay_t<Args>...>;
+  return detail::spawn_in<Body>(detail::current_core(), {}, std::forward<F>(f), std::forward<Args>(args)...);
+}
+// Spawn and link in one step: the child cannot die unobserved.
+template <class P, class... Args>
+Pid spawn_link(Args&&... args) {
+  return detail::spawn_in<P>(detail::current_core(), {.link = true}, std::forward<Args>(args)...);
+}
+template <class F, class... Args>
+  requires detail::AsyncBody<F, Args...>
+Pid spawn_link(F&& f, Args&&... args) {
+  using Body = detail::BodyProcess<std::decay_t<F>, std::decay_t<Args>...>;
+  return detail::spawn_in<Body>(detail::current_core(), {.link = true}, std::forward<F>(f), std::forward<Args>(args)...);
+}
+// Spawn and monitor in one step; returns the child and the monitor's reference.
+template <class P, class... Args>
+std::pair<Pid, Ref> spawn_monitor(Args&&... args) {
+  Ref ref;
+  Pid pid = detail::spawn_in<P>(detail::current_core(), {.monitor = true, .monitor_ref = &ref},
+                                std::forward<Args>(args)...);
+  return {pid, ref};
+}
+template <class F, class... Args>
+  requires detail::AsyncBody<F, Args...>
+std::pair<Pid, Ref> spawn_monitor(F&& f, Args&&... args) {
+  using Body = detail::BodyProcess<std::decay_t<F>, std::decay_t<Args>...>;
+  Ref ref;
+  Pid pid = detail::spawn_in<Body>(detail::current_core(), {.monitor = true, .monitor_ref = &ref},
+                                   std::forward<F>(f), std::forward<Args>(args)...);
+  return {pid, ref};
+}
+
+// Links the running process to `pid`. A dead pid: noproc when not trapping exits; when
+// trapping, ok and an Exit{pid, noproc} message follows (OTP's rule).
+Status link(Pid pid);
+// Removes the link; afterwards no exit signal through it is acted on.
+void unlink(Pid pid);
+// Monitors `pid`: one Down message when it is gone (at once, noproc, if it already is).
+Ref monitor(Pid pid);
+struct DemonitorOptions {
+  bool flush = false;  // also remove a Down for this monitor already in the mailbox
+};
+// Stops a monitor; true if it was still active (OTP's demonitor(Ref, [info])).
+bool demonitor(Ref ref, DemonitorOptions options = {});
+
+// Sends an exit signal to `pid`; see SEMANTICS.md 1.4 for what the receiver does with it.
+// A kill takes effect at the receiver's next scheduling point: a callback that is running
+// finishes first (C++ cannot preempt it, as a NIF cannot be preempted on the BEAM).
+void exit(Pid pid, ExitReason reason);
+// Ends the running process with `reason` (OTP's exit/1): unwinds the callback and exits.
+[[noreturn]] void exit(ExitReason reason);
+
+// Registers a name for a process (the running one by default).
+Status register_name(std::string name, Pid pid = self());
+Status unregister_name(std::string_view name);
+Pid whereis(std::string_view name);
+
+// A reference unique in this runtime.
+Ref make_ref();
+
+// Sends `value` to `to` after `delay`; cancel_timer stops it unless it already fired.
+template <class T>
+TimerRef send_after(std::chrono::milliseconds delay, Pid to, T&& value);
+// true: cancelled before it fired; false: it had fired (or been cancelled) already.
+bool cancel_timer(TimerRef timer);
+
+// ---- Receiving (inside a coroutine of the running process) ---------------------------
+
+// The first message holding a T; other messages stay queued in order.
+template <class T>
+ReceiveAwaiter<T> receive() {
+  ReceiveAwaiter<T> a;
+  a.w.match = &detail::match_type<T>;
+  return a;
+}
+// The same with a timeout: nullopt when none came in time (0: only what is already there).
+template <class T>
+ReceiveForAwaiter<T> receive(std::chrono::nanoseconds timeout) {
+  ReceiveForAwaiter<T> a;
+  a.w.match = &detail::match_type<T>;
+  a.w.timeout_ns = detail::to_timeout_ns(timeout);
+  return a;
+}
+// The first message of any type.
+inline ReceiveAwaiter<Message> receive_any() {
+  ReceiveAwaiter<Message> a;
+  a.w.match = &detail::match_any;
+  return a;
+}
+inline ReceiveForAwaiter<Message> receive_any(std::chrono::nanoseconds timeout) {
+  ReceiveForAwaiter<Message> a;
+  a.w.match = &detail::match_any;
+  a.w.timeout_ns = detail::to_timeout_ns(timeout);
+  return a;
+}
+// The first message for which pred(const Message&) is true. `pred` must outlive the await.
+template <class Pred>
+ReceiveAwaiter<Message> receive_if(const Pred& pred) {
+  ReceiveAwaiter<Message> a;
+  a.w.match = &detail::match_predicate<Pred>;
+  a.w.context = &pred;
+  return a;
+}
+template <class Pred>
+ReceiveForAwaiter<Message> receive_if(const Pred& pred, std::chrono::nanoseconds timeout) {
+  ReceiveForAwaiter<Message> a;
+  a.w.match = &detail::match_predicate<Pred>;
+  a.w.context = &pred;
+  a.w.timeout_ns = detail::to_timeout_ns(timeout);
+  return a;
+}
+
+inline constexpr std::chrono::milliseconds default_call_timeout{5000};
+
+// Sends `request` as a request and awaits the reply (a message of type R sent with reply()).
+// Outcomes: the reply; timeout (a late reply is dropped, never queued); noproc; calling_self;
+// exited with the server's reason when it died first.
+template <class R, class Req>
+CallAwaiter<R> call(Pid to, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
+  CallAwaiter<R> a;
+  a.c.to = to;
+  a.c.request = Message::of(std::forward<Req>(request)).release();
+  a.c.wait.timeout_ns = detail::to_timeout_ns(timeout);
+  return a;
+}
+template <class R, class Req>
+CallAwaiter<R> call(std::string_view name, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
+  CallAwaiter<R> a;
+  a.c.name = std::string(name);
+  a.c.request = Message::of(std::forward<Req>(request)).release();
+  a.c.wait.timeout_ns = detail::to_timeout_ns(timeout);
+  return a;
+}
+
+// Asks another process for its ProcessInfo (served between its callbacks, like OTP's
+// process_info signal); noproc if it is gone.
+CallAwaiter<ProcessInfo> process_info(Pid pid, std::chrono::milliseconds timeout = default_call_timeout);
+// The running process's own info, at once.
+ProcessInfo self_info();
+
+namespace detail {
+TimerRef start_timer(RuntimeCore& core, std::chrono::milliseconds delay, Pid to, Envelope* e);
+bool cancel_timer(RuntimeCore& core, TimerRef timer);
+}  // namespace detail
+
+template <class T>
+TimerRef send_after(std::chrono::milliseconds delay, Pid to, T&& value) {
+  detail::RuntimeCore& core = detail::current_core();
+  return detail::start_timer(core, delay, to, Message::of(std::forward<T>(value)).release());
+}
+
+}  // namespace coppice

@@ -1,0 +1,90 @@
+// Runtime: the handle a program holds. Owns the workers, the process table, names and timers.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "coppice/exit_reason.hpp"
+#include "coppice/message.hpp"
+#include "coppice/options.hpp"
+#include "coppice/pid.hpp"
+#include "coppice/process.hpp"
+#include "coppice/result.hpp"
+#include "coppice/signals.hpp"
+#include "coppice/timer.hpp"
+
+namespace coppice {
+
+// One runtime: its own workers, processes, names and timers; nothing is shared with another
+// runtime in the same program. Every member may be called from any thread, inside a process
+// or not. Destroying it stops every process (each is killed, its destructor runs, its links
+// and monitors fire) and joins every thread.
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  template <class P, class... Args>
+  Pid spawn(Args&&... args) {
+    return detail::spawn_in<P>(*core_, {}, std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+    requires detail::AsyncBody<F, Args...>
+  Pid spawn(F&& f, Args&&... args) {
+    using Body = detail::BodyProcess<std::decay_t<F>, std::decay_t<Args>...>;
+    return detail::spawn_in<Body>(*core_, {}, std::forward<F>(f), std::forward<Args>(args)...);
+  }
+
+  template <class T>
+  void send(Pid to, T&& value) {
+    detail::send_envelope(*core_, to, Message::of(std::forward<T>(value)).release());
+  }
+  void send(Pid to, Message message) { detail::send_envelope(*core_, to, message.release()); }
+  template <class T>
+  Status send(std::string_view name, T&& value) {
+    return detail::send_envelope_to_name(*core_, name, Message::of(std::forward<T>(value)).release());
+  }
+  template <class T>
+  void reply(const From& to, T&& value) {
+    auto* e = Message::of(std::forward<T>(value)).release();
+    e->set_type(e->type(), detail::Addressing::alias);
+    e->ref = to.ref.bits();
+    detail::send_envelope(*core_, to.pid, e);
+  }
+
+  void exit(Pid pid, ExitReason reason);
+
+  Status register_name(std::string name, Pid pid);
+  Status unregister_name(std::string_view name);
+  Pid whereis(std::string_view name) const;
+
+  template <class T>
+  TimerRef send_after(std::chrono::milliseconds delay, Pid to, T&& value) {
+    return detail::start_timer(*core_, delay, to, Message::of(std::forward<T>(value)).release());
+  }
+  bool cancel_timer(TimerRef timer);
+
+  bool alive(Pid pid) const;
+  // Blocks a plain thread until `pid` answers; blocking_in_process on a worker thread
+  // (a process uses co_await coppice::process_info instead).
+  Result<ProcessInfo> process_info(Pid pid, std::chrono::milliseconds timeout = default_call_timeout);
+  std::size_t process_count() const;
+  unsigned worker_count() const;
+  const RuntimeOptions& options() const;
+
+  // Stops every process and joins the workers; the destructor calls it.
+  void stop();
+
+  detail::RuntimeCore& core() { return *core_; }
+
+ private:
+  std::unique_ptr<detail::RuntimeCore> core_;
+};
+
+}  // namespace coppice

@@ -1,0 +1,118 @@
+// Epoch-based reclamation of process memory (see epoch.hpp for the argument).
+#include "runtime/epoch.hpp"
+
+
+namespace coppice::detail {
+
+EpochDomain::EpochDomain() = default;
+
+EpochDomain::~EpochDomain() {
+  for (Participant* p = participants_.load(std::memory_order_acquire); p != nullptr;) {
+    Participant* next = p->next;
+    for (Bag& b : p->bags) free_bag(b);
+    delete p;
+    p = next;
+  }
+  for (Bag& b : shared_bags_) free_bag(b);
+}
+
+EpochDomain::Participant* EpochDomain::acquire_participant() {
+  for (Participant* p = participants_.load(std::memory_order_acquire); p != nullptr; p = p->next) {
+    bool expected = false;
+    if (!p->in_use.load(std::memory_order_relaxed) &&
+        p->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      return p;
+    }
+  }
+  auto* p = new Participant;
+  p->in_use.store(true, std::memory_order_relaxed);
+  Participant* head = participants_.load(std::memory_order_relaxed);
+  do {
+    p->next = head;
+    // Release: a collector that finds p through the list sees its initialised fields.
+  } while (!participants_.compare_exchange_weak(head, p, std::memory_order_release, std::memory_order_relaxed));
+  return p;
+}
+
+void EpochDomain::release_participant(Participant* p) {
+  offline(p);
+  // Bags stay with the participant; whoever reuses it (or the destructor) frees them.
+  p->in_use.store(false, std::memory_order_release);
+}
+
+void EpochDomain::online(Participant* p) {
+  // The seq_cst exchange is a full fence: every pointer read after it sees any unlink that
+  // was retired in an epoch two behind the one announced (see the header comment).
+  p->epoch.exchange(epoch_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
+}
+
+void EpochDomain::offline(Participant* p) {
+  // Release: everything this thread did with process pointers happens before a collector
+  // that reads "offline" frees them.
+  p->epoch.store(0, std::memory_order_release);
+}
+
+void EpochDomain::quiescent(Participant* p) { online(p); }
+
+void EpochDomain::retire(Participant* owner, void* object, Deleter deleter) {
+  // The caller unlinked `object` before this fence; the epoch read after it is the one the
+  // object must be two behind before it is freed.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  pending_.fetch_add(1, std::memory_order_relaxed);
+  if (owner != nullptr) {
+    retire_into(owner->bags, object, deleter);
+  } else {
+    std::lock_guard lock(shared_mutex_);
+    retire_into(shared_bags_, object, deleter);
+  }
+}
+
+void EpochDomain::retire_into(Bag* bags, void* object, Deleter deleter) {
+  const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
+  Bag& bag = bags[e % 3];
+  if (bag.epoch != e) {
+    // The bag last held epoch e - 3 or older: the epoch has advanced at least twice since.
+    free_bag(bag);
+    bag.epoch = e;
+  }
+  bag.items.push_back({object, deleter});
+}
+
+bool EpochDomain::try_advance() {
+  std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
+  for (Participant* p = participants_.load(std::memory_order_acquire); p != nullptr; p = p->next) {
+    // Acquire: what p did before announcing happens before our frees.
+    const std::uint64_t seen = p->epoch.load(std::memory_order_seq_cst);
+    if (seen != 0 && seen != e) return false;
+  }
+  return epoch_.compare_exchange_strong(e, e + 1, std::memory_order_seq_cst);
+}
+
+void EpochDomain::free_safe(Bag* bags) {
+  const std::uint64_t e = epoch_.load(std::memory_order_acquire);
+  for (int i = 0; i < 3; ++i) {
+    if (!bags[i].items.empty() && bags[i].epoch + 2 <= e) free_bag(bags[i]);
+  }
+}
+
+void EpochDomain::collect(Participant* owner) {
+  if (pending_.load(std::memory_order_relaxed) == 0) return;
+  try_advance();
+  if (owner != nullptr) free_safe(owner->bags);
+  if (std::unique_lock lock(shared_mutex_, std::try_to_lock); lock.owns_lock()) free_safe(shared_bags_);
+}
+
+void EpochDomain::free_bag(Bag& bag) {
+  if (bag.items.empty()) return;
+  pending_.fetch_sub(bag.items.size(), std::memory_order_relaxed);
+  for (const Retired& r : bag.items) r.deleter(r.object);
+  bag.items.clear();
+}
+
+ExternalGuard::ExternalGuard(EpochDomain& domain) : domain_(domain), participant_(domain.acquire_participant()) {
+  domain_.online(participant_);
+}
+
+ExternalGuard::~ExternalGuard() { domain_.release_participant(participant_); }
+
+}  // namespace coppice::detail

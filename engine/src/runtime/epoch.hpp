@@ -1,0 +1,84 @@
+// Epoch-based reclamation: a dead process's memory is freed only once no thread can still
+// be holding a pointer to it, so a send never touches freed memory and counts no references.
+//
+// Every thread that looks up processes is a participant. Workers announce a quiescent state
+// between process turns (they hold no process pointer then); plain threads are online only
+// inside an ExternalGuard. Memory retired while the global epoch is E is freed once the
+// epoch reaches E + 2: the epoch advances only when every online participant has announced
+// the current one, so two advances mean every participant passed a point where it held no
+// pointer obtained before the memory was unlinked.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace coppice::detail {
+
+class EpochDomain {
+ public:
+  using Deleter = void (*)(void*) noexcept;
+
+  struct Retired {
+    void* object;
+    Deleter deleter;
+  };
+  struct Bag {
+    std::uint64_t epoch = 0;
+    std::vector<Retired> items;
+  };
+  struct Participant {
+    alignas(64) std::atomic<std::uint64_t> epoch{0};  // 0: offline
+    std::atomic<bool> in_use{false};
+    Participant* next = nullptr;  // written once, before the participant is published
+    Bag bags[3];                  // owner only: retired in epoch E go to bags[E % 3]
+  };
+
+  EpochDomain();
+  ~EpochDomain();  // frees everything still retired: call only when no participant is online
+
+  // A participant for the calling thread's lifetime (workers) or for an ExternalGuard.
+  Participant* acquire_participant();
+  void release_participant(Participant* p);
+
+  void online(Participant* p);             // announce the current epoch, then read pointers
+  void offline(Participant* p);            // hold no pointers from here on
+  void quiescent(Participant* p);          // between turns: online() without leaving
+
+  // Frees `object` with `deleter` once no participant can hold it. `owner` is the calling
+  // worker's participant (its own bags, no lock), or null from any other thread.
+  void retire(Participant* owner, void* object, Deleter deleter);
+  // Tries to advance the epoch and frees what has become safe in `owner`'s bags (and the
+  // shared ones). Cheap when there is nothing to do.
+  void collect(Participant* owner);
+  std::size_t pending() const { return pending_.load(std::memory_order_relaxed); }
+
+ private:
+  bool try_advance();
+  void retire_into(Bag* bags, void* object, Deleter deleter);
+  void free_safe(Bag* bags);
+  void free_bag(Bag& bag);
+
+  alignas(64) std::atomic<std::uint64_t> epoch_{1};
+  std::atomic<Participant*> participants_{nullptr};
+  std::mutex shared_mutex_;
+  Bag shared_bags_[3];
+  std::atomic<std::size_t> pending_{0};
+};
+
+// Keeps a plain thread online for one operation on the runtime.
+class ExternalGuard {
+ public:
+  explicit ExternalGuard(EpochDomain& domain);
+  ~ExternalGuard();
+  ExternalGuard(const ExternalGuard&) = delete;
+  ExternalGuard& operator=(const ExternalGuard&) = delete;
+
+ private:
+  EpochDomain& domain_;
+  EpochDomain::Participant* participant_;
+};
+
+}  // namespace coppice::detail

@@ -1,0 +1,168 @@
+// Inbox: a mailbox with a pid for a plain thread, which waits on a condition variable where
+// a process would be scheduled.
+#include "coppice/inbox.hpp"
+
+#include <condition_variable>
+#include <mutex>
+
+#include "runtime/allocation.hpp"
+#include "runtime/mailbox.hpp"
+#include "runtime/runtime_core.hpp"
+
+namespace coppice::detail {
+
+struct InboxState : ProcessHeader {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool notified = false;
+};
+
+void wake_inbox(ProcessHeader* p) {
+  auto* s = static_cast<InboxState*>(p);
+  {
+    std::lock_guard lock(s->mutex);
+    s->notified = true;
+  }
+  s->cv.notify_one();
+}
+
+void free_inbox(void* p) noexcept {
+  auto* s = static_cast<InboxState*>(static_cast<ProcessHeader*>(p));
+  s->~InboxState();
+  deallocate(s);
+}
+
+namespace {
+bool match_call_reply(const ReceiveWait& w, Envelope& e) {
+  if (e.addressing() == Addressing::alias) return e.ref == w.ref;
+  return e.type() == &type_info_v<Down> && static_cast<Down*>(e.payload())->ref.bits() == w.ref;
+}
+}  // namespace
+
+}  // namespace coppice::detail
+
+namespace coppice {
+
+using namespace detail;
+
+Inbox::Inbox(Runtime& runtime) : runtime_(runtime) {
+  RuntimeCore& core = runtime.core();
+  void* mem = allocate(sizeof(InboxState), alignof(InboxState));
+  state_ = new (mem) InboxState;
+  state_->kind = ProcessKind::inbox;
+  state_->set(inbox_flag);
+  pid_ = core.table.allocate(nullptr);
+  state_->pid = pid_;
+  core.table.publish(state_);
+}
+
+Inbox::~Inbox() {
+  RuntimeCore& core = runtime_.core();
+  ExternalGuard guard(core.epoch);
+  core.exit_process(nullptr, state_, ExitReason::normal());
+}
+
+void Inbox::send(Pid to, Message message) {
+  Envelope* e = message.release();
+  if (e == nullptr) return;
+  e->from = pid_;
+  runtime_.core().send(to, e);
+}
+
+std::optional<Message> Inbox::receive_matching(ReceiveWait::Match match, const void* context,
+                                               std::chrono::nanoseconds timeout) {
+  RuntimeCore& core = runtime_.core();
+  if (core.scheduler.current() != nullptr)
+    throw std::logic_error("coppice: an Inbox blocks; a process receives with co_await instead");
+  ReceiveWait w;
+  w.match = match;
+  w.context = context;
+  if (auto* ref = static_cast<const std::uint64_t*>(context); match == &match_call_reply) w.ref = *ref;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::uintptr_t idle_stub = reinterpret_cast<std::uintptr_t>(&state_->stub) | idle_tag;
+  for (;;) {
+    {
+      ExternalGuard guard(core.epoch);
+      core.drain(state_);  // an inbox traps every exit signal: it never dies of one
+    }
+    if (Envelope* e = core.scan(state_, w)) return Message::adopt(e);
+    // Nothing yet: mark the mailbox idle, so the next sender wakes us, and wait.
+    const bool idle =
+        state_->head.load(std::memory_order_acquire) == idle_stub || mailbox_try_mark_idle(state_);
+    if (!idle) continue;  // something is arriving
+    std::unique_lock lock(state_->mutex);
+    if (!state_->cv.wait_until(lock, deadline, [&] { return state_->notified; })) {
+      lock.unlock();
+      ExternalGuard guard(core.epoch);
+      core.drain(state_);
+      if (Envelope* e = core.scan(state_, w)) return Message::adopt(e);
+      return std::nullopt;
+    }
+    state_->notified = false;
+  }
+}
+
+Result<Message> Inbox::call_message(Pid to, std::string_view name, Message request,
+                                    std::chrono::milliseconds timeout) {
+  RuntimeCore& core = runtime_.core();
+  if (core.scheduler.current() != nullptr)
+    return Error(ErrorKind::blocking_in_process, "Inbox::call blocks; a process uses co_await call instead");
+  const std::string target = name.empty() ? to.to_string() : "'" + std::string(name) + "'";
+  if (!name.empty()) {
+    to = core.names.whereis(name);
+    if (!to) return Error(ErrorKind::noproc, "call: no process is registered as " + target);
+  }
+  if (to == pid_) return Error(ErrorKind::calling_self, "call: an inbox cannot call itself", to);
+  Ref ref;
+  {
+    ExternalGuard guard(core.epoch);
+    ref = core.monitor(state_, to);
+    state_->ensure_extras().aliases.insert(ref.bits(), 0);
+    Envelope* e = request.release();
+    e->from = pid_;
+    e->ref = ref.bits();
+    if (kind_of(e) == SignalKind::message) e->set_type(e->type(), Addressing::request);
+    core.deliver(to, e);
+  }
+  const std::uint64_t ref_bits = ref.bits();
+  std::optional<Message> reply = receive_matching(&match_call_reply, &ref_bits, timeout);
+  ExternalGuard guard(core.epoch);
+  state_->extras->aliases.erase(ref_bits);
+  if (!reply) {
+    core.demonitor(state_, ref, true);
+    return Error(ErrorKind::timeout, "call to " + target + " timed out after " + std::to_string(timeout.count()) + " ms",
+                 to);
+  }
+  if (const Down* down = reply->get_if<Down>()) {
+    if (down->reason.kind() == ExitReason::Kind::noproc)
+      return Error(ErrorKind::noproc, "call: " + target + " is not alive", to, down->reason);
+    return Error(ErrorKind::exited, "call: " + target + " exited: " + down->reason.to_string(), to, down->reason);
+  }
+  core.demonitor(state_, ref, true);
+  return std::move(*reply);
+}
+
+Status Inbox::link(Pid pid) {
+  ExternalGuard guard(runtime_.core().epoch);
+  return runtime_.core().link(state_, pid);
+}
+void Inbox::unlink(Pid pid) {
+  ExternalGuard guard(runtime_.core().epoch);
+  runtime_.core().unlink(state_, pid);
+}
+Ref Inbox::monitor(Pid pid) {
+  ExternalGuard guard(runtime_.core().epoch);
+  return runtime_.core().monitor(state_, pid);
+}
+bool Inbox::demonitor(Ref ref, DemonitorOptions options) {
+  ExternalGuard guard(runtime_.core().epoch);
+  if (options.flush) runtime_.core().drain(state_);
+  return runtime_.core().demonitor(state_, ref, options.flush);
+}
+std::size_t Inbox::queued() {
+  ExternalGuard guard(runtime_.core().epoch);
+  runtime_.core().drain(state_);
+  return state_->queue_length;
+}
+
+}  // namespace coppice

@@ -1,0 +1,114 @@
+// The lock-free queue through which every process receives messages and signals.
+//
+// An intrusive multi-producer, single-consumer queue after Vyukov, with two tags in the
+// producer end: `idle` says no worker runs or has scheduled the process, `closed` says it
+// is gone. A send is one CAS that appends and, in the same step, learns whether it found the
+// process idle, so exactly one sender schedules an idle process and the others do nothing
+// more. A push that finds the mailbox closed fails, so the sender knows its envelope was not
+// taken (a link or monitor request then answers itself with noproc).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "coppice/message.hpp"
+#include "runtime/process_header.hpp"
+
+namespace coppice::detail {
+
+inline constexpr std::uintptr_t idle_tag = 1;
+inline constexpr std::uintptr_t closed_tag = 2;
+inline constexpr std::uintptr_t tag_mask = 3;
+
+inline Envelope* untag(std::uintptr_t bits) { return reinterpret_cast<Envelope*>(bits & ~tag_mask); }
+
+enum class PushResult { queued, queued_was_idle, closed };
+
+// Any thread. On queued_was_idle the caller must schedule the process.
+inline PushResult mailbox_push(ProcessHeader* p, Envelope* e) {
+  e->next.store(nullptr, std::memory_order_relaxed);
+  std::uintptr_t old = p->head.load(std::memory_order_relaxed);
+  do {
+    if (old & closed_tag) return PushResult::closed;
+    // Acquire (on success): when we find the idle tag we take over scheduling, and must see
+    // everything the last worker that ran the process wrote before it set the tag.
+    // Release: a consumer that reads our envelope through `head` sees its contents.
+  } while (!p->head.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(e), std::memory_order_acq_rel,
+                                          std::memory_order_relaxed));
+  // Release: the consumer's acquire load of `next` must see the envelope we just wrote.
+  untag(old)->next.store(e, std::memory_order_release);
+  return (old & idle_tag) ? PushResult::queued_was_idle : PushResult::queued;
+}
+
+// The owner only. The oldest envelope not yet taken, or null when none is visible yet (the
+// queue is empty, or a producer has swung `head` but not yet linked its envelope).
+inline Envelope* mailbox_pop(ProcessHeader* p) {
+  Envelope* stub = &p->stub;
+  Envelope* t = p->tail;
+  // Acquire: pairs with the producer's release store of `next`.
+  Envelope* next = t->next.load(std::memory_order_acquire);
+  if (t == stub) {
+    if (next == nullptr) return nullptr;
+    p->tail = next;
+    t = next;
+    next = t->next.load(std::memory_order_acquire);
+  }
+  if (next != nullptr) {
+    p->tail = next;
+    return t;
+  }
+  // t is the newest linked envelope. If it is also the newest pushed, put the stub back
+  // behind it, so that t can be handed out while the queue still holds a node.
+  std::uintptr_t head = p->head.load(std::memory_order_acquire);
+  if (untag(head) != t) return nullptr;  // a producer is between its CAS and its link
+  stub->next.store(nullptr, std::memory_order_relaxed);
+  std::uintptr_t expected = head;
+  const std::uintptr_t with_stub = reinterpret_cast<std::uintptr_t>(stub) | (head & closed_tag);
+  // Release: a producer that links after the stub must see stub->next == nullptr first.
+  if (!p->head.compare_exchange_strong(expected, with_stub, std::memory_order_acq_rel, std::memory_order_relaxed))
+    return nullptr;  // a producer got in first; its link to t->next will show up
+  t->next.store(stub, std::memory_order_release);
+  p->tail = stub;
+  return t;
+}
+
+// The owner, at the end of a turn: marks the process idle if nothing is queued. False when
+// something arrived meanwhile (the process must run again).
+inline bool mailbox_try_mark_idle(ProcessHeader* p) {
+  Envelope* stub = &p->stub;
+  if (p->tail != stub || stub->next.load(std::memory_order_acquire) != nullptr) return false;
+  std::uintptr_t expected = reinterpret_cast<std::uintptr_t>(stub);
+  // Release: the sender that clears the tag (acquire) and schedules the process hands our
+  // writes to the next worker that runs it.
+  return p->head.compare_exchange_strong(expected, expected | idle_tag, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed);
+}
+
+// The owner, as the process dies: from here on every push fails. Returns the newest
+// envelope that made it in (the stub if none did), which the final drain must reach.
+inline Envelope* mailbox_close(ProcessHeader* p) {
+  // Acquire: we will read the envelopes pushed before the close.
+  // seq_cst: register_name reads the tag after setting `named` (Dekker; see names.cpp).
+  return untag(p->head.fetch_or(closed_tag, std::memory_order_seq_cst));
+}
+
+// The owner, after mailbox_close: takes every envelope that made it in, waiting out
+// producers that swung `head` but have not linked yet (a few instructions away).
+template <class F>
+void mailbox_drain_closed(ProcessHeader* p, Envelope* last, F&& f) {
+  if (last == &p->stub && p->tail == &p->stub) return;
+  for (unsigned spins = 0;;) {
+    Envelope* e = mailbox_pop(p);
+    if (e == nullptr) {
+      if (p->tail == &p->stub && untag(p->head.load(std::memory_order_acquire)) == &p->stub) return;
+      if (++spins > 64) std::this_thread::yield();
+      continue;
+    }
+    const bool done = (e == last);
+    f(e);
+    if (done) return;
+  }
+}
+
+}  // namespace coppice::detail

@@ -1,0 +1,604 @@
+// A process's life: spawn, turns, signals acted on as they arrive, receives, calls, exit.
+#include <cxxabi.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+
+#include "coppice/process.hpp"
+#include "runtime/allocation.hpp"
+#include "runtime/mailbox.hpp"
+#include "runtime/runtime_core.hpp"
+
+namespace coppice::detail {
+
+namespace {
+thread_local ProcessHeader* this_process = nullptr;
+thread_local RuntimeCore* this_core = nullptr;
+
+// Sets the running process for the scope of a turn (or of an inbox operation).
+struct RunningScope {
+  ProcessHeader* saved_process;
+  RuntimeCore* saved_core;
+  RunningScope(ProcessHeader* p, RuntimeCore* c) : saved_process(this_process), saved_core(this_core) {
+    this_process = p;
+    this_core = c;
+  }
+  ~RunningScope() {
+    this_process = saved_process;
+    this_core = saved_core;
+  }
+};
+
+std::string demangle(const char* name) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string out = (status == 0 && d != nullptr) ? d : name;
+  std::free(d);
+  return out;
+}
+
+ProcessHeader& require_process() {
+  if (this_process == nullptr || this_process->kind != ProcessKind::process)
+    throw std::logic_error("coppice: this function is for a running process (a plain thread uses an Inbox)");
+  return *this_process;
+}
+
+bool trapping(const ProcessHeader* p) { return p->has(trap_exit_flag) || p->kind == ProcessKind::inbox; }
+
+using RootHandle = std::coroutine_handle<Async<void>::promise_type>;
+}  // namespace
+
+thread_local std::optional<ExitReason> RuntimeCore::pending_exit;
+
+ProcessHeader* running_process() noexcept { return this_process; }
+RuntimeCore* running_core() noexcept { return this_core; }
+
+RuntimeCore& current_core() {
+  if (this_core == nullptr) throw std::logic_error("coppice: not inside a process (a plain thread uses Runtime or Inbox)");
+  return *this_core;
+}
+RuntimeCore* current_core_or_null() noexcept { return this_core; }
+
+// ---- Signal envelopes ----------------------------------------------------------------
+
+Envelope* make_signal(SignalKind kind, Pid from, std::uint64_t ref) {
+  static constexpr TypeInfo infos[] = {
+      type_info_v<NoPayload, SignalKind::message>,         type_info_v<NoPayload, SignalKind::exit_linked>,
+      type_info_v<NoPayload, SignalKind::exit_explicit>,   type_info_v<NoPayload, SignalKind::link>,
+      type_info_v<NoPayload, SignalKind::unlink>,          type_info_v<NoPayload, SignalKind::monitor>,
+      type_info_v<NoPayload, SignalKind::demonitor>,       type_info_v<NoPayload, SignalKind::down>,
+      type_info_v<NoPayload, SignalKind::receive_timeout>, type_info_v<NoPayload, SignalKind::info_request>,
+      type_info_v<NoPayload, SignalKind::wake>,
+  };
+  Envelope* e = make_envelope<NoPayload>(&infos[static_cast<int>(kind)]);
+  e->from = from;
+  e->ref = ref;
+  return e;
+}
+
+Envelope* make_exit_signal(SignalKind kind, Pid from, ExitReason reason) {
+  const TypeInfo* info = kind == SignalKind::exit_linked ? &type_info_v<Exit, SignalKind::exit_linked>
+                                                         : &type_info_v<Exit, SignalKind::exit_explicit>;
+  Envelope* e = make_envelope<Exit>(info, Exit{from, std::move(reason)});
+  e->from = from;
+  return e;
+}
+
+Envelope* make_down_signal(Pid dead, Ref ref, ExitReason reason) {
+  Envelope* e = make_envelope<Down>(&type_info_v<Down, SignalKind::down>, Down{ref, dead, std::move(reason)});
+  e->from = dead;
+  e->ref = ref.bits();
+  return e;
+}
+
+// ---- Delivery ------------------------------------------------------------------------
+
+void RuntimeCore::deliver(Pid to, Envelope* e) {
+  if (ProcessHeader* p = table.lookup(to)) {
+    switch (mailbox_push(p, e)) {
+      case PushResult::queued:
+        return;
+      case PushResult::queued_was_idle:
+        schedule(p);
+        return;
+      case PushResult::closed:
+        break;
+    }
+  }
+  bounce(to, e);
+}
+
+void RuntimeCore::bounce(Pid to, Envelope* e) {
+  // The receiver is gone. A request that expects an answer gets the one a dead process
+  // gives (OTP: noproc); everything else is dropped, as a send to a dead pid is.
+  switch (kind_of(e)) {
+    case SignalKind::link:
+      deliver(e->from, make_exit_signal(SignalKind::exit_linked, to, ExitReason::noproc()));
+      break;
+    case SignalKind::monitor:
+      deliver(e->from, make_down_signal(to, Ref::from_bits(e->ref), ExitReason::noproc()));
+      break;
+    default:
+      break;
+  }
+  free_envelope(e);
+}
+
+void RuntimeCore::send(Pid to, Envelope* e) {
+  if (this_core == this && this_process != nullptr && !e->from) e->from = this_process->pid;
+  if (scheduler.current() != nullptr) {
+    deliver(to, e);
+  } else {
+    ExternalGuard guard(epoch);
+    deliver(to, e);
+  }
+}
+
+void RuntimeCore::schedule(ProcessHeader* p) {
+  if (p->kind == ProcessKind::inbox) {
+    wake_inbox(p);
+  } else {
+    scheduler.schedule(p);
+  }
+}
+
+Ref RuntimeCore::make_ref() {
+  // Worker refs: a per-worker counter and the worker's index; plain threads: a shared one.
+  if (Worker* w = scheduler.current()) return Ref::from_bits((++w->ref_counter << 12) | (w->index + 1));
+  return Ref::from_bits(external_refs_.fetch_add(1, std::memory_order_relaxed) << 12);
+}
+
+void RuntimeCore::log(std::string_view line) {
+  if (options.logger) {
+    options.logger(line);
+  } else {
+    std::string out(line);
+    out.push_back('\n');
+    std::fwrite(out.data(), 1, out.size(), stderr);
+  }
+}
+
+void send_envelope(RuntimeCore& core, Pid to, Envelope* e) { core.send(to, e); }
+
+Status send_envelope_to_name(RuntimeCore& core, std::string_view name, Envelope* e) {
+  Pid to = core.names.whereis(name);
+  if (!to) {
+    free_envelope(e);
+    return Error(ErrorKind::unknown_name, "send: no process is registered as '" + std::string(name) + "'");
+  }
+  core.send(to, e);
+  return {};
+}
+
+// ---- The private queue ---------------------------------------------------------------
+
+void RuntimeCore::enqueue(ProcessHeader* self, Envelope* e) {
+  e->next.store(nullptr, std::memory_order_relaxed);
+  if (self->queue_tail != nullptr) {
+    self->queue_tail->next.store(e, std::memory_order_relaxed);
+  } else {
+    self->queue_head = e;
+  }
+  self->queue_tail = e;
+  ++self->queue_length;
+}
+
+Envelope* RuntimeCore::queue_pop(ProcessHeader* self) {
+  Envelope* e = self->queue_head;
+  if (e == nullptr) return nullptr;
+  self->queue_head = e->next.load(std::memory_order_relaxed);
+  if (self->queue_head == nullptr) self->queue_tail = nullptr;
+  --self->queue_length;
+  return e;
+}
+
+Envelope* RuntimeCore::scan(ProcessHeader* self, ReceiveWait& w) {
+  Envelope* prev = w.scanned;
+  Envelope* e = prev ? prev->next.load(std::memory_order_relaxed) : self->queue_head;
+  for (; e != nullptr; prev = e, e = e->next.load(std::memory_order_relaxed)) {
+    if (!w.match(w, *e)) continue;
+    Envelope* after = e->next.load(std::memory_order_relaxed);
+    if (prev != nullptr) {
+      prev->next.store(after, std::memory_order_relaxed);
+    } else {
+      self->queue_head = after;
+    }
+    if (self->queue_tail == e) self->queue_tail = prev;
+    --self->queue_length;
+    w.scanned = nullptr;
+    return e;
+  }
+  w.scanned = prev;  // next time, start after what was examined
+  return nullptr;
+}
+
+// ---- Signals, as the receiver drains them --------------------------------------------
+
+bool RuntimeCore::drain(ProcessHeader* self) {
+  while (Envelope* e = mailbox_pop(self)) {
+    if (!arrival(self, e)) return false;
+  }
+  return true;
+}
+
+bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
+  ProcessExtras* x = self->extras;
+  switch (kind_of(e)) {
+    case SignalKind::message:
+      if (e->addressing() == Addressing::alias && (x == nullptr || !x->aliases.contains(e->ref))) {
+        free_envelope(e);  // a reply whose call gave up: dropped, as a deactivated alias is
+      } else {
+        enqueue(self, e);
+      }
+      return true;
+    case SignalKind::exit_linked:
+      if (x == nullptr || !x->links.erase(e->from.bits())) {
+        free_envelope(e);  // the link was removed: signals through it are dropped
+        return true;
+      }
+      return apply_exit(self, e, true);
+    case SignalKind::exit_explicit:
+      return apply_exit(self, e, false);
+    case SignalKind::link:
+      self->ensure_extras().links.insert(e->from.bits(), 0);
+      break;
+    case SignalKind::unlink:
+      if (x) x->links.erase(e->from.bits());
+      break;
+    case SignalKind::monitor:
+      self->ensure_extras().monitored_by.insert(e->ref, e->from.bits());
+      break;
+    case SignalKind::demonitor:
+      if (x) x->monitored_by.erase(e->ref);
+      break;
+    case SignalKind::down:
+      if (x != nullptr && x->monitoring.erase(e->ref)) {
+        e->set_type(&type_info_v<Down>);
+        enqueue(self, e);
+        return true;
+      }
+      break;  // demonitored: no DOWN is added after demonitor returns
+    case SignalKind::receive_timeout:
+      if (self->waiter != nullptr && self->waiter->timer_token == e->ref) {
+        self->waiter->timed_out = true;
+        self->waiter->timer = {};
+      }
+      break;
+    case SignalKind::info_request: {
+      Envelope* reply = make_envelope<ProcessInfo>(&type_info_v<ProcessInfo>, info_of(self));
+      reply->set_type(reply->type(), Addressing::alias);
+      reply->ref = e->ref;
+      reply->from = self->pid;
+      deliver(e->from, reply);
+      break;
+    }
+    case SignalKind::wake:
+      break;
+  }
+  free_envelope(e);
+  return true;
+}
+
+bool RuntimeCore::apply_exit(ProcessHeader* self, Envelope* e, bool linked) {
+  // SEMANTICS.md 1.4, row by row.
+  Exit& x = *static_cast<Exit*>(e->payload());
+  const bool traps = trapping(self);
+  auto die = [&](ExitReason r) {
+    pending_exit = std::move(r);
+    free_envelope(e);
+    return false;
+  };
+  auto as_message = [&] {
+    e->set_type(&type_info_v<Exit>);
+    enqueue(self, e);
+    return true;
+  };
+  if (!linked && x.reason.is_kill()) {
+    if (self->kind == ProcessKind::inbox) return as_message();
+    return die(ExitReason::killed());  // untrappable
+  }
+  if (x.reason.is_normal()) {
+    if (!linked && x.from == self->pid) return traps ? as_message() : die(ExitReason::normal());
+    if (traps) return as_message();
+    free_envelope(e);
+    return true;
+  }
+  return traps ? as_message() : die(x.reason);
+}
+
+ProcessInfo RuntimeCore::info_of(ProcessHeader* self) {
+  ProcessInfo info;
+  info.pid = self->pid;
+  info.message_queue_len = self->queue_length;
+  info.trap_exit = self->has(trap_exit_flag);
+  if (ProcessExtras* x = self->extras) {
+    x->links.for_each([&](std::uint64_t k, std::uint64_t) { info.links.push_back(Pid::from_bits(k)); });
+    x->monitoring.for_each([&](std::uint64_t, std::uint64_t v) { info.monitors.push_back(Pid::from_bits(v)); });
+    x->monitored_by.for_each([&](std::uint64_t, std::uint64_t v) { info.monitored_by.push_back(Pid::from_bits(v)); });
+  }
+  if (self->named.load(std::memory_order_acquire)) info.registered_name = names.name_of(self->pid);
+  return info;
+}
+
+// ---- Links and monitors --------------------------------------------------------------
+
+Status RuntimeCore::link(ProcessHeader* self, Pid pid) {
+  if (pid == self->pid) return {};
+  if (!pid) return Error(ErrorKind::invalid_argument, "link: no pid given");
+  ProcessExtras& x = self->ensure_extras();
+  if (x.links.contains(pid.bits())) return {};
+  if (table.lookup(pid) == nullptr) {
+    if (!trapping(self)) return Error(ErrorKind::noproc, "link: " + pid.to_string() + " is not alive", pid);
+    x.links.insert(pid.bits(), 0);
+    deliver(self->pid, make_exit_signal(SignalKind::exit_linked, pid, ExitReason::noproc()));
+    return {};
+  }
+  x.links.insert(pid.bits(), 0);
+  deliver(pid, make_signal(SignalKind::link, self->pid, 0));
+  return {};
+}
+
+void RuntimeCore::unlink(ProcessHeader* self, Pid pid) {
+  if (self->extras == nullptr || !self->extras->links.erase(pid.bits())) return;
+  deliver(pid, make_signal(SignalKind::unlink, self->pid, 0));
+}
+
+Ref RuntimeCore::monitor(ProcessHeader* self, Pid pid) {
+  Ref ref = make_ref();
+  self->ensure_extras().monitoring.insert(ref.bits(), pid.bits());
+  deliver(pid, make_signal(SignalKind::monitor, self->pid, ref.bits()));
+  return ref;
+}
+
+bool RuntimeCore::demonitor(ProcessHeader* self, Ref ref, bool flush) {
+  std::uint64_t target = 0;
+  const bool active = self->extras != nullptr && self->extras->monitoring.erase(ref.bits(), &target);
+  if (active) deliver(Pid::from_bits(target), make_signal(SignalKind::demonitor, self->pid, ref.bits()));
+  if (flush) {
+    // A DOWN can only already be in the private queue: any still in the mailbox will be
+    // dropped on arrival, the monitor being gone.
+    ReceiveWait w;
+    w.ref = ref.bits();
+    w.match = [](const ReceiveWait& rw, Envelope& e) {
+      return e.type() == &type_info_v<Down> && static_cast<Down*>(e.payload())->ref.bits() == rw.ref;
+    };
+    if (Envelope* e = scan(self, w)) free_envelope(e);
+  }
+  return active;
+}
+
+// ---- Spawn ---------------------------------------------------------------------------
+
+ProcessMemory allocate_process(std::size_t object_size, std::size_t object_alignment) {
+  const std::size_t align = object_alignment > alignof(ProcessHeader) ? object_alignment : alignof(ProcessHeader);
+  void* mem = allocate(object_offset(align) + object_size, align);
+  auto* header = new (mem) ProcessHeader;
+  return {header, static_cast<char*>(mem) + object_offset(align)};
+}
+
+void abandon_process(ProcessMemory memory) noexcept {
+  memory.header->~ProcessHeader();
+  deallocate(memory.header);
+}
+
+namespace {
+void free_process(void* p) noexcept {
+  auto* header = static_cast<ProcessHeader*>(p);
+  header->~ProcessHeader();
+  deallocate(header);
+}
+}  // namespace
+
+Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options) {
+  ProcessHeader* p = memory.header;
+  p->object = object;
+  ProcessHeader* parent = (this_core == &core) ? this_process : nullptr;
+  if ((options.link || options.monitor) && (parent == nullptr || parent->kind != ProcessKind::process)) {
+    object->~Process();
+    abandon_process(memory);
+    throw std::logic_error("coppice: spawn_link and spawn_monitor are for a running process");
+  }
+  Worker* w = core.scheduler.current();
+  p->pid = core.table.allocate(w ? &w->slots : nullptr);
+  // Link or monitor before anyone can see the child: it cannot die unobserved.
+  if (options.link) {
+    p->ensure_extras().links.insert(parent->pid.bits(), 0);
+    parent->ensure_extras().links.insert(p->pid.bits(), 0);
+  }
+  if (options.monitor) {
+    Ref ref = core.make_ref();
+    p->ensure_extras().monitored_by.insert(ref.bits(), parent->pid.bits());
+    parent->ensure_extras().monitoring.insert(ref.bits(), p->pid.bits());
+    *options.monitor_ref = ref;
+  }
+  core.process_started();
+  core.table.publish(p);
+  core.scheduler.schedule_new(p);
+  return p->pid;
+}
+
+// ---- Activities (coroutines) ---------------------------------------------------------
+
+void start_activity(std::coroutine_handle<> root, bool body) {
+  ProcessHeader& p = require_process();
+  if (p.activity != nullptr) {
+    root.destroy();
+    throw std::logic_error("coppice: the process is already awaiting an activity");
+  }
+  p.activity = root.address();
+  p.set(body_flag, body);
+  root.resume();
+  RootHandle h = RootHandle::from_address(p.activity);
+  if (h.done()) {
+    std::exception_ptr ex = h.promise().exception;
+    h.destroy();
+    p.activity = nullptr;
+    p.set(body_flag, false);
+    if (ex) std::rethrow_exception(ex);
+    if (body) throw ProcessExit{ExitReason::normal()};
+  }
+}
+
+void RuntimeCore::resume_activity(ProcessHeader* p) {
+  ReceiveWait* w = p->waiter;
+  p->waiter = nullptr;
+  w->waiting = false;
+  w->handle.resume();
+  RootHandle h = RootHandle::from_address(p->activity);
+  if (!h.done()) return;
+  std::exception_ptr ex = h.promise().exception;
+  const bool body = p->has(body_flag);
+  h.destroy();
+  p->activity = nullptr;
+  p->set(body_flag, false);
+  if (ex) std::rethrow_exception(ex);
+  if (body) throw ProcessExit{ExitReason::normal()};
+}
+
+}  // namespace coppice::detail
+
+namespace coppice {
+
+void Process::await(Async<void> work) { detail::start_activity(work.release(), false); }
+
+}  // namespace coppice
+
+namespace coppice::detail {
+
+// ---- A turn --------------------------------------------------------------------------
+
+bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
+  RunningScope scope(p, this);
+  unsigned budget = options.messages_per_turn;
+  std::optional<ExitReason> reason;
+  try {
+    if (!p->has(started_flag)) {
+      p->set(started_flag);
+      p->object->init();
+    }
+    for (unsigned idle_rounds = 0;;) {
+      if (!drain(p)) {
+        reason = std::move(pending_exit);
+        pending_exit.reset();
+        break;
+      }
+      bool handled = false;
+      while (budget > 0) {
+        if (p->activity != nullptr) {
+          ReceiveWait* waiter = p->waiter;
+          if (waiter == nullptr) break;
+          if (!waiter->timed_out) {
+            Envelope* e = scan(p, *waiter);
+            if (e == nullptr) break;
+            waiter->result = e;
+            if (waiter->timer) {
+              timers.cancel(waiter->timer);
+              waiter->timer = {};
+            }
+          }
+          resume_activity(p);
+        } else {
+          Envelope* e = queue_pop(p);
+          if (e == nullptr) break;
+          p->object->handle(Message::adopt(e));
+        }
+        --budget;
+        handled = true;
+        if (pending_exit) break;  // a receive inside the callback met a fatal signal
+      }
+      if (pending_exit) {
+        reason = std::move(pending_exit);
+        pending_exit.reset();
+        break;
+      }
+      if (budget == 0) return true;  // fairness: back of the queue
+      if (mailbox_try_mark_idle(p)) return false;
+      // Something is arriving. Go round again unless it keeps not showing up (a producer
+      // preempted between its CAS and its link): then let others run meanwhile.
+      if (!handled && ++idle_rounds > 2) return true;
+    }
+  } catch (ProcessExit& e) {
+    reason = std::move(e.reason);
+  } catch (const std::exception& e) {
+    reason = ExitReason::error(demangle(typeid(e).name()), e.what());
+  } catch (...) {
+    reason = ExitReason::error("unknown", "an exception not derived from std::exception");
+  }
+  if (reason->kind() == ExitReason::Kind::error) {
+    log("coppice: process " + p->pid.to_string() + " crashed: " + reason->to_string());
+  }
+  exit_process(&w, p, *reason);
+  return false;
+}
+
+// ---- Exit ----------------------------------------------------------------------------
+
+void RuntimeCore::final_arrival(ProcessHeader* self, Envelope* e, const ExitReason& reason) {
+  ProcessExtras* x = self->extras;
+  switch (kind_of(e)) {
+    case SignalKind::link:
+      // Linked to a process that is exiting: the linker gets our exit reason.
+      deliver(e->from, make_exit_signal(SignalKind::exit_linked, self->pid, reason));
+      break;
+    case SignalKind::monitor:
+      deliver(e->from, make_down_signal(self->pid, Ref::from_bits(e->ref), reason));
+      break;
+    case SignalKind::exit_linked:
+    case SignalKind::unlink:
+      if (x) x->links.erase(e->from.bits());
+      break;
+    case SignalKind::demonitor:
+      if (x) x->monitored_by.erase(e->ref);
+      break;
+    default:
+      break;
+  }
+  free_envelope(e);
+}
+
+void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason) {
+  p->set(exiting_flag);
+  // 1. User code ends: the activity's frames, then the object (whose destructor may still
+  //    send: what it sends goes out before the exit signals below).
+  if (p->activity != nullptr) {
+    RootHandle::from_address(p->activity).destroy();
+    p->activity = nullptr;
+    p->waiter = nullptr;
+  }
+  if (p->object != nullptr) {
+    p->object->~Process();
+    p->object = nullptr;
+  }
+  // 2. Close the mailbox; answer link and monitor requests that made it in.
+  Envelope* last = mailbox_close(p);
+  mailbox_drain_closed(p, last, [&](Envelope* e) { final_arrival(p, e, reason); });
+  while (Envelope* e = queue_pop(p)) free_envelope(e);
+  // 3. The name goes before anyone hears of the death.
+  if (p->named.load(std::memory_order_seq_cst)) names.remove_process(p->pid);
+  // 4. Links, monitors, and monitors this process held.
+  if (ProcessExtras* x = p->extras) {
+    x->links.for_each([&](std::uint64_t peer, std::uint64_t) {
+      deliver(Pid::from_bits(peer), make_exit_signal(SignalKind::exit_linked, p->pid, reason));
+    });
+    x->monitored_by.for_each([&](std::uint64_t ref, std::uint64_t watcher) {
+      deliver(Pid::from_bits(watcher), make_down_signal(p->pid, Ref::from_bits(ref), reason));
+    });
+    x->monitoring.for_each([&](std::uint64_t ref, std::uint64_t target) {
+      deliver(Pid::from_bits(target), make_signal(SignalKind::demonitor, p->pid, ref));
+    });
+    delete x;
+    p->extras = nullptr;
+  }
+  // 5. Free the slot now, the memory once no thread can hold the header.
+  table.remove(p->pid, w ? &w->slots : nullptr);
+  const bool is_process = p->kind == ProcessKind::process;
+  epoch.retire(w ? w->participant : nullptr, p, is_process ? &free_process : &free_inbox);
+  if (is_process && live_processes_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+      stopping.load(std::memory_order_acquire)) {
+    std::lock_guard lock(exit_mutex_);
+    all_exited_.notify_all();
+  }
+}
+
+}  // namespace coppice::detail

@@ -1,0 +1,93 @@
+// A worker's bounded run queue: the owner pushes at the bottom, everyone (owner included)
+// takes from the top, thieves take about half at once.
+//
+// It is Chase-Lev's array and indices (Le et al. 2013 for the orders) with one change: the
+// owner does not pop LIFO from the bottom but takes FIFO from the top like a thief, so a
+// process that used up its turn waits behind the others instead of running again at once
+// (the fairness Go and Tokio get the same way). LIFO locality comes from the worker's
+// "next" slot instead. The indices are 64-bit and only grow, so a CAS on `top` has no ABA.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/process_header.hpp"
+
+namespace coppice::detail {
+
+class RunQueue {
+ public:
+  // Power of two. 256 as in Tokio: big enough that overflow to the global queue is rare,
+  // small enough (2 KiB) that stealing half is a short copy.
+  static constexpr std::uint32_t capacity = 256;
+
+  // Owner only. False when full (the caller moves work to the global queue).
+  bool push(ProcessHeader* p) {
+    const std::uint64_t b = bottom_.load(std::memory_order_relaxed);
+    // Acquire: slots below `top` have been read by whoever took them before we overwrite.
+    const std::uint64_t t = top_.load(std::memory_order_acquire);
+    if (b - t >= capacity) return false;
+    slots_[b & (capacity - 1)].store(p, std::memory_order_relaxed);
+    // Release: a taker that sees the new bottom sees the slot.
+    bottom_.store(b + 1, std::memory_order_release);
+    return true;
+  }
+
+  // Any thread: the oldest entry, or null.
+  ProcessHeader* take() {
+    std::uint64_t t = top_.load(std::memory_order_acquire);
+    for (;;) {
+      const std::uint64_t b = bottom_.load(std::memory_order_acquire);
+      if (t >= b) return nullptr;
+      ProcessHeader* p = slots_[t & (capacity - 1)].load(std::memory_order_relaxed);
+      // Success means nobody took slot t before us, so the owner cannot have reused it.
+      if (top_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) return p;
+    }
+  }
+
+  // Thief: moves about half of this queue into `into` (the thief's own, empty, queue) and
+  // returns one of them to run now, or null if there was nothing to take.
+  ProcessHeader* steal_half_into(RunQueue& into) {
+    std::uint64_t t = top_.load(std::memory_order_acquire);
+    for (;;) {
+      const std::uint64_t b = bottom_.load(std::memory_order_acquire);
+      if (t >= b) return nullptr;
+      std::uint64_t n = b - t;
+      n -= n / 2;
+      if (n > capacity / 2) n = capacity / 2;
+      ProcessHeader* taken[capacity / 2];
+      for (std::uint64_t i = 0; i < n; ++i) taken[i] = slots_[(t + i) & (capacity - 1)].load(std::memory_order_relaxed);
+      if (!top_.compare_exchange_weak(t, t + n, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      for (std::uint64_t i = 1; i < n; ++i) into.push(taken[i]);  // `into` has room: it was empty
+      return taken[0];
+    }
+  }
+
+  // Owner: moves half of the queue out through f(ProcessHeader*) (to the global queue).
+  template <class F>
+  std::uint32_t take_half(F&& f) {
+    std::uint32_t moved = 0;
+    const std::uint64_t n = size() / 2;
+    while (moved < n) {
+      ProcessHeader* p = take();
+      if (p == nullptr) break;
+      f(p);
+      ++moved;
+    }
+    return moved;
+  }
+
+  std::uint64_t size() const {
+    const std::uint64_t t = top_.load(std::memory_order_acquire);
+    const std::uint64_t b = bottom_.load(std::memory_order_acquire);
+    return b > t ? b - t : 0;
+  }
+  bool empty() const { return size() == 0; }
+
+ private:
+  alignas(64) std::atomic<std::uint64_t> top_{0};
+  alignas(64) std::atomic<std::uint64_t> bottom_{0};
+  alignas(64) std::atomic<ProcessHeader*> slots_[capacity]{};
+};
+
+}  // namespace coppice::detail

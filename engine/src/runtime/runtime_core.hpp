@@ -1,0 +1,101 @@
+// RuntimeCore: everything a Runtime owns, and the operations every layer above builds on.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+
+#include "coppice/exit_reason.hpp"
+#include "coppice/message.hpp"
+#include "coppice/options.hpp"
+#include "coppice/pid.hpp"
+#include "coppice/signals.hpp"
+#include "runtime/epoch.hpp"
+#include "runtime/names.hpp"
+#include "runtime/process_header.hpp"
+#include "runtime/process_table.hpp"
+#include "runtime/scheduler.hpp"
+#include "runtime/timers.hpp"
+
+namespace coppice::detail {
+
+class RuntimeCore {
+ public:
+  explicit RuntimeCore(RuntimeOptions options);
+  ~RuntimeCore();
+
+  void start();
+  void stop();
+
+  // ---- Delivery. `deliver` needs the caller online in the epoch domain; `send` goes
+  // online itself when called from a plain thread. ----
+  void deliver(Pid to, Envelope* e);
+  void send(Pid to, Envelope* e);
+  void schedule(ProcessHeader* p);
+  Ref make_ref();
+  void log(std::string_view line);
+
+  // ---- Operations of a process (or inbox) `self` on itself; the caller owns `self`. ----
+  Status link(ProcessHeader* self, Pid pid);
+  void unlink(ProcessHeader* self, Pid pid);
+  Ref monitor(ProcessHeader* self, Pid pid);
+  bool demonitor(ProcessHeader* self, Ref ref, bool flush);
+  // Moves what has arrived into self's queue, acting on signals. False: self must exit,
+  // with the reason in `pending_exit`.
+  bool drain(ProcessHeader* self);
+  // Finds the first queued envelope matching `w` after what it already examined; removes it.
+  Envelope* scan(ProcessHeader* self, ReceiveWait& w);
+  Envelope* queue_pop(ProcessHeader* self);
+  ProcessInfo info_of(ProcessHeader* self);
+
+  // ---- The scheduler's entry: one turn of process p. True: run it again later. ----
+  bool run_turn(Worker& w, ProcessHeader* p);
+  void exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason);
+
+  // Pid start_process(...) lives in process.cpp as a free function of the public detail API.
+  void process_started() { live_processes_.fetch_add(1, std::memory_order_relaxed); }
+  std::size_t live_processes() const { return live_processes_.load(std::memory_order_relaxed); }
+
+  RuntimeOptions options;
+  EpochDomain epoch;
+  ProcessTable table;
+  Names names;
+  Timers timers;
+  Scheduler scheduler;
+  std::atomic<bool> stopping{false};
+  // Set by a signal that kills the process being drained on this thread.
+  static thread_local std::optional<ExitReason> pending_exit;
+
+ private:
+  bool arrival(ProcessHeader* self, Envelope* e);
+  bool apply_exit(ProcessHeader* self, Envelope* e, bool linked);
+  void final_arrival(ProcessHeader* self, Envelope* e, const ExitReason& reason);
+  void bounce(Pid to, Envelope* e);
+  void enqueue(ProcessHeader* self, Envelope* e);
+  void resume_activity(ProcessHeader* p);
+
+  std::atomic<std::uint64_t> external_refs_{1};
+  std::atomic<std::size_t> live_processes_{0};
+  std::mutex exit_mutex_;
+  std::condition_variable all_exited_;
+  bool stopped_ = false;
+};
+
+// Building signal envelopes.
+struct NoPayload {};
+Envelope* make_signal(SignalKind kind, Pid from, std::uint64_t ref);
+Envelope* make_exit_signal(SignalKind kind, Pid from, ExitReason reason);
+Envelope* make_down_signal(Pid dead, Ref ref, ExitReason reason);
+inline SignalKind kind_of(const Envelope* e) { return e->type()->kind; }
+
+// The process the calling thread is running, and its runtime (null outside a process).
+ProcessHeader* running_process() noexcept;
+RuntimeCore* running_core() noexcept;
+
+// Inboxes: "scheduling" one wakes the thread that waits on it.
+void wake_inbox(ProcessHeader* p);
+void free_inbox(void* p) noexcept;
+
+}  // namespace coppice::detail

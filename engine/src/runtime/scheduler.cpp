@@ -1,0 +1,282 @@
+// The work-stealing scheduler (see scheduler.hpp).
+#include "runtime/scheduler.hpp"
+
+#include <chrono>
+#include <pthread.h>
+#include <sched.h>
+
+#include "runtime/runtime_core.hpp"
+
+namespace coppice::detail {
+
+namespace {
+thread_local Worker* this_worker = nullptr;
+
+// The "next" slot may run this many times in a row before the queue gets a turn: enough to
+// keep a ping-pong pair on one core, few enough that nothing else waits long (Tokio: 3).
+constexpr unsigned max_next_streak = 16;
+// Every this many ticks a worker looks at the global queue first, so that processes made
+// runnable by plain threads are not starved by local work (Go uses 61).
+constexpr std::uint64_t global_check_interval = 61;
+// Announce a quiescent state (and free retired processes) every this many turns: often
+// enough to keep dead memory short-lived, rare enough to cost nothing per message.
+constexpr std::uint64_t quiescent_interval = 64;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+}  // namespace
+
+Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(core), options_(options) {
+  unsigned n = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();
+  if (n == 0) n = 1;
+  workers_.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->index = i;
+    w->scheduler = this;
+    w->random_state = 0x9e3779b97f4a7c15ULL * (i + 1);
+    workers_.push_back(std::move(w));
+  }
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::start() {
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    wp->thread = std::thread([this, wp] { run(*wp); });
+  }
+}
+
+void Scheduler::stop() {
+  if (stopping_.exchange(true)) {
+    for (auto& w : workers_)
+      if (w->thread.joinable()) w->thread.join();
+    return;
+  }
+  for (auto& w : workers_) {
+    w->wake.store(1, std::memory_order_release);
+    w->wake.notify_one();
+  }
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+}
+
+Worker* Scheduler::current() const {
+  Worker* w = this_worker;
+  return (w != nullptr && w->scheduler == this) ? w : nullptr;
+}
+
+void Scheduler::push_local(Worker& w, ProcessHeader* p) {
+  if (w.queue.push(p)) return;
+  // Full: half of the queue and p go to the global queue, where any worker can take them.
+  w.queue.take_half([this](ProcessHeader* q) { global_.enqueue(q); });
+  global_.enqueue(p);
+}
+
+void Scheduler::schedule(ProcessHeader* p) {
+  if (Worker* w = current()) {
+    // LIFO for locality: the receiver runs next on this core. The one it displaces goes to
+    // the queue, where it can be stolen, so someone may need waking.
+    ProcessHeader* displaced = w->next;
+    w->next = p;
+    if (displaced != nullptr) {
+      push_local(*w, displaced);
+      notify_one();
+    }
+    return;
+  }
+  global_.enqueue(p);
+  notify_one();
+}
+
+void Scheduler::schedule_new(ProcessHeader* p) {
+  if (Worker* w = current()) {
+    push_local(*w, p);
+  } else {
+    global_.enqueue(p);
+  }
+  notify_one();
+}
+
+void Scheduler::requeue(Worker& w, ProcessHeader* p) {
+  push_local(w, p);
+  if (w.queue.size() > 1) notify_one();
+}
+
+ProcessHeader* Scheduler::take_global(Worker& w) {
+  ProcessHeader* batch[32];
+  // Take a few at once so the queue's shared state is touched less, but leave some for
+  // the others: at most a share proportional to the worker count.
+  std::size_t want = global_.size_approx() / workers_.size() + 1;
+  if (want > 32) want = 32;
+  const std::size_t got = global_.try_dequeue_bulk(batch, want);
+  if (got == 0) return nullptr;
+  for (std::size_t i = 1; i < got; ++i) push_local(w, batch[i]);
+  return batch[0];
+}
+
+ProcessHeader* Scheduler::find_local(Worker& w) {
+  if (w.ticks % global_check_interval == 0) {
+    if (ProcessHeader* p = take_global(w)) return p;
+  }
+  if (w.next != nullptr) {
+    if (w.next_streak < max_next_streak) {
+      ++w.next_streak;
+      return std::exchange(w.next, nullptr);
+    }
+    push_local(w, std::exchange(w.next, nullptr));
+  }
+  w.next_streak = 0;
+  if (ProcessHeader* p = w.queue.take()) return p;
+  return take_global(w);
+}
+
+bool Scheduler::become_searching(Worker& w) {
+  if (w.searching) return true;
+  // At most half the workers search at once (at least one): more only burn CPU.
+  const std::uint32_t n = searching_.load(std::memory_order_seq_cst);
+  if (2 * n >= workers_.size() && n > 0) return false;
+  searching_.fetch_add(1, std::memory_order_seq_cst);
+  w.searching = true;
+  return true;
+}
+
+void Scheduler::stop_searching(Worker& w) {
+  if (!w.searching) return;
+  w.searching = false;
+  // The last searcher to find work wakes another, so that while work keeps appearing some
+  // worker is always looking (Tokio's rule); otherwise a burst could sit on one core.
+  if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1) notify_one();
+}
+
+ProcessHeader* Scheduler::search(Worker& w) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.spin_before_park;
+  const bool may_steal = become_searching(w);
+  for (unsigned round = 0;; ++round) {
+    if (ProcessHeader* p = take_global(w)) {
+      stop_searching(w);
+      return p;
+    }
+    if (may_steal) {
+      const std::size_t n = workers_.size();
+      w.random_state ^= w.random_state << 13;
+      w.random_state ^= w.random_state >> 7;
+      w.random_state ^= w.random_state << 17;
+      const std::size_t start = w.random_state % n;
+      for (std::size_t i = 0; i < n; ++i) {
+        Worker& victim = *workers_[(start + i) % n];
+        if (&victim == &w) continue;
+        if (ProcessHeader* p = victim.queue.steal_half_into(w.queue)) {
+          stop_searching(w);
+          return p;
+        }
+      }
+    }
+    if (stopping_.load(std::memory_order_relaxed)) break;
+    if ((round & 15) == 15 && std::chrono::steady_clock::now() >= deadline) break;
+    cpu_relax();
+  }
+  return nullptr;
+}
+
+bool Scheduler::work_visible() const {
+  if (global_.size_approx() != 0) return true;
+  for (const auto& v : workers_)
+    if (!v->queue.empty()) return true;
+  return false;
+}
+
+void Scheduler::park(Worker& w) {
+  core_.epoch.offline(w.participant);
+  // Stop searching before becoming visible as a sleeper: from then on a notifier may take us
+  // off the list and write `searching` for our wake-up.
+  if (w.searching) {
+    w.searching = false;
+    searching_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  {
+    std::lock_guard lock(sleepers_mutex_);
+    sleepers_.push_back(&w);
+    sleeping_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  // Dekker with notify_one: a waker publishes work, fences, then reads sleeping_/searching_;
+  // we published ourselves as sleeping (and not searching), fence, then look for work. One
+  // of us sees the other, so work published before we sleep is never left unnoticed.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (work_visible() || stopping_.load(std::memory_order_seq_cst)) {
+    std::lock_guard lock(sleepers_mutex_);
+    for (auto it = sleepers_.begin(); it != sleepers_.end(); ++it) {
+      if (*it == &w) {
+        sleepers_.erase(it);
+        sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+        core_.epoch.online(w.participant);
+        return;
+      }
+    }
+    // A waker already took us off the list: its wake-up is on the way; take it below.
+  }
+  while (w.wake.load(std::memory_order_acquire) == 0) w.wake.wait(0, std::memory_order_acquire);
+  w.wake.store(0, std::memory_order_relaxed);
+  core_.epoch.online(w.participant);
+}
+
+void Scheduler::notify_one() {
+  // Pairs with the fence in park(): our work is published before we look for sleepers.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sleeping_.load(std::memory_order_seq_cst) == 0) return;
+  // A searching worker will find the work; waking another would only make two search.
+  if (searching_.load(std::memory_order_seq_cst) != 0) return;
+  Worker* sleeper = nullptr;
+  {
+    std::lock_guard lock(sleepers_mutex_);
+    if (sleepers_.empty()) return;
+    sleeper = sleepers_.back();
+    sleepers_.pop_back();
+    sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+    // It wakes as a searcher, counted now so that concurrent notifiers do not wake more.
+    searching_.fetch_add(1, std::memory_order_seq_cst);
+    sleeper->searching = true;
+  }
+  sleeper->wake.store(1, std::memory_order_release);
+  sleeper->wake.notify_one();
+}
+
+void Scheduler::run(Worker& w) {
+  this_worker = &w;
+  if (!options_.cpus.empty()) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(options_.cpus[w.index % options_.cpus.size()], &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+  }
+  w.participant = core_.epoch.acquire_participant();
+  core_.epoch.online(w.participant);
+  if (options_.on_worker_start) options_.on_worker_start(w.index);
+
+  while (!stopping_.load(std::memory_order_acquire)) {
+    ProcessHeader* p = find_local(w);
+    if (p == nullptr) p = search(w);
+    if (p == nullptr) {
+      if (stopping_.load(std::memory_order_acquire)) break;
+      park(w);
+      continue;
+    }
+    if (w.searching) stop_searching(w);
+    ++w.ticks;
+    if (core_.run_turn(w, p)) requeue(w, p);
+    if (w.ticks % quiescent_interval == 0) {
+      core_.epoch.quiescent(w.participant);
+      core_.epoch.collect(w.participant);
+    }
+  }
+
+  if (options_.on_worker_stop) options_.on_worker_stop(w.index);
+  core_.epoch.release_participant(w.participant);
+  this_worker = nullptr;
+}
+
+}  // namespace coppice::detail

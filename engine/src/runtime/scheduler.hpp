@@ -1,0 +1,88 @@
+// The work-stealing scheduler: one worker thread per core, each with a bounded run queue and
+// a "next" slot, a global queue for plain threads and overflow, stealing of half a victim's
+// queue, a bounded spin, then parking without losing a wake-up.
+#pragma once
+
+#include <atomic>
+#include <concurrentqueue/concurrentqueue.h>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "coppice/options.hpp"
+#include "runtime/epoch.hpp"
+#include "runtime/process_header.hpp"
+#include "runtime/process_table.hpp"
+#include "runtime/run_queue.hpp"
+
+namespace coppice::detail {
+
+class RuntimeCore;
+class Scheduler;
+
+struct Worker {
+  unsigned index = 0;
+  Scheduler* scheduler = nullptr;
+  RunQueue queue;
+  // The process most recently woken by a send from this worker: it usually runs next, on
+  // this core, with the message still in cache. Not stealable.
+  ProcessHeader* next = nullptr;
+  unsigned next_streak = 0;
+  std::uint64_t ticks = 0;
+  std::uint64_t ref_counter = 0;
+  bool searching = false;
+  EpochDomain::Participant* participant = nullptr;
+  ProcessTable::SlotCache slots;
+  // Futex word a parked worker sleeps on: 1 once someone has woken it.
+  alignas(64) std::atomic<std::uint32_t> wake{0};
+  std::uint64_t random_state = 0;
+  std::thread thread;
+};
+
+class Scheduler {
+ public:
+  Scheduler(RuntimeCore& core, const RuntimeOptions& options);
+  ~Scheduler();
+
+  void start();
+  // Wakes every worker and joins them. Call when no process is left.
+  void stop();
+
+  // A send found `p` idle and took over scheduling it.
+  void schedule(ProcessHeader* p);
+  // A new process, ready for its first turn.
+  void schedule_new(ProcessHeader* p);
+
+  // The calling thread's worker, if it is one of ours.
+  Worker* current() const;
+  unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
+  Worker& worker(unsigned i) { return *workers_[i]; }
+
+ private:
+  void run(Worker& w);
+  ProcessHeader* find_local(Worker& w);
+  ProcessHeader* search(Worker& w);
+  ProcessHeader* take_global(Worker& w);
+  void park(Worker& w);
+  bool work_visible() const;
+  void push_local(Worker& w, ProcessHeader* p);
+  void notify_one();
+  bool become_searching(Worker& w);
+  void stop_searching(Worker& w);
+  void requeue(Worker& w, ProcessHeader* p);
+
+  friend class RuntimeCore;
+
+  RuntimeCore& core_;
+  const RuntimeOptions& options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  moodycamel::ConcurrentQueue<ProcessHeader*> global_;
+  alignas(64) std::atomic<std::uint32_t> searching_{0};
+  alignas(64) std::atomic<std::uint32_t> sleeping_{0};
+  std::mutex sleepers_mutex_;
+  std::vector<Worker*> sleepers_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace coppice::detail
