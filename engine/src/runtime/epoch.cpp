@@ -10,6 +10,7 @@ EpochDomain::~EpochDomain() {
   for (Participant* p = participants_.load(std::memory_order_acquire); p != nullptr;) {
     Participant* next = p->next;
     for (Bag& b : p->bags) free_bag(b);
+    for (const Retired& r : p->unstamped) r.deleter(r.object);
     delete p;
     p = next;
   }
@@ -35,6 +36,7 @@ EpochDomain::Participant* EpochDomain::acquire_participant() {
 }
 
 void EpochDomain::release_participant(Participant* p) {
+  stamp(p);
   offline(p);
   // Bags stay with the participant; whoever reuses it (or the destructor) frees them.
   p->in_use.store(false, std::memory_order_release);
@@ -55,27 +57,36 @@ void EpochDomain::offline(Participant* p) {
 void EpochDomain::quiescent(Participant* p) { online(p); }
 
 void EpochDomain::retire(Participant* owner, void* object, Deleter deleter) {
+  if (owner != nullptr) {
+    // Stamped at the owner's next collect: the unlink happened before that collect's fence.
+    owner->unstamped.push_back({object, deleter});
+    ++owner->pending;
+    return;
+  }
   // The caller unlinked `object` before this fence; the epoch read after it is the one the
   // object must be two behind before it is freed.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  pending_.fetch_add(1, std::memory_order_relaxed);
-  if (owner != nullptr) {
-    retire_into(owner->bags, object, deleter);
-  } else {
-    std::lock_guard lock(shared_mutex_);
-    retire_into(shared_bags_, object, deleter);
-  }
+  std::lock_guard lock(shared_mutex_);
+  retire_into(shared_bags_, epoch_.load(std::memory_order_seq_cst), {object, deleter});
+  shared_pending_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void EpochDomain::retire_into(Bag* bags, void* object, Deleter deleter) {
+void EpochDomain::stamp(Participant* p) {
+  if (p->unstamped.empty()) return;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
+  for (const Retired& r : p->unstamped) retire_into(p->bags, e, r);
+  p->unstamped.clear();
+}
+
+void EpochDomain::retire_into(Bag* bags, std::uint64_t e, Retired r) {
   Bag& bag = bags[e % 3];
   if (bag.epoch != e) {
     // The bag last held epoch e - 3 or older: the epoch has advanced at least twice since.
     free_bag(bag);
     bag.epoch = e;
   }
-  bag.items.push_back({object, deleter});
+  bag.items.push_back(r);
 }
 
 bool EpochDomain::try_advance() {
@@ -88,25 +99,32 @@ bool EpochDomain::try_advance() {
   return epoch_.compare_exchange_strong(e, e + 1, std::memory_order_seq_cst);
 }
 
-void EpochDomain::free_safe(Bag* bags) {
+std::size_t EpochDomain::free_safe(Bag* bags) {
   const std::uint64_t e = epoch_.load(std::memory_order_acquire);
+  std::size_t freed = 0;
   for (int i = 0; i < 3; ++i) {
-    if (!bags[i].items.empty() && bags[i].epoch + 2 <= e) free_bag(bags[i]);
+    if (!bags[i].items.empty() && bags[i].epoch + 2 <= e) freed += free_bag(bags[i]);
   }
+  return freed;
 }
 
 void EpochDomain::collect(Participant* owner) {
-  if (pending_.load(std::memory_order_relaxed) == 0) return;
+  const bool shared = shared_pending_.load(std::memory_order_relaxed) != 0;
+  if ((owner == nullptr || owner->pending == 0) && !shared) return;
+  if (owner != nullptr) stamp(owner);
   try_advance();
-  if (owner != nullptr) free_safe(owner->bags);
-  if (std::unique_lock lock(shared_mutex_, std::try_to_lock); lock.owns_lock()) free_safe(shared_bags_);
+  if (owner != nullptr) owner->pending -= free_safe(owner->bags);
+  if (shared) {
+    if (std::unique_lock lock(shared_mutex_, std::try_to_lock); lock.owns_lock())
+      shared_pending_.fetch_sub(free_safe(shared_bags_), std::memory_order_relaxed);
+  }
 }
 
-void EpochDomain::free_bag(Bag& bag) {
-  if (bag.items.empty()) return;
-  pending_.fetch_sub(bag.items.size(), std::memory_order_relaxed);
+std::size_t EpochDomain::free_bag(Bag& bag) {
+  const std::size_t n = bag.items.size();
   for (const Retired& r : bag.items) r.deleter(r.object);
   bag.items.clear();
+  return n;
 }
 
 ExternalGuard::ExternalGuard(EpochDomain& domain) : domain_(domain), participant_(domain.acquire_participant()) {

@@ -34,6 +34,10 @@ class EpochDomain {
     std::atomic<bool> in_use{false};
     Participant* next = nullptr;  // written once, before the participant is published
     Bag bags[3];                  // owner only: retired in epoch E go to bags[E % 3]
+    // Owner only: retired since the last collect, not yet stamped with an epoch. Stamping
+    // needs a full fence; doing it once per collect keeps it off the exit path.
+    std::vector<Retired> unstamped;
+    std::size_t pending = 0;      // owner only: items in bags and unstamped
   };
 
   EpochDomain();
@@ -53,19 +57,19 @@ class EpochDomain {
   // Tries to advance the epoch and frees what has become safe in `owner`'s bags (and the
   // shared ones). Cheap when there is nothing to do.
   void collect(Participant* owner);
-  std::size_t pending() const { return pending_.load(std::memory_order_relaxed); }
 
  private:
   bool try_advance();
-  void retire_into(Bag* bags, void* object, Deleter deleter);
-  void free_safe(Bag* bags);
-  void free_bag(Bag& bag);
+  void retire_into(Bag* bags, std::uint64_t e, Retired r);
+  void stamp(Participant* p);
+  std::size_t free_safe(Bag* bags);
+  static std::size_t free_bag(Bag& bag);
 
   alignas(64) std::atomic<std::uint64_t> epoch_{1};
   std::atomic<Participant*> participants_{nullptr};
   std::mutex shared_mutex_;
   Bag shared_bags_[3];
-  std::atomic<std::size_t> pending_{0};
+  std::atomic<std::size_t> shared_pending_{0};
 };
 
 // Keeps a plain thread online for one operation on the runtime.

@@ -107,7 +107,7 @@ Result<Message> Inbox::call_message(Pid to, std::string_view name, Message reque
   RuntimeCore& core = runtime_.core();
   if (core.scheduler.current() != nullptr)
     return Error(ErrorKind::blocking_in_process, "Inbox::call blocks; a process uses co_await call instead");
-  const std::string target = name.empty() ? to.to_string() : "'" + std::string(name) + "'";
+  const std::string target = name.empty() ? to.to_string() : quoted(name);
   if (!name.empty()) {
     to = core.names.whereis(name);
     if (!to) return Error(ErrorKind::noproc, "call: no process is registered as " + target);

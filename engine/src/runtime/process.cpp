@@ -370,6 +370,20 @@ bool RuntimeCore::demonitor(ProcessHeader* self, Ref ref, bool flush) {
 
 // ---- Spawn ---------------------------------------------------------------------------
 
+void RuntimeCore::count_live(Worker* w, std::int64_t delta) {
+  if (w != nullptr) {
+    w->live.store(w->live.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  } else {
+    external_live_.fetch_add(delta, std::memory_order_relaxed);
+  }
+}
+
+std::size_t RuntimeCore::live_processes() {
+  std::int64_t n = external_live_.load(std::memory_order_relaxed);
+  for (unsigned i = 0; i < scheduler.worker_count(); ++i) n += scheduler.worker(i).live.load(std::memory_order_relaxed);
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
 ProcessMemory allocate_process(std::size_t object_size, std::size_t object_alignment) {
   const std::size_t align = object_alignment > alignof(ProcessHeader) ? object_alignment : alignof(ProcessHeader);
   void* mem = allocate(object_offset(align) + object_size, align);
@@ -412,13 +426,16 @@ Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, cons
     parent->ensure_extras().monitoring.insert(ref.bits(), p->pid.bits());
     *options.monitor_ref = ref;
   }
-  core.process_started();
+  core.count_live(w, 1);
   core.table.publish(p);
   core.scheduler.schedule_new(p);
   return p->pid;
 }
 
 // ---- Activities (coroutines) ---------------------------------------------------------
+
+void finish_activity_if_done(ProcessHeader& p);
+void request_exit(ExitReason reason);
 
 void start_activity(std::coroutine_handle<> root, bool body) {
   ProcessHeader& p = require_process();
@@ -429,15 +446,24 @@ void start_activity(std::coroutine_handle<> root, bool body) {
   p.activity = root.address();
   p.set(body_flag, body);
   root.resume();
+  finish_activity_if_done(p);
+}
+
+void request_exit(ExitReason reason) {
+  // The first reason wins: a kill met while draining is not overridden by a later request.
+  if (!RuntimeCore::pending_exit) RuntimeCore::pending_exit = std::move(reason);
+}
+
+void finish_activity_if_done(ProcessHeader& p) {
   RootHandle h = RootHandle::from_address(p.activity);
-  if (h.done()) {
-    std::exception_ptr ex = h.promise().exception;
-    h.destroy();
-    p.activity = nullptr;
-    p.set(body_flag, false);
-    if (ex) std::rethrow_exception(ex);
-    if (body) throw ProcessExit{ExitReason::normal()};
-  }
+  if (!h.done()) return;
+  std::exception_ptr ex = h.promise().exception;
+  const bool body = p.has(body_flag);
+  h.destroy();
+  p.activity = nullptr;
+  p.set(body_flag, false);
+  if (ex) std::rethrow_exception(ex);
+  if (body) request_exit(ExitReason::normal());  // the body returned: exit normal
 }
 
 void RuntimeCore::resume_activity(ProcessHeader* p) {
@@ -445,15 +471,7 @@ void RuntimeCore::resume_activity(ProcessHeader* p) {
   p->waiter = nullptr;
   w->waiting = false;
   w->handle.resume();
-  RootHandle h = RootHandle::from_address(p->activity);
-  if (!h.done()) return;
-  std::exception_ptr ex = h.promise().exception;
-  const bool body = p->has(body_flag);
-  h.destroy();
-  p->activity = nullptr;
-  p->set(body_flag, false);
-  if (ex) std::rethrow_exception(ex);
-  if (body) throw ProcessExit{ExitReason::normal()};
+  finish_activity_if_done(*p);
 }
 
 }  // namespace coppice::detail
@@ -478,6 +496,11 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
       p->object->init();
     }
     for (unsigned idle_rounds = 0;;) {
+      if (pending_exit) {  // stop_self in init, or a body that returned at once
+        reason = std::move(pending_exit);
+        pending_exit.reset();
+        break;
+      }
       if (!drain(p)) {
         reason = std::move(pending_exit);
         pending_exit.reset();
@@ -505,7 +528,7 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
         }
         --budget;
         handled = true;
-        if (pending_exit) break;  // a receive inside the callback met a fatal signal
+        if (pending_exit) break;  // stop_self, a body that returned, or a fatal signal met in a receive
       }
       if (pending_exit) {
         reason = std::move(pending_exit);
@@ -519,12 +542,13 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
       if (!handled && ++idle_rounds > 2) return true;
     }
   } catch (ProcessExit& e) {
-    reason = std::move(e.reason);
+    reason = pending_exit ? std::move(*pending_exit) : std::move(e.reason);
   } catch (const std::exception& e) {
     reason = ExitReason::error(demangle(typeid(e).name()), e.what());
   } catch (...) {
     reason = ExitReason::error("unknown", "an exception not derived from std::exception");
   }
+  pending_exit.reset();
   if (reason->kind() == ExitReason::Kind::error) {
     log("coppice: process " + p->pid.to_string() + " crashed: " + reason->to_string());
   }
@@ -559,6 +583,10 @@ void RuntimeCore::final_arrival(ProcessHeader* self, Envelope* e, const ExitReas
 
 void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason) {
   p->set(exiting_flag);
+  const bool is_process = p->kind == ProcessKind::process;
+  // Counted out before anyone hears of the death, so a process_count read after a DOWN
+  // does not include this process.
+  if (is_process) count_live(w, -1);
   // 1. User code ends: the activity's frames, then the object (whose destructor may still
   //    send: what it sends goes out before the exit signals below).
   if (p->activity != nullptr) {
@@ -592,10 +620,8 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
   }
   // 5. Free the slot now, the memory once no thread can hold the header.
   table.remove(p->pid, w ? &w->slots : nullptr);
-  const bool is_process = p->kind == ProcessKind::process;
   epoch.retire(w ? w->participant : nullptr, p, is_process ? &free_process : &free_inbox);
-  if (is_process && live_processes_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
-      stopping.load(std::memory_order_acquire)) {
+  if (is_process && stopping.load(std::memory_order_acquire) && live_processes() == 0) {
     std::lock_guard lock(exit_mutex_);
     all_exited_.notify_all();
   }

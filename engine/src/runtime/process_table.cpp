@@ -64,7 +64,6 @@ Pid ProcessTable::allocate(SlotCache* cache) {
   }
   Slot* slot = ensure_slot(s);
   if (++slot->generation == 0) slot->generation = 1;  // generation 0 is never handed out
-  live_.fetch_add(1, std::memory_order_relaxed);
   return Pid::from_parts(s, slot->generation);
 }
 
@@ -84,7 +83,6 @@ ProcessHeader* ProcessTable::lookup(Pid pid) const {
 void ProcessTable::remove(Pid pid, SlotCache* cache) {
   Slot* slot = slot_at(pid.slot());
   slot->process.store(nullptr, std::memory_order_release);
-  live_.fetch_sub(1, std::memory_order_relaxed);
   if (cache != nullptr && cache->free.size() < 2 * cache_batch) {
     cache->free.push_back(pid.slot());
     return;

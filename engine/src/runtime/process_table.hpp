@@ -34,7 +34,6 @@ class ProcessTable {
   // Removes the process; its slot may be handed out again at once (with a new generation).
   void remove(Pid pid, SlotCache* cache);
 
-  std::size_t live() const { return live_.load(std::memory_order_relaxed); }
   // Calls f(header) for every published process. The caller is online.
   template <class F>
   void for_each(F&& f) const {
@@ -69,7 +68,6 @@ class ProcessTable {
   std::atomic<std::uint32_t> next_unused_{1};  // slot 0 is never used: Pid{} names nobody
   std::mutex free_mutex_;
   std::vector<std::uint32_t> free_;
-  std::atomic<std::size_t> live_{0};
 };
 
 }  // namespace coppice::detail

@@ -8,6 +8,8 @@
 
 namespace coppice::detail {
 
+void request_exit(ExitReason reason);
+
 namespace {
 ProcessHeader& require_running() {
   ProcessHeader* p = running_process();
@@ -65,7 +67,7 @@ bool match_reply(const ReceiveWait& w, Envelope& e) {
 }
 
 std::string target_text(const CallWait& c) {
-  return c.name.empty() ? c.to.to_string() : "'" + c.name + "'";
+  return c.name.empty() ? c.to.to_string() : quoted(c.name);
 }
 }  // namespace
 
@@ -175,6 +177,11 @@ void exit(Pid pid, ExitReason reason) {
 void exit(ExitReason reason) {
   running();
   throw ProcessExit{std::move(reason)};
+}
+
+void stop_self(ExitReason reason) {
+  running();
+  detail::request_exit(std::move(reason));
 }
 
 Status register_name(std::string name, Pid pid) { return current_core().names.register_name(std::move(name), pid); }

@@ -23,14 +23,18 @@ void RuntimeCore::stop() {
   stopping.store(true, std::memory_order_release);
   // Kill every process, again for any spawned meanwhile, until none is left. Each dies as a
   // killed process does: destructor, name released, links and monitors told.
-  while (live_processes() != 0) {
+  // The table, not the per-worker counts, says when none is left: it is exact.
+  for (;;) {
+    std::size_t alive = 0;
     {
       ExternalGuard guard(epoch);
       table.for_each([&](ProcessHeader* p) {
-        if (p->kind == ProcessKind::process)
-          deliver(p->pid, make_exit_signal(SignalKind::exit_explicit, Pid{}, ExitReason::kill()));
+        if (p->kind != ProcessKind::process) return;
+        ++alive;
+        deliver(p->pid, make_exit_signal(SignalKind::exit_explicit, Pid{}, ExitReason::kill()));
       });
     }
+    if (alive == 0) break;
     std::unique_lock lock(exit_mutex_);
     all_exited_.wait_for(lock, std::chrono::milliseconds(100), [&] { return live_processes() == 0; });
   }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <string_view>
 
 #include "coppice/exit_reason.hpp"
 #include "coppice/message.hpp"
@@ -55,8 +57,9 @@ class RuntimeCore {
   void exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason);
 
   // Pid start_process(...) lives in process.cpp as a free function of the public detail API.
-  void process_started() { live_processes_.fetch_add(1, std::memory_order_relaxed); }
-  std::size_t live_processes() const { return live_processes_.load(std::memory_order_relaxed); }
+  // Live-process accounting, per worker so that spawns and exits touch no shared line.
+  void count_live(Worker* w, std::int64_t delta);
+  std::size_t live_processes();
 
   RuntimeOptions options;
   EpochDomain epoch;
@@ -77,7 +80,7 @@ class RuntimeCore {
   void resume_activity(ProcessHeader* p);
 
   std::atomic<std::uint64_t> external_refs_{1};
-  std::atomic<std::size_t> live_processes_{0};
+  std::atomic<std::int64_t> external_live_{0};  // spawned by plain threads
   std::mutex exit_mutex_;
   std::condition_variable all_exited_;
   bool stopped_ = false;
@@ -93,6 +96,16 @@ inline SignalKind kind_of(const Envelope* e) { return e->type()->kind; }
 // The process the calling thread is running, and its runtime (null outside a process).
 ProcessHeader* running_process() noexcept;
 RuntimeCore* running_core() noexcept;
+
+// 'name', for error messages (built with append: g++ 12 warns falsely on "'" + string).
+inline std::string quoted(std::string_view name) {
+  std::string s;
+  s.reserve(name.size() + 2);
+  s.push_back('\'');
+  s.append(name);
+  s.push_back('\'');
+  return s;
+}
 
 // Inboxes: "scheduling" one wakes the thread that waits on it.
 void wake_inbox(ProcessHeader* p);

@@ -31,6 +31,9 @@ struct Worker {
   unsigned next_streak = 0;
   std::uint64_t ticks = 0;
   std::uint64_t ref_counter = 0;
+  // Processes spawned minus processes exited on this worker (may go negative: a process can
+  // exit on another worker). Only the owner writes; Runtime::process_count sums them.
+  std::atomic<std::int64_t> live{0};
   bool searching = false;
   EpochDomain::Participant* participant = nullptr;
   ProcessTable::SlotCache slots;
