@@ -21,7 +21,7 @@ class FlatMap {
 
   bool contains(std::uint64_t key) const { return find(key) != nullptr; }
   const std::uint64_t* find(std::uint64_t key) const {
-    if (capacity_ == 0) return nullptr;
+    if (capacity_ == 0 || !storable(key)) return nullptr;
     for (std::uint32_t i = index(key);; i = (i + 1) & (capacity_ - 1)) {
       if (slots_[i].key == key) return &slots_[i].value;
       if (slots_[i].key == empty_key) return nullptr;
@@ -29,6 +29,7 @@ class FlatMap {
   }
   // Inserts or overwrites; true if the key was new.
   bool insert(std::uint64_t key, std::uint64_t value) {
+    if (!storable(key)) return false;
     if ((size_ + deleted_ + 1) * 4 > capacity_ * 3) grow();
     std::uint32_t i = index(key);
     Slot* tomb = nullptr;
@@ -49,7 +50,7 @@ class FlatMap {
   }
   // Removes the key; true if it was there (its value in *value).
   bool erase(std::uint64_t key, std::uint64_t* value = nullptr) {
-    if (capacity_ == 0) return false;
+    if (capacity_ == 0 || !storable(key)) return false;
     for (std::uint32_t i = index(key);; i = (i + 1) & (capacity_ - 1)) {
       if (slots_[i].key == key) {
         if (value) *value = slots_[i].value;
@@ -70,6 +71,7 @@ class FlatMap {
  private:
   static constexpr std::uint64_t empty_key = 0;
   static constexpr std::uint64_t deleted_key = ~std::uint64_t{0};
+  static bool storable(std::uint64_t key) { return key != empty_key && key != deleted_key; }
   struct Slot {
     std::uint64_t key;
     std::uint64_t value;

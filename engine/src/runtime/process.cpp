@@ -266,7 +266,7 @@ bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
       }
       break;
     case SignalKind::info_request: {
-      Envelope* reply = make_envelope<ProcessInfo>(&type_info_v<ProcessInfo>, info_of(self));
+      Envelope* reply = make_envelope<ProcessInfo>(&type_info_v<ProcessInfo>, info_of(self, e->ref));
       reply->set_type(reply->type(), Addressing::alias);
       reply->ref = e->ref;
       reply->from = self->pid;
@@ -307,7 +307,7 @@ bool RuntimeCore::apply_exit(ProcessHeader* self, Envelope* e, bool linked) {
   return traps ? as_message() : die(x.reason);
 }
 
-ProcessInfo RuntimeCore::info_of(ProcessHeader* self) {
+ProcessInfo RuntimeCore::info_of(ProcessHeader* self, std::uint64_t asker) {
   ProcessInfo info;
   info.pid = self->pid;
   info.message_queue_len = self->queue_length;
@@ -315,7 +315,9 @@ ProcessInfo RuntimeCore::info_of(ProcessHeader* self) {
   if (ProcessExtras* x = self->extras) {
     x->links.for_each([&](std::uint64_t k, std::uint64_t) { info.links.push_back(Pid::from_bits(k)); });
     x->monitoring.for_each([&](std::uint64_t, std::uint64_t v) { info.monitors.push_back(Pid::from_bits(v)); });
-    x->monitored_by.for_each([&](std::uint64_t, std::uint64_t v) { info.monitored_by.push_back(Pid::from_bits(v)); });
+    x->monitored_by.for_each([&](std::uint64_t ref, std::uint64_t v) {
+      if (ref != asker) info.monitored_by.push_back(Pid::from_bits(v));
+    });
   }
   if (self->named.load(std::memory_order_acquire)) info.registered_name = names.name_of(self->pid);
   return info;

@@ -21,11 +21,13 @@ class RunQueue {
   // small enough (2 KiB) that stealing half is a short copy.
   static constexpr std::uint32_t capacity = 256;
 
-  // Owner only. False when full (the caller moves work to the global queue).
-  bool push(ProcessHeader* p) {
+  // Owner only. False when full (the caller moves work to the global queue). *size_before
+  // gets how many entries the queue held (as far as the owner can tell).
+  bool push(ProcessHeader* p, std::uint64_t* size_before = nullptr) {
     const std::uint64_t b = bottom_.load(std::memory_order_relaxed);
     // Acquire: slots below `top` have been read by whoever took them before we overwrite.
     const std::uint64_t t = top_.load(std::memory_order_acquire);
+    if (size_before != nullptr) *size_before = b - t;
     if (b - t >= capacity) return false;
     slots_[b & (capacity - 1)].store(p, std::memory_order_relaxed);
     // Release: a taker that sees the new bottom sees the slot.
@@ -63,16 +65,14 @@ class RunQueue {
     }
   }
 
-  // Owner: moves half of the queue out through f(ProcessHeader*) (to the global queue).
-  template <class F>
-  std::uint32_t take_half(F&& f) {
+  // Owner: takes about half of the queue into `out` (room for capacity / 2); returns how many.
+  std::uint32_t take_half(ProcessHeader** out) {
     std::uint32_t moved = 0;
     const std::uint64_t n = size() / 2;
     while (moved < n) {
       ProcessHeader* p = take();
       if (p == nullptr) break;
-      f(p);
-      ++moved;
+      out[moved++] = p;
     }
     return moved;
   }

@@ -50,7 +50,8 @@ class RuntimeCore {
   // Finds the first queued envelope matching `w` after what it already examined; removes it.
   Envelope* scan(ProcessHeader* self, ReceiveWait& w);
   Envelope* queue_pop(ProcessHeader* self);
-  ProcessInfo info_of(ProcessHeader* self);
+  // `asker`: the monitor a process_info request set up to watch for our death, left out.
+  ProcessInfo info_of(ProcessHeader* self, std::uint64_t asker = 0);
 
   // ---- The scheduler's entry: one turn of process p. True: run it again later. ----
   bool run_turn(Worker& w, ProcessHeader* p);

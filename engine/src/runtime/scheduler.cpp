@@ -70,23 +70,28 @@ Worker* Scheduler::current() const {
   return (w != nullptr && w->scheduler == this) ? w : nullptr;
 }
 
-void Scheduler::push_local(Worker& w, ProcessHeader* p) {
-  if (w.queue.push(p)) return;
+bool Scheduler::push_local(Worker& w, ProcessHeader* p) {
+  std::uint64_t before = 0;
+  if (w.queue.push(p, &before)) return before == 0;
   // Full: half of the queue and p go to the global queue, where any worker can take them.
-  w.queue.take_half([this](ProcessHeader* q) { global_.enqueue(q); });
-  global_.enqueue(p);
+  ProcessHeader* overflow[RunQueue::capacity / 2 + 1];
+  const std::uint32_t n = w.queue.take_half(overflow);
+  overflow[n] = p;
+  global_.enqueue_bulk(overflow, n + 1);
+  return true;
 }
 
+// A push makes work stealable; it wakes a parked worker only when the queue was empty
+// before. That is enough: park() re-checks every queue after publishing itself as a
+// sleeper, so a worker asleep now saw this queue empty, and the push that filled it again
+// was a push onto an empty queue, which notified.
 void Scheduler::schedule(ProcessHeader* p) {
   if (Worker* w = current()) {
     // LIFO for locality: the receiver runs next on this core. The one it displaces goes to
-    // the queue, where it can be stolen, so someone may need waking.
+    // the queue, where it can be stolen.
     ProcessHeader* displaced = w->next;
     w->next = p;
-    if (displaced != nullptr) {
-      push_local(*w, displaced);
-      notify_one();
-    }
+    if (displaced != nullptr && push_local(*w, displaced)) notify_one();
     return;
   }
   global_.enqueue(p);
@@ -95,16 +100,22 @@ void Scheduler::schedule(ProcessHeader* p) {
 
 void Scheduler::schedule_new(ProcessHeader* p) {
   if (Worker* w = current()) {
-    push_local(*w, p);
-  } else {
-    global_.enqueue(p);
+    if (push_local(*w, p)) notify_one();
+    return;
   }
+  global_.enqueue(p);
   notify_one();
 }
 
 void Scheduler::requeue(Worker& w, ProcessHeader* p) {
+  std::uint64_t before = 0;
+  if (w.queue.push(p, &before)) {
+    // Alone in the queue it runs next here anyway; with company, another worker could help.
+    if (before == 1) notify_one();
+    return;
+  }
   push_local(w, p);
-  if (w.queue.size() > 1) notify_one();
+  notify_one();
 }
 
 ProcessHeader* Scheduler::take_global(Worker& w) {
@@ -116,6 +127,7 @@ ProcessHeader* Scheduler::take_global(Worker& w) {
   const std::size_t got = global_.try_dequeue_bulk(batch, want);
   if (got == 0) return nullptr;
   for (std::size_t i = 1; i < got; ++i) push_local(w, batch[i]);
+  if (got > 2) notify_one();  // more than this worker will get to soon
   return batch[0];
 }
 
@@ -128,7 +140,7 @@ ProcessHeader* Scheduler::find_local(Worker& w) {
       ++w.next_streak;
       return std::exchange(w.next, nullptr);
     }
-    push_local(w, std::exchange(w.next, nullptr));
+    if (push_local(w, std::exchange(w.next, nullptr))) notify_one();
   }
   w.next_streak = 0;
   if (ProcessHeader* p = w.queue.take()) return p;

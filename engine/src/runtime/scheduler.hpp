@@ -69,7 +69,7 @@ class Scheduler {
   ProcessHeader* take_global(Worker& w);
   void park(Worker& w);
   bool work_visible() const;
-  void push_local(Worker& w, ProcessHeader* p);
+  bool push_local(Worker& w, ProcessHeader* p);  // true: the queue was empty before
   void notify_one();
   bool become_searching(Worker& w);
   void stop_searching(Worker& w);

@@ -90,9 +90,10 @@ void Timers::run() {
       continue;
     }
     const auto now = Clock::now();
-    const Entry& first = entries_[heap_.front()];
-    if (first.when > now) {
-      cv_.wait_until(lock, first.when);
+    // A copy: start_timer may grow entries_ while we wait with the lock released.
+    const Clock::time_point first = entries_[heap_.front()].when;
+    if (first > now) {
+      cv_.wait_until(lock, first);
       continue;
     }
     while (!heap_.empty() && entries_[heap_.front()].when <= now) {
