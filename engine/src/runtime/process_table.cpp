@@ -41,30 +41,38 @@ void ProcessTable::refill(SlotCache* cache) {
   const std::uint32_t first = next_unused_.fetch_add(cache_batch, std::memory_order_relaxed);
   for (std::uint32_t s = first + cache_batch; s > first; --s) {
     ensure_slot(s - 1);
-    cache->free.push_back(s - 1);
+    cache->free.push_back(Pid::from_parts(s - 1, 1).bits());
   }
 }
 
+namespace {
+// The pid the slot gets next time: same slot, next generation (0 is never handed out).
+std::uint64_t next_of(Pid pid) {
+  std::uint32_t g = pid.generation() + 1;
+  if (g == 0) g = 1;
+  return Pid::from_parts(pid.slot(), g).bits();
+}
+}  // namespace
+
 Pid ProcessTable::allocate(SlotCache* cache) {
-  std::uint32_t s;
+  std::uint64_t next;
   if (cache != nullptr) {
     if (cache->free.empty()) refill(cache);
-    s = cache->free.back();
+    next = cache->free.back();
     cache->free.pop_back();
   } else {
     std::unique_lock lock(free_mutex_);
     if (!free_.empty()) {
-      s = free_.back();
+      next = free_.back();
       free_.pop_back();
     } else {
       lock.unlock();
-      s = next_unused_.fetch_add(1, std::memory_order_relaxed);
+      const std::uint32_t s = next_unused_.fetch_add(1, std::memory_order_relaxed);
       ensure_slot(s);
+      next = Pid::from_parts(s, 1).bits();
     }
   }
-  Slot* slot = ensure_slot(s);
-  if (++slot->generation == 0) slot->generation = 1;  // generation 0 is never handed out
-  return Pid::from_parts(s, slot->generation);
+  return Pid::from_bits(next);
 }
 
 void ProcessTable::publish(ProcessHeader* p) {
@@ -83,17 +91,18 @@ ProcessHeader* ProcessTable::lookup(Pid pid) const {
 void ProcessTable::remove(Pid pid, SlotCache* cache) {
   Slot* slot = slot_at(pid.slot());
   slot->process.store(nullptr, std::memory_order_release);
+  const std::uint64_t next = next_of(pid);
   if (cache != nullptr && cache->free.size() < 2 * cache_batch) {
-    cache->free.push_back(pid.slot());
+    cache->free.push_back(next);
     return;
   }
   std::lock_guard lock(free_mutex_);
   if (cache != nullptr) {
     free_.insert(free_.end(), cache->free.begin() + cache_batch, cache->free.end());
     cache->free.resize(cache_batch);
-    cache->free.push_back(pid.slot());
+    cache->free.push_back(next);
   } else {
-    free_.push_back(pid.slot());
+    free_.push_back(next);
   }
 }
 

@@ -17,8 +17,10 @@ namespace coppice::detail {
 class ProcessTable {
  public:
   // Per-thread cache of free slots, so that spawns and exits on a worker take no lock.
+  // Entries are the next pid of a free slot (the slot with its next generation), so that
+  // allocating never touches the slot's cold cache line.
   struct SlotCache {
-    std::vector<std::uint32_t> free;
+    std::vector<std::uint64_t> free;
   };
 
   ProcessTable();
@@ -53,7 +55,6 @@ class ProcessTable {
 
   struct Slot {
     std::atomic<ProcessHeader*> process{nullptr};
-    std::uint32_t generation = 0;  // touched only by the thread that holds the free slot
   };
 
   Slot* slot_at(std::uint32_t s) const {
@@ -67,7 +68,7 @@ class ProcessTable {
   std::mutex chunk_mutex_;
   std::atomic<std::uint32_t> next_unused_{1};  // slot 0 is never used: Pid{} names nobody
   std::mutex free_mutex_;
-  std::vector<std::uint32_t> free_;
+  std::vector<std::uint64_t> free_;  // next pids, as in SlotCache
 };
 
 }  // namespace coppice::detail
