@@ -1,0 +1,62 @@
+// What every workload (W1-W7) shares: the clock, the resident set size, and how the plain
+// thread that runs a benchmark waits for the report of the process that did the work.
+#pragma once
+
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include <coppice/coppice.hpp>
+
+namespace coppice::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+// The resident set size of this program, in bytes (the second field of /proc/self/statm).
+inline std::size_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  const int read = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  if (read != 2) return 0;
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// A workload's driver process ends by sending one of these (R holds its figures) to the
+// inbox of the thread that started it; `error` is empty when the work checked out.
+template <class Figures>
+struct Report {
+  Figures figures;
+  std::string error;
+};
+
+// Longer than any workload takes even on a slow build: a lost report is a hang, not a figure.
+inline constexpr std::chrono::seconds report_timeout{120};
+
+// Waits for the driver's report; on a timeout or a failed check, marks the benchmark as
+// failed (SkipWithError) and returns nothing.
+template <class Figures>
+std::optional<Figures> await_report(Inbox& inbox, benchmark::State& state) {
+  std::optional<Report<Figures>> report = inbox.receive<Report<Figures>>(report_timeout);
+  if (!report) {
+    state.SkipWithError("no report from the workload's driver process within 120 s");
+    return std::nullopt;
+  }
+  if (!report->error.empty()) {
+    state.SkipWithError(report->error.c_str());
+    return std::nullopt;
+  }
+  return report->figures;
+}
+
+}  // namespace coppice::bench

@@ -1,0 +1,256 @@
+# Merges the runs of tools/bench into one Google Benchmark JSON and writes the summary table.
+#
+# Usage: bench_results.py RUNS_DIR LATEST_JSON SUMMARY_MD
+#
+# RUNS_DIR holds one Google Benchmark JSON file per program run (a workload runs once per
+# fresh program; the micro-benchmarks run together, with repetitions). The merged file keeps
+# every repetition under the benchmark's canonical name (BENCHMARKS.md's: Google Benchmark's
+# "/iterations:1" and "/manual_time" suffixes dropped) and adds median, min and max
+# aggregates. The summary puts each figure's median beside the peers' figures and the target.
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+# Fields of a Google Benchmark run that are not counters.
+STANDARD_FIELDS = {
+    "name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
+    "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit",
+    "aggregate_name", "aggregate_unit", "error_occurred", "error_message", "label",
+}
+
+# BENCHMARKS.md, "Figures to reach": (benchmark, counter, figure, unit, Erlang/OTP 25, Go 1.19,
+# CAF 0.17, Tokio 1.24, must reach, aims for). Targets are (direction, value): "le" means the
+# figure must be at most the value, "ge" at least.
+FIGURES = [
+    ("W1_spawn_idle_1m", "spawn_ms", "W1 spawn 1M, until all acknowledged", "ms",
+     "5549", "4348 cold", "2785", "887 cold", ("le", 400), ("le", 150)),
+    ("W1_spawn_idle_1m", "bytes_per_process", "W1 bytes per idle process (RSS)", "B",
+     "2739", "2818", "1225", "362", ("le", 300), ("le", 150)),
+    ("W1_spawn_idle_1m", "stop_ms", "W1 stop 1M, until all are gone", "ms",
+     "1081", "367", "7489", "437", ("le", 250), ("le", 100)),
+    ("W4_skynet_1m", "wall_ms", "W4 skynet 1M", "ms",
+     "3666", "911", "2386", "524", ("le", 250), ("le", 100)),
+    ("W5_ping_pong/workers:1", "ns_per_round_trip", "W5 ping-pong, 1 worker", "ns/round trip",
+     "576", "284", "1132", "144", ("le", 120), ("le", 60)),
+    ("W5_ping_pong/workers:2", "ns_per_round_trip", "W5 ping-pong, 2 workers", "ns/round trip",
+     "566", "449", "1715", "184", ("le", 150), ("le", 100)),
+    ("W6_fan_in", "msgs_per_s", "W6 fan-in 10M messages", "M msg/s",
+     "4.6", "13.9", "5.2", "7.9", ("ge", 25e6), ("ge", 50e6)),
+    ("W6_fan_in", "wall_ms", "W6 fan-in, wall time", "ms", "", "", "", "", None, None),
+    ("W7_pairs_throughput", "round_trips_per_s", "W7 1,000 pairs", "M round trips/s",
+     "0.86", "4.7", "1.2", "10.0", ("ge", 15e6), ("ge", 40e6)),
+    ("W7_pairs_throughput", "wall_ms", "W7 1,000 pairs, wall time", "ms", "", "", "", "", None, None),
+]
+
+
+def canonical_name(name):
+    name = re.sub(r"/iterations:\d+", "", name)
+    name = re.sub(r"/repeats:\d+", "", name)
+    name = re.sub(r"/(manual_time|real_time)$", "", name)
+    return name
+
+
+def load_runs(runs_dir):
+    context = None
+    loads = []  # each program's one-minute load average as it started: how noisy the runs were
+    groups = {}  # canonical name -> list of iteration runs, in the order they ran
+    # Workloads first, in the order they ran, then the micro-benchmarks.
+    paths = sorted(Path(runs_dir).glob("*.json"), key=lambda p: (p.name.startswith("micro"), p.name))
+    for path in paths:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"bench_results: skipping {path.name}: {e}", file=sys.stderr)
+            continue
+        if context is None:
+            context = data.get("context", {})
+        if data.get("context", {}).get("load_avg"):
+            loads.append(data["context"]["load_avg"][0])
+        for run in data.get("benchmarks", []):
+            if run.get("run_type") == "aggregate":
+                continue  # recomputed below over all repetitions, whichever program ran them
+            name = canonical_name(run["name"])
+            run["name"] = name
+            run["run_name"] = name
+            groups.setdefault(name, []).append(run)
+    context = context or {}
+    if loads:
+        context["load_avg_1min_range"] = [min(loads), max(loads)]
+    return context, groups
+
+
+def counters_of(run):
+    return {k: v for k, v in run.items() if k not in STANDARD_FIELDS and isinstance(v, (int, float))}
+
+
+def aggregate(runs, how, label):
+    ok = [r for r in runs if not r.get("error_occurred")]
+    if not ok:
+        return None
+    out = {k: ok[0][k] for k in ("name", "family_index", "per_family_instance_index", "threads", "time_unit")
+           if k in ok[0]}
+    out.update(run_name=ok[0]["name"], run_type="aggregate", repetitions=len(runs), aggregate_name=label,
+               aggregate_unit="time", iterations=len(ok))
+    out["name"] = f"{ok[0]['name']}_{label}"
+    for field in ("real_time", "cpu_time"):
+        out[field] = how([r[field] for r in ok])
+    for key in counters_of(ok[0]):
+        out[key] = how([r[key] for r in ok if key in r])
+    return out
+
+
+def merge(context, groups):
+    # Each program numbered its benchmarks from 0; number them again across the merged file.
+    families = {}
+    instances = {}
+    benchmarks = []
+    for name, runs in groups.items():
+        family = families.setdefault(name.split("/")[0], len(families))
+        instance = instances.setdefault(name, sum(1 for n in instances if n.split("/")[0] == name.split("/")[0]))
+        for i, run in enumerate(runs):
+            run["family_index"] = family
+            run["per_family_instance_index"] = instance
+            run["repetitions"] = len(runs)
+            run["repetition_index"] = i
+            benchmarks.append(run)
+        for label, how in (("median", statistics.median), ("min", min), ("max", max)):
+            agg = aggregate(runs, how, label)
+            if agg is not None:
+                benchmarks.append(agg)
+    return {"context": context, "benchmarks": benchmarks}
+
+
+def figure_stats(groups, name, key):
+    runs = [r for r in groups.get(name, []) if not r.get("error_occurred") and key in r]
+    if not runs:
+        return None
+    values = [r[key] for r in runs]
+    return statistics.median(values), min(values), max(values), len(values)
+
+
+def show(value, unit):
+    if unit.startswith("M "):
+        return f"{value / 1e6:.2f}"
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def target_text(target, unit):
+    if target is None:
+        return ""
+    direction, value = target
+    sign = "≤" if direction == "le" else "≥"
+    return f"{sign} {show(value, unit)}"
+
+
+def met(target, value):
+    direction, bound = target
+    return value <= bound if direction == "le" else value >= bound
+
+
+def errors_of(groups, name):
+    return sorted({r.get("error_message", "error") for r in groups.get(name, []) if r.get("error_occurred")})
+
+
+def workload_rows(groups):
+    rows = []
+    for name, key, label, unit, erlang, go, caf, tokio, must, aim in FIGURES:
+        if name not in groups:
+            continue
+        stats = figure_stats(groups, name, key)
+        if stats is None:
+            rows.append([label, unit, "error: " + "; ".join(errors_of(groups, name)), "", erlang, go, caf, tokio,
+                         target_text(must, unit), "FAILED"])
+            continue
+        median, low, high, n = stats
+        verdict = "" if must is None else ("yes" if met(must, median) else "NO")
+        if aim is not None and met(aim, median):
+            verdict += " (aim met)"
+        rows.append([label, unit, show(median, unit), f"{show(low, unit)} – {show(high, unit)} (n={n})",
+                     erlang, go, caf, tokio, target_text(must, unit), verdict])
+    return rows
+
+
+def micro_rows(groups):
+    rows = []
+    for name, runs in groups.items():
+        if not name.startswith("micro_"):
+            continue
+        ok = [r for r in runs if not r.get("error_occurred")]
+        if not ok:
+            rows.append([name, "error: " + "; ".join(errors_of(groups, name)), ""])
+            continue
+        unit = ok[0].get("time_unit", "ns")
+        values = [r["real_time"] for r in ok]
+        rows.append([name, f"{statistics.median(values):.1f} {unit}",
+                     f"{min(values):.1f} – {max(values):.1f} (n={len(values)})"])
+    return rows
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def text_table(header, rows):
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    fmt = lambda row: "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+WORKLOAD_HEADER = ["figure", "unit", "coppice median", "min – max", "Erlang/OTP 25", "Go 1.19", "CAF 0.17",
+                   "Tokio 1.24", "must reach", "met"]
+MICRO_HEADER = ["micro-benchmark", "median per operation", "min – max"]
+MACHINE_KEYS = ["cpu_model", "cores", "memory", "kernel", "compiler", "build_type", "commit", "date"]
+
+
+def main():
+    if len(sys.argv) != 4:
+        print("usage: bench_results.py RUNS_DIR LATEST_JSON SUMMARY_MD", file=sys.stderr)
+        return 2
+    runs_dir, latest, summary = sys.argv[1:]
+    context, groups = load_runs(runs_dir)
+    if not groups:
+        print("bench_results: no benchmark ran", file=sys.stderr)
+        return 1
+    Path(latest).write_text(json.dumps(merge(context, groups), indent=2) + "\n")
+
+    workloads = workload_rows(groups)
+    micros = micro_rows(groups)
+    machine = ", ".join(f"{k}: {context[k]}" for k in MACHINE_KEYS if k in context)
+    load = context.get("load_avg_1min_range")
+
+    md = ["# coppice benchmark figures", "",
+          f"Machine: {machine}.", ""]
+    if load:
+        md += [f"One-minute load average as each run started: {load[0]:.2f} to {load[1]:.2f} "
+               f"(above 0.5, something else was running: expect slower, noisier figures).", ""]
+    md += ["Medians over repetitions; each workload repetition ran in a fresh program (W1's figure is the "
+           "first round on untouched memory). Peers' figures are BENCHMARKS.md's (median of 3 runs on a "
+           "2 vCPU AMD EPYC VM); back-to-back runs drift by up to 1.8x there, so compare ratios.", ""]
+    if workloads:
+        md += ["## Workloads", "", markdown_table(WORKLOAD_HEADER, workloads), ""]
+    if micros:
+        md += ["## Micro-benchmarks", "", markdown_table(MICRO_HEADER, micros), ""]
+    Path(summary).write_text("\n".join(md))
+
+    print()
+    print(f"Machine: {machine}")
+    if load:
+        print(f"One-minute load average as each run started: {load[0]:.2f} to {load[1]:.2f}")
+    if workloads:
+        print()
+        print(text_table(WORKLOAD_HEADER, workloads))
+    if micros:
+        print()
+        print(text_table(MICRO_HEADER, micros))
+    failed = any(row[-1] == "FAILED" for row in workloads) or any(row[1].startswith("error") for row in micros)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
