@@ -141,6 +141,8 @@ bool match_predicate(const ReceiveWait& w, Envelope& e) {
   return ok;
 }
 inline bool match_any(const ReceiveWait&, Envelope&) { return true; }
+// A reply to the alias w.ref, or the DOWN of the monitor w.ref.
+bool match_reply(const ReceiveWait& w, Envelope& e);
 
 std::int64_t to_timeout_ns(std::chrono::nanoseconds timeout);
 
@@ -160,7 +162,8 @@ struct CallWait {
       : wait(std::move(o.wait)), to(o.to), name(std::move(o.name)), request(std::exchange(o.request, nullptr)) {}
   CallWait& operator=(CallWait&&) = delete;
   ~CallWait();
-  bool start();
+  bool start();     // sends, then looks for the answer: true if it is already there
+  bool send_now();  // sends only; false if it failed early (see `early`)
   Result<Message> finish();
 };
 
@@ -200,7 +203,7 @@ struct ReceiveForAwaiter {
 template <class R>
 struct CallAwaiter {
   detail::CallWait c;
-  bool await_ready() { return c.start(); }
+  bool await_ready() { return c.started ? (c.failed_early || c.wait.ready()) : c.start(); }
   void await_suspend(std::coroutine_handle<> h) { c.wait.suspend(h); }
   Result<R> await_resume() {
     Result<Message> reply = c.finish();
@@ -397,6 +400,35 @@ CallAwaiter<R> call(std::string_view name, Req&& request, std::chrono::milliseco
   return a;
 }
 
+// A request in flight, from send_request: the reference its reply will carry.
+struct RequestId {
+  Ref ref;
+  Pid to;
+  std::optional<Error> failed;  // set when it could not even be sent (calling_self, unknown name)
+};
+
+// OTP's send_request / receive_response: sends `request` now (monitoring the server, with an
+// alias for the reply) and returns at once; receive_response later awaits the reply by its
+// reference, with the outcomes of call. Several requests may be in flight at once.
+template <class Req>
+RequestId send_request(Pid to, Req request);
+
+template <class R>
+CallAwaiter<R> receive_response(const RequestId& id, std::chrono::milliseconds timeout = default_call_timeout) {
+  CallAwaiter<R> a;
+  a.c.to = id.to;
+  a.c.wait.timeout_ns = detail::to_timeout_ns(timeout);
+  a.c.started = true;
+  if (id.failed) {
+    a.c.failed_early = true;
+    a.c.early = *id.failed;
+  } else {
+    a.c.wait.ref = id.ref.bits();
+    a.c.wait.match = &detail::match_reply;
+  }
+  return a;
+}
+
 // Asks another process for its ProcessInfo (served between its callbacks, like OTP's
 // process_info signal); noproc if it is gone.
 CallAwaiter<ProcessInfo> process_info(Pid pid, std::chrono::milliseconds timeout = default_call_timeout);
@@ -404,9 +436,15 @@ CallAwaiter<ProcessInfo> process_info(Pid pid, std::chrono::milliseconds timeout
 ProcessInfo self_info();
 
 namespace detail {
+RequestId send_request_envelope(Pid to, Envelope* request);
 TimerRef start_timer(RuntimeCore& core, std::chrono::milliseconds delay, Pid to, Envelope* e);
 bool cancel_timer(RuntimeCore& core, TimerRef timer);
 }  // namespace detail
+
+template <class Req>
+RequestId send_request(Pid to, Req request) {
+  return detail::send_request_envelope(to, Message::of(std::move(request)).release());
+}
 
 template <class T>
 TimerRef send_after(std::chrono::milliseconds delay, Pid to, T&& value) {

@@ -60,12 +60,12 @@ void ReceiveWait::suspend(std::coroutine_handle<> h) {
   }
 }
 
-namespace {
 bool match_reply(const ReceiveWait& w, Envelope& e) {
   if (e.addressing() == Addressing::alias) return e.ref == w.ref;
   return e.type() == &type_info_v<Down> && static_cast<Down*>(e.payload())->ref.bits() == w.ref;
 }
 
+namespace {
 std::string target_text(const CallWait& c) {
   return c.name.empty() ? c.to.to_string() : quoted(c.name);
 }
@@ -76,20 +76,26 @@ CallWait::~CallWait() {
 }
 
 bool CallWait::start() {
+  if (!send_now()) return true;
+  return wait.ready();
+}
+
+bool CallWait::send_now() {
   ProcessHeader& p = require_running();
   RuntimeCore& core = *running_core();
+  started = true;
   if (!name.empty()) {
     to = core.names.whereis(name);
     if (!to) {
       failed_early = true;
-      early = Error(ErrorKind::noproc, "call: no process is registered as '" + name + "'");
-      return true;
+      early = Error(ErrorKind::noproc, "call: no process is registered as " + quoted(name));
+      return false;
     }
   }
   if (to == p.pid) {
     failed_early = true;
     early = Error(ErrorKind::calling_self, "call: a process cannot call itself", to);
-    return true;
+    return false;
   }
   const Ref ref = core.monitor(&p, to);  // the monitor also says "the server is gone"
   p.ensure_extras().aliases.insert(ref.bits(), 0);
@@ -98,10 +104,17 @@ bool CallWait::start() {
   e->ref = ref.bits();
   if (kind_of(e) == SignalKind::message) e->set_type(e->type(), Addressing::request);
   core.deliver(to, e);
-  started = true;
   wait.match = &match_reply;
   wait.ref = ref.bits();
-  return wait.ready();
+  return true;
+}
+
+RequestId send_request_envelope(Pid to, Envelope* request) {
+  CallWait c;
+  c.to = to;
+  c.request = request;
+  if (!c.send_now()) return RequestId{Ref{}, to, c.early};
+  return RequestId{Ref::from_bits(c.wait.ref), to, std::nullopt};
 }
 
 Result<Message> CallWait::finish() {
