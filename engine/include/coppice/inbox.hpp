@@ -63,6 +63,8 @@ class Inbox {
     return convert<R>(call_message({}, name, Message::of(std::forward<Req>(request)), timeout), Pid{});
   }
 
+  // Sends an exit signal from this inbox's pid (a trapping receiver sees Exit{pid(), reason}).
+  void exit(Pid pid, ExitReason reason);
   Status link(Pid pid);
   void unlink(Pid pid);
   Ref monitor(Pid pid);

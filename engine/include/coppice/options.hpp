@@ -13,7 +13,7 @@ struct RuntimeOptions {
   // Worker threads. 0: one per core (std::thread::hardware_concurrency).
   unsigned workers = 0;
   // Pin worker i to cpus[i % cpus.size()]; empty: no pinning.
-  std::vector<int> cpus;
+  std::vector<int> cpus{};
   // How long an idle worker keeps looking for work before it parks. Waking a parked worker
   // costs tens of microseconds on a virtual machine; a latency-sensitive host keeps the
   // spin, a shared host sets it to 0 to give the CPU back at once.
@@ -23,11 +23,11 @@ struct RuntimeOptions {
   unsigned messages_per_turn = 100;
   // Called on each worker thread when it starts and before it stops (name it, pin it,
   // set up thread-local state). Receives the worker's index.
-  std::function<void(unsigned)> on_worker_start;
-  std::function<void(unsigned)> on_worker_stop;
+  std::function<void(unsigned)> on_worker_start{};
+  std::function<void(unsigned)> on_worker_stop{};
   // Where reports go (a process that crashed with an exception, say): one line each.
   // Empty: standard error.
-  std::function<void(std::string_view)> logger;
+  std::function<void(std::string_view)> logger{};
 };
 
 }  // namespace coppice

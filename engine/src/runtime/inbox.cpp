@@ -142,6 +142,10 @@ Result<Message> Inbox::call_message(Pid to, std::string_view name, Message reque
   return std::move(*reply);
 }
 
+void Inbox::exit(Pid pid, ExitReason reason) {
+  runtime_.core().send(pid, make_exit_signal(SignalKind::exit_explicit, pid_, std::move(reason)));
+}
+
 Status Inbox::link(Pid pid) {
   ExternalGuard guard(runtime_.core().epoch);
   return runtime_.core().link(state_, pid);

@@ -330,7 +330,10 @@ Status RuntimeCore::link(ProcessHeader* self, Pid pid) {
   if (!pid) return Error(ErrorKind::invalid_argument, "link: no pid given");
   ProcessExtras& x = self->ensure_extras();
   if (x.links.contains(pid.bits())) return {};
-  if (table.lookup(pid) == nullptr) {
+  // A closed mailbox is dead too: a dying process stays in the table for a moment after
+  // its DOWNs went out, and a link to it must not succeed then.
+  ProcessHeader* target = table.lookup(pid);
+  if (target == nullptr || (target->head.load(std::memory_order_acquire) & closed_tag) != 0) {
     if (!trapping(self)) return Error(ErrorKind::noproc, "link: " + pid.to_string() + " is not alive", pid);
     x.links.insert(pid.bits(), 0);
     deliver(self->pid, make_exit_signal(SignalKind::exit_linked, pid, ExitReason::noproc()));

@@ -1,0 +1,212 @@
+// Timers and receive timeouts: send_after delivers, cancel_timer stops it (or says it fired), timeouts end receives.
+#include "support.hpp"
+
+using namespace coppice;
+using namespace coppice_test;
+
+namespace {
+using Clock = std::chrono::steady_clock;
+}
+
+TEST(Timers, SendAfterDeliversNoSoonerThanTheDelay) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const auto start = Clock::now();
+  TimerRef t = rt.send_after(50ms, inbox.pid(), std::string("tick"));
+  EXPECT_TRUE(t);
+  std::optional<std::string> got = inbox.receive<std::string>(wait_time);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, "tick");
+  EXPECT_GE(Clock::now() - start, 50ms);
+}
+
+TEST(Timers, SendAfterFromAProcessDelivers) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  rt.spawn([](Pid observer) -> Async<void> {
+    send_after(10ms, self(), 7);
+    int n = co_await receive<int>();
+    send(observer, n + 1);
+  }, inbox.pid());
+  std::optional<int> got = inbox.receive<int>(wait_time);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 8);
+}
+
+TEST(Timers, FireInDeadlineOrderNotStartOrder) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  rt.send_after(120ms, inbox.pid(), 2);
+  rt.send_after(60ms, inbox.pid(), 1);
+  std::optional<int> first = inbox.receive<int>(wait_time);
+  std::optional<int> second = inbox.receive<int>(wait_time);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(*first, 1);
+  EXPECT_EQ(*second, 2);
+}
+
+// Checked by order, not by waiting: had the cancelled timer fired, its message would come
+// before the marker's.
+TEST(Timers, CancelBeforeFiringReturnsTrueAndNothingArrives) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  TimerRef cancelled = rt.send_after(150ms, inbox.pid(), std::string("cancelled"));
+  EXPECT_TRUE(rt.cancel_timer(cancelled));
+  rt.send_after(300ms, inbox.pid(), std::string("marker"));
+  std::optional<std::string> first = inbox.receive<std::string>(wait_time);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(*first, "marker");
+  EXPECT_FALSE(inbox.receive_any(0ms));
+}
+
+TEST(Timers, CancelInsideAProcessBeforeFiringStopsIt) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  rt.spawn([](Pid observer) -> Async<void> {
+    TimerRef t = send_after(150ms, self(), std::string("cancelled"));
+    const bool stopped = cancel_timer(t);
+    send_after(300ms, self(), std::string("marker"));
+    std::string first = co_await receive<std::string>();
+    send(observer, std::string(stopped ? "true " : "false ") + first);
+  }, inbox.pid());
+  std::optional<std::string> got = inbox.receive<std::string>(wait_time);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, "true marker");
+}
+
+TEST(Timers, CancelAfterFiringReturnsFalse) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  TimerRef t = rt.send_after(1ms, inbox.pid(), 1);
+  ASSERT_TRUE(inbox.receive<int>(wait_time));
+  EXPECT_FALSE(rt.cancel_timer(t));
+  EXPECT_FALSE(inbox.receive_any(0ms));
+}
+
+TEST(Timers, CancelTwiceReturnsFalseTheSecondTime) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  TimerRef t = rt.send_after(std::chrono::hours(1), inbox.pid(), 1);
+  EXPECT_TRUE(rt.cancel_timer(t));
+  EXPECT_FALSE(rt.cancel_timer(t));
+  EXPECT_FALSE(rt.cancel_timer(TimerRef{}));
+}
+
+// A handle of a fired timer whose slot was reused must not cancel the new timer.
+TEST(Timers, StaleHandleDoesNotCancelALaterTimer) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  TimerRef old = rt.send_after(1ms, inbox.pid(), 1);
+  ASSERT_TRUE(inbox.receive<int>(wait_time));
+  rt.send_after(20ms, inbox.pid(), 2);
+  EXPECT_FALSE(rt.cancel_timer(old));
+  std::optional<int> got = inbox.receive<int>(wait_time);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 2);
+}
+
+TEST(Timers, TimerToADeadProcessIsDropped) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid dead = dead_pid(rt, inbox);
+  rt.send_after(1ms, dead, 1);
+  rt.send_after(20ms, inbox.pid(), 2);
+  std::optional<int> got = inbox.receive<int>(wait_time);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 2);
+}
+
+TEST(Timers, ReceiveWithTimeoutReturnsNulloptAfterTheTimeout) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  struct Waited {
+    bool got_something;
+    Clock::duration waited;
+  };
+  rt.spawn([](Pid observer) -> Async<void> {
+    const auto start = Clock::now();
+    std::optional<int> n = co_await receive<int>(50ms);
+    send(observer, Waited{n.has_value(), Clock::now() - start});
+  }, inbox.pid());
+  std::optional<Waited> w = inbox.receive<Waited>(wait_time);
+  ASSERT_TRUE(w);
+  EXPECT_FALSE(w->got_something);
+  EXPECT_GE(w->waited, 50ms);
+}
+
+TEST(Timers, ReceiveWithTimeoutReturnsAMessageThatComesInTime) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid a = rt.spawn([](Pid observer) -> Async<void> {
+    send(observer, std::string("waiting"));
+    std::optional<int> n = co_await receive<int>(wait_time);
+    send(observer, n.value_or(-1));
+  }, inbox.pid());
+  ASSERT_TRUE(inbox.receive<std::string>(wait_time));
+  inbox.send(a, 42);
+  std::optional<int> got = inbox.receive<int>(wait_time);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 42);
+}
+
+// A receive that timed out leaves nothing behind: the next receive sees the next message.
+TEST(Timers, TimedOutReceiveLeavesNoTraceForTheNextReceive) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid a = rt.spawn([](Pid observer) -> Async<void> {
+    for (int round = 0; round < 3; ++round) {
+      std::optional<int> none = co_await receive<int>(5ms);
+      if (none) send(observer, std::string("unexpected"));
+    }
+    send(observer, std::string("waiting"));
+    Message m = co_await receive_any();
+    send(observer, std::string(m.is<int>() ? "int" : "other: " + m.type_name()));
+  }, inbox.pid());
+  std::optional<std::string> waiting = inbox.receive<std::string>(wait_time);
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(*waiting, "waiting");
+  inbox.send(a, 1);
+  std::optional<std::string> got = inbox.receive<std::string>(wait_time);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, "int");
+}
+
+TEST(Timers, ZeroTimeoutOnlyChecksWhatIsAlreadyThere) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  struct Checks {
+    bool empty_gave_nothing;
+    std::optional<int> queued;
+    bool skipped_other_types;
+  };
+  rt.spawn([](Pid observer) -> Async<void> {
+    Checks c{};
+    c.empty_gave_nothing = !(co_await receive<int>(0ms)).has_value();
+    send(self(), std::string("not an int"));
+    send(self(), 9);  // sends to self are in the mailbox when send returns
+    c.queued = co_await receive<int>(0ms);
+    std::optional<std::string> s = co_await receive<std::string>(0ms);
+    c.skipped_other_types = s.has_value() && *s == "not an int";
+    send(observer, c);
+  }, inbox.pid());
+  std::optional<Checks> c = inbox.receive<Checks>(wait_time);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->empty_gave_nothing);
+  EXPECT_EQ(c->queued, 9);
+  EXPECT_TRUE(c->skipped_other_types);
+}
+
+TEST(Timers, InboxReceiveTimesOutAndZeroTimeoutChecksOnly) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const auto start = Clock::now();
+  EXPECT_FALSE(inbox.receive<int>(30ms));
+  EXPECT_GE(Clock::now() - start, 30ms);
+  EXPECT_FALSE(inbox.receive<int>(0ms));
+  const Pid a = rt.spawn<Puppet>();
+  ASSERT_TRUE(inbox.call<Done>(a, SendInt{inbox.pid(), 3}, wait_time));  // 3 is queued before the reply
+  std::optional<int> got = inbox.receive<int>(0ms);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 3);
+}
