@@ -6,11 +6,22 @@ namespace coppice::detail {
 
 EpochDomain::EpochDomain() = default;
 
+void EpochDomain::free_all() {
+  for (Participant* p = participants_.load(std::memory_order_acquire); p != nullptr; p = p->next) {
+    for (Bag& b : p->bags) p->pending -= free_bag(b);
+    for (const Retired& r : p->unstamped) r.deleter(r.object, r.context);
+    p->pending -= p->unstamped.size();
+    p->unstamped.clear();
+  }
+  std::lock_guard lock(shared_mutex_);
+  for (Bag& b : shared_bags_) shared_pending_.fetch_sub(free_bag(b), std::memory_order_relaxed);
+}
+
 EpochDomain::~EpochDomain() {
   for (Participant* p = participants_.load(std::memory_order_acquire); p != nullptr;) {
     Participant* next = p->next;
     for (Bag& b : p->bags) free_bag(b);
-    for (const Retired& r : p->unstamped) r.deleter(r.object);
+    for (const Retired& r : p->unstamped) r.deleter(r.object, r.context);
     delete p;
     p = next;
   }
@@ -56,10 +67,10 @@ void EpochDomain::offline(Participant* p) {
 
 void EpochDomain::quiescent(Participant* p) { online(p); }
 
-void EpochDomain::retire(Participant* owner, void* object, Deleter deleter) {
+void EpochDomain::retire(Participant* owner, void* object, Deleter deleter, void* context) {
   if (owner != nullptr) {
     // Stamped at the owner's next collect: the unlink happened before that collect's fence.
-    owner->unstamped.push_back({object, deleter});
+    owner->unstamped.push_back({object, deleter, context});
     ++owner->pending;
     return;
   }
@@ -67,7 +78,7 @@ void EpochDomain::retire(Participant* owner, void* object, Deleter deleter) {
   // object must be two behind before it is freed.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   std::lock_guard lock(shared_mutex_);
-  retire_into(shared_bags_, epoch_.load(std::memory_order_seq_cst), {object, deleter});
+  retire_into(shared_bags_, epoch_.load(std::memory_order_seq_cst), {object, deleter, context});
   shared_pending_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -122,7 +133,7 @@ void EpochDomain::collect(Participant* owner) {
 
 std::size_t EpochDomain::free_bag(Bag& bag) {
   const std::size_t n = bag.items.size();
-  for (const Retired& r : bag.items) r.deleter(r.object);
+  for (const Retired& r : bag.items) r.deleter(r.object, r.context);
   bag.items.clear();
   return n;
 }

@@ -19,11 +19,12 @@ namespace coppice::detail {
 
 class EpochDomain {
  public:
-  using Deleter = void (*)(void*) noexcept;
+  using Deleter = void (*)(void* object, void* context) noexcept;
 
   struct Retired {
     void* object;
     Deleter deleter;
+    void* context;
   };
   struct Bag {
     std::uint64_t epoch = 0;
@@ -53,7 +54,9 @@ class EpochDomain {
 
   // Frees `object` with `deleter` once no participant can hold it. `owner` is the calling
   // worker's participant (its own bags, no lock), or null from any other thread.
-  void retire(Participant* owner, void* object, Deleter deleter);
+  void retire(Participant* owner, void* object, Deleter deleter, void* context = nullptr);
+  // Frees everything retired, safe or not: only when no participant is online any more.
+  void free_all();
   // Tries to advance the epoch and frees what has become safe in `owner`'s bags (and the
   // shared ones). Cheap when there is nothing to do.
   void collect(Participant* owner);

@@ -26,8 +26,8 @@ void wake_inbox(ProcessHeader* p) {
   s->cv.notify_one();
 }
 
-void free_inbox(void* p) noexcept {
-  auto* s = static_cast<InboxState*>(static_cast<ProcessHeader*>(p));
+void free_inbox(ProcessHeader* p) noexcept {
+  auto* s = static_cast<InboxState*>(p);
   s->~InboxState();
   deallocate(s);
 }

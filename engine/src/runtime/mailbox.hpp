@@ -1,11 +1,13 @@
 // The lock-free queue through which every process receives messages and signals.
 //
 // An intrusive multi-producer, single-consumer queue after Vyukov, with two tags in the
-// producer end: `idle` says no worker runs or has scheduled the process, `closed` says it
-// is gone. A send is one CAS that appends and, in the same step, learns whether it found the
-// process idle, so exactly one sender schedules an idle process and the others do nothing
-// more. A push that finds the mailbox closed fails, so the sender knows its envelope was not
-// taken (a link or monitor request then answers itself with noproc).
+// producer end: `idle` says no worker runs or has scheduled the process; `closed` marks where
+// the process stopped reading as it died. A send is one exchange that appends and, in the
+// same step, learns whether it found the process idle, so exactly one sender schedules an
+// idle process and the others do nothing more; an exchange never fails, so senders flooding
+// one receiver from several cores cost one cache-line transfer each, not a retry loop.
+// Envelopes that arrive after the close are answered when the process's memory is reclaimed
+// (RuntimeCore::reclaim): by then every sender has finished linking, so the chain is whole.
 #pragma once
 
 #include <atomic>
@@ -23,22 +25,16 @@ inline constexpr std::uintptr_t tag_mask = 3;
 
 inline Envelope* untag(std::uintptr_t bits) { return reinterpret_cast<Envelope*>(bits & ~tag_mask); }
 
-enum class PushResult { queued, queued_was_idle, closed };
-
-// Any thread. On queued_was_idle the caller must schedule the process.
-inline PushResult mailbox_push(ProcessHeader* p, Envelope* e) {
+// Any thread. True: the process was idle, and the caller must schedule it.
+inline bool mailbox_push(ProcessHeader* p, Envelope* e) {
   e->next.store(nullptr, std::memory_order_relaxed);
-  std::uintptr_t old = p->head.load(std::memory_order_relaxed);
-  do {
-    if (old & closed_tag) return PushResult::closed;
-    // Acquire (on success): when we find the idle tag we take over scheduling, and must see
-    // everything the last worker that ran the process wrote before it set the tag.
-    // Release: a consumer that reads our envelope through `head` sees its contents.
-  } while (!p->head.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(e), std::memory_order_acq_rel,
-                                          std::memory_order_relaxed));
+  // Acquire: when we find the idle tag we take over scheduling, and must see everything the
+  // last worker that ran the process wrote before it set the tag.
+  // Release: a consumer that reaches our envelope sees its contents.
+  const std::uintptr_t old = p->head.exchange(reinterpret_cast<std::uintptr_t>(e), std::memory_order_acq_rel);
   // Release: the consumer's acquire load of `next` must see the envelope we just wrote.
   untag(old)->next.store(e, std::memory_order_release);
-  return (old & idle_tag) ? PushResult::queued_was_idle : PushResult::queued;
+  return (old & idle_tag) != 0;
 }
 
 // The owner only. The oldest envelope not yet taken, or null when none is visible yet (the
@@ -64,7 +60,7 @@ inline Envelope* mailbox_pop(ProcessHeader* p) {
   if (untag(head) != t) return nullptr;  // a producer is between its CAS and its link
   stub->next.store(nullptr, std::memory_order_relaxed);
   std::uintptr_t expected = head;
-  const std::uintptr_t with_stub = reinterpret_cast<std::uintptr_t>(stub) | (head & closed_tag);
+  const std::uintptr_t with_stub = reinterpret_cast<std::uintptr_t>(stub);
   // Release: a producer that links after the stub must see stub->next == nullptr first.
   if (!p->head.compare_exchange_strong(expected, with_stub, std::memory_order_acq_rel, std::memory_order_relaxed))
     return nullptr;  // a producer got in first; its link to t->next will show up
@@ -85,29 +81,37 @@ inline bool mailbox_try_mark_idle(ProcessHeader* p) {
                                          std::memory_order_relaxed);
 }
 
-// The owner, as the process dies: from here on every push fails. Returns the newest
-// envelope that made it in (the stub if none did), which the final drain must reach.
+// The owner, as the process dies: marks the newest envelope that made it in (the stub if
+// none did since it was last put back); the final drain stops there.
 inline Envelope* mailbox_close(ProcessHeader* p) {
-  // Acquire: we will read the envelopes pushed before the close.
-  // seq_cst: register_name reads the tag after setting `named` (Dekker; see names.cpp).
-  return untag(p->head.fetch_or(closed_tag, std::memory_order_seq_cst));
+  return untag(p->head.fetch_or(closed_tag, std::memory_order_acq_rel));
 }
 
-// The owner, after mailbox_close: takes every envelope that made it in, waiting out
-// producers that swung `head` but have not linked yet (a few instructions away).
+// The owner, after mailbox_close: takes exactly the envelopes pushed before the close,
+// waiting out producers that swung `head` but have not linked yet (a few instructions away).
 template <class F>
 void mailbox_drain_closed(ProcessHeader* p, Envelope* last, F&& f) {
-  if (last == &p->stub && p->tail == &p->stub) return;
+  Envelope* stub = &p->stub;
   for (unsigned spins = 0;;) {
+    if (last == stub && p->tail == stub) return;  // everything up to the stub is taken
     Envelope* e = mailbox_pop(p);
     if (e == nullptr) {
-      if (p->tail == &p->stub && untag(p->head.load(std::memory_order_acquire)) == &p->stub) return;
       if (++spins > 64) std::this_thread::yield();
       continue;
     }
-    const bool done = (e == last);
     f(e);
-    if (done) return;
+    if (e == last) return;
+  }
+}
+
+// After the grace period: the envelopes that arrived after the close, oldest first.
+template <class F>
+void mailbox_for_each_late(ProcessHeader* p, F&& f) {
+  Envelope* e = p->tail == &p->stub ? p->stub.next.load(std::memory_order_acquire) : p->tail;
+  while (e != nullptr) {
+    Envelope* next = e->next.load(std::memory_order_acquire);
+    if (e != &p->stub) f(e);
+    e = next;
   }
 }
 

@@ -21,10 +21,10 @@ Status Names::register_name(std::string name, Pid pid) {
   if (p == nullptr) return Error(ErrorKind::noproc, "register_name: " + pid.to_string() + " is not alive", pid);
   by_name_.emplace(name, pid);
   by_pid_.emplace(pid, name);
-  // Dekker with the exiting process, which closes its mailbox and then reads `named`: either
-  // it sees the flag and removes the name, or we see the mailbox closed and remove it here.
+  // Dekker with the exiting process, which sets `exiting` and then reads `named`: either it
+  // sees the flag and removes the name, or we see it exiting and remove the name here.
   p->named.store(1, std::memory_order_seq_cst);
-  if (p->head.load(std::memory_order_seq_cst) & closed_tag) {
+  if (p->exiting.load(std::memory_order_seq_cst) != 0) {
     by_name_.erase(name);
     by_pid_.erase(pid);
     return Error(ErrorKind::noproc, "register_name: " + pid.to_string() + " is not alive", pid);

@@ -96,15 +96,15 @@ Envelope* make_down_signal(Pid dead, Ref ref, ExitReason reason) {
 
 void RuntimeCore::deliver(Pid to, Envelope* e) {
   if (ProcessHeader* p = table.lookup(to)) {
-    switch (mailbox_push(p, e)) {
-      case PushResult::queued:
-        return;
-      case PushResult::queued_was_idle:
-        schedule(p);
-        return;
-      case PushResult::closed:
-        break;
+    const SignalKind kind = kind_of(e);  // e belongs to the receiver once pushed
+    // A process that is exiting still takes the envelope; its reclamation answers it.
+    const bool was_idle = mailbox_push(p, e);
+    if (kind == SignalKind::exit_explicit || kind == SignalKind::exit_linked) {
+      // Release: a receiver that sees the flag (acquire) finds the signal in its mailbox.
+      p->urgent.store(1, std::memory_order_release);
     }
+    if (was_idle) schedule(p);
+    return;
   }
   bounce(to, e);
 }
@@ -222,6 +222,15 @@ bool RuntimeCore::drain(ProcessHeader* self) {
   return true;
 }
 
+bool RuntimeCore::drain_until_message(ProcessHeader* self) {
+  while (self->queue_head == nullptr) {
+    Envelope* e = mailbox_pop(self);
+    if (e == nullptr) return true;
+    if (!arrival(self, e)) return false;
+  }
+  return true;
+}
+
 bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
   ProcessExtras* x = self->extras;
   switch (kind_of(e)) {
@@ -333,7 +342,7 @@ Status RuntimeCore::link(ProcessHeader* self, Pid pid) {
   // A closed mailbox is dead too: a dying process stays in the table for a moment after
   // its DOWNs went out, and a link to it must not succeed then.
   ProcessHeader* target = table.lookup(pid);
-  if (target == nullptr || (target->head.load(std::memory_order_acquire) & closed_tag) != 0) {
+  if (target == nullptr || target->exiting.load(std::memory_order_acquire) != 0) {
     if (!trapping(self)) return Error(ErrorKind::noproc, "link: " + pid.to_string() + " is not alive", pid);
     x.links.insert(pid.bits(), 0);
     deliver(self->pid, make_exit_signal(SignalKind::exit_linked, pid, ExitReason::noproc()));
@@ -352,6 +361,13 @@ void RuntimeCore::unlink(ProcessHeader* self, Pid pid) {
 Ref RuntimeCore::monitor(ProcessHeader* self, Pid pid) {
   Ref ref = make_ref();
   self->ensure_extras().monitoring.insert(ref.bits(), pid.bits());
+  ProcessHeader* target = table.lookup(pid);
+  if (target == nullptr || target->exiting.load(std::memory_order_acquire) != 0) {
+    // Gone, or going: the DOWN comes at once (a request would be answered only when the
+    // dying process's memory is reclaimed).
+    deliver(self->pid, make_down_signal(pid, ref, ExitReason::noproc()));
+    return ref;
+  }
   deliver(pid, make_signal(SignalKind::monitor, self->pid, ref.bits()));
   return ref;
 }
@@ -401,11 +417,27 @@ void abandon_process(ProcessMemory memory) noexcept {
   deallocate(memory.header);
 }
 
+void RuntimeCore::reclaim(ProcessHeader* p) noexcept {
+  // No thread holds p any more, so every push into it has finished: what came after the
+  // close gets the answer a dead process gives (a link: exit noproc; a monitor: DOWN noproc).
+  mailbox_for_each_late(p, [&](Envelope* e) {
+    if (tearing_down_) {
+      free_envelope(e);
+    } else {
+      bounce(p->pid, e);
+    }
+  });
+  if (p->kind == ProcessKind::inbox) {
+    free_inbox(p);
+  } else {
+    p->~ProcessHeader();
+    deallocate(p);
+  }
+}
+
 namespace {
-void free_process(void* p) noexcept {
-  auto* header = static_cast<ProcessHeader*>(p);
-  header->~ProcessHeader();
-  deallocate(header);
+void reclaim_process(void* p, void* core) noexcept {
+  static_cast<RuntimeCore*>(core)->reclaim(static_cast<ProcessHeader*>(p));
 }
 }  // namespace
 
@@ -506,7 +538,11 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
         pending_exit.reset();
         break;
       }
-      if (!drain(p)) {
+      // Drain everything first when an exit signal is waiting (it acts now, not after the
+      // backlog) or when an activity waits (selective receive scans the whole queue).
+      const bool urgent = p->urgent.load(std::memory_order_acquire) != 0;
+      if (urgent) p->urgent.store(0, std::memory_order_relaxed);
+      if ((urgent || p->activity != nullptr) && !drain(p)) {
         reason = std::move(pending_exit);
         pending_exit.reset();
         break;
@@ -527,6 +563,7 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
           }
           resume_activity(p);
         } else {
+          if (p->queue_head == nullptr && !drain_until_message(p)) break;  // a fatal signal
           Envelope* e = queue_pop(p);
           if (e == nullptr) break;
           p->object->handle(Message::adopt(e));
@@ -588,6 +625,8 @@ void RuntimeCore::final_arrival(ProcessHeader* self, Envelope* e, const ExitReas
 
 void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason) {
   p->set(exiting_flag);
+  // seq_cst: register_name sets `named` and then reads this (Dekker; see names.cpp).
+  p->exiting.store(1, std::memory_order_seq_cst);
   const bool is_process = p->kind == ProcessKind::process;
   // Counted out before anyone hears of the death, so a process_count read after a DOWN
   // does not include this process.
@@ -625,7 +664,7 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
   }
   // 5. Free the slot now, the memory once no thread can hold the header.
   table.remove(p->pid, w ? &w->slots : nullptr);
-  epoch.retire(w ? w->participant : nullptr, p, is_process ? &free_process : &free_inbox);
+  epoch.retire(w ? w->participant : nullptr, p, &reclaim_process, this);
   if (is_process && stopping.load(std::memory_order_acquire) && live_processes() == 0) {
     std::lock_guard lock(exit_mutex_);
     all_exited_.notify_all();

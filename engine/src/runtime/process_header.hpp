@@ -43,7 +43,12 @@ struct ProcessHeader {
   // The mailbox's stub: the queue is never empty of nodes, so push is one CAS.
   Envelope stub;
   Pid pid;                          // set before the process is published, then read-only
-  std::atomic<std::uint8_t> named{0};  // set by register_name; read at exit
+  std::atomic<std::uint8_t> named{0};    // set by register_name; read at exit
+  std::atomic<std::uint8_t> exiting{0};  // set once, as the process starts to exit
+  // Set by a sender after pushing an exit signal: the next turn drains everything first, so
+  // a kill is acted on at once; without it, a handler takes its mailbox one envelope at a
+  // time and never walks a backlog twice.
+  std::atomic<std::uint8_t> urgent{0};
   ProcessKind kind = ProcessKind::process;
 
   // ---- Second cache line: only the worker running the process touches these. ----

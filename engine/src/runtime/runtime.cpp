@@ -10,7 +10,13 @@ namespace coppice::detail {
 RuntimeCore::RuntimeCore(RuntimeOptions opts)
     : options(std::move(opts)), names(*this), timers(*this), scheduler(*this, options) {}
 
-RuntimeCore::~RuntimeCore() { stop(); }
+RuntimeCore::~RuntimeCore() {
+  stop();
+  // Every worker and the timer thread are gone: free what is still retired while the table
+  // and the rest are alive (answers to late arrivals would go nowhere, so none are sent).
+  tearing_down_ = true;
+  epoch.free_all();
+}
 
 void RuntimeCore::start() {
   timers.start();
@@ -73,7 +79,7 @@ bool Runtime::cancel_timer(TimerRef timer) { return core_->timers.cancel(timer);
 bool Runtime::alive(Pid pid) const {
   auto check = [&] {
     ProcessHeader* p = core_->table.lookup(pid);
-    return p != nullptr && (p->head.load(std::memory_order_acquire) & closed_tag) == 0;
+    return p != nullptr && p->exiting.load(std::memory_order_acquire) == 0;
   };
   if (core_->scheduler.current() != nullptr) return check();
   ExternalGuard guard(core_->epoch);

@@ -47,6 +47,8 @@ class RuntimeCore {
   // Moves what has arrived into self's queue, acting on signals. False: self must exit,
   // with the reason in `pending_exit`.
   bool drain(ProcessHeader* self);
+  // Drains only until one message is queued (acting on the signals met on the way).
+  bool drain_until_message(ProcessHeader* self);
   // Finds the first queued envelope matching `w` after what it already examined; removes it.
   Envelope* scan(ProcessHeader* self, ReceiveWait& w);
   Envelope* queue_pop(ProcessHeader* self);
@@ -56,6 +58,8 @@ class RuntimeCore {
   // ---- The scheduler's entry: one turn of process p. True: run it again later. ----
   bool run_turn(Worker& w, ProcessHeader* p);
   void exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason);
+  // Frees a dead process's memory, answering what reached its mailbox after it closed.
+  void reclaim(ProcessHeader* p) noexcept;
 
   // Pid start_process(...) lives in process.cpp as a free function of the public detail API.
   // Live-process accounting, per worker so that spawns and exits touch no shared line.
@@ -85,6 +89,7 @@ class RuntimeCore {
   std::mutex exit_mutex_;
   std::condition_variable all_exited_;
   bool stopped_ = false;
+  bool tearing_down_ = false;  // the workers are gone: reclamation only frees
 };
 
 // Building signal envelopes.
@@ -110,6 +115,6 @@ inline std::string quoted(std::string_view name) {
 
 // Inboxes: "scheduling" one wakes the thread that waits on it.
 void wake_inbox(ProcessHeader* p);
-void free_inbox(void* p) noexcept;
+void free_inbox(ProcessHeader* p) noexcept;
 
 }  // namespace coppice::detail

@@ -203,6 +203,12 @@ bool Scheduler::work_visible() const {
 }
 
 void Scheduler::park(Worker& w) {
+  // Free what can be freed before sleeping: with every other worker asleep (offline), this
+  // one alone can advance the epoch, so dead processes do not wait for the next busy spell.
+  for (int i = 0; i < 3; ++i) {
+    core_.epoch.quiescent(w.participant);
+    core_.epoch.collect(w.participant);
+  }
   core_.epoch.offline(w.participant);
   // Stop searching before becoming visible as a sleeper: from then on a notifier may take us
   // off the list and write `searching` for our wake-up.
