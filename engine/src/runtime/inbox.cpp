@@ -130,6 +130,7 @@ Result<Message> Inbox::call_message(Pid to, std::string_view name, Message reque
   state_->extras->aliases.erase(ref_bits);
   if (!reply) {
     core.demonitor(state_, ref, true);
+    core.drop_replies(state_, ref);
     return Error(ErrorKind::timeout, "call to " + target + " timed out after " + std::to_string(timeout.count()) + " ms",
                  to);
   }

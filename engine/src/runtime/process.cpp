@@ -215,8 +215,10 @@ Envelope* RuntimeCore::scan(ProcessHeader* self, ReceiveWait& w) {
 
 // ---- Signals, as the receiver drains them --------------------------------------------
 
-bool RuntimeCore::drain(ProcessHeader* self) {
-  while (Envelope* e = mailbox_pop(self)) {
+bool RuntimeCore::drain(ProcessHeader* self, std::size_t limit) {
+  for (; limit > 0; --limit) {
+    Envelope* e = mailbox_pop(self);
+    if (e == nullptr) break;
     if (!arrival(self, e)) return false;
   }
   return true;
@@ -389,6 +391,15 @@ bool RuntimeCore::demonitor(ProcessHeader* self, Ref ref, bool flush) {
   return active;
 }
 
+void RuntimeCore::drop_replies(ProcessHeader* self, Ref ref) {
+  ReceiveWait w;
+  w.ref = ref.bits();
+  w.match = [](const ReceiveWait& rw, Envelope& e) {
+    return e.addressing() == Addressing::alias && e.ref == rw.ref;
+  };
+  while (Envelope* e = scan(self, w)) free_envelope(e);
+}
+
 // ---- Spawn ---------------------------------------------------------------------------
 
 void RuntimeCore::count_live(Worker* w, std::int64_t delta) {
@@ -540,9 +551,13 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
       }
       // Drain everything first when an exit signal is waiting (it acts now, not after the
       // backlog) or when an activity waits (selective receive scans the whole queue).
+      // The first is complete (a kill acts now); the second is bounded, so a flooded process
+      // that waits for one particular message does not hold its worker: the rest waits for
+      // its next turn.
       const bool urgent = p->urgent.load(std::memory_order_acquire) != 0;
       if (urgent) p->urgent.store(0, std::memory_order_relaxed);
-      if ((urgent || p->activity != nullptr) && !drain(p)) {
+      const std::size_t limit = urgent ? ~std::size_t{0} : std::size_t{16} * options.messages_per_turn;
+      if ((urgent || p->activity != nullptr) && !drain(p, limit)) {
         reason = std::move(pending_exit);
         pending_exit.reset();
         break;

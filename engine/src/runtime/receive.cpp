@@ -125,6 +125,7 @@ Result<Message> CallWait::finish() {
   if (p.extras) p.extras->aliases.erase(ref.bits());
   if (wait.result == nullptr) {
     core.demonitor(&p, ref, true);
+    core.drop_replies(&p, ref);  // drained with the timeout, while the alias was still active
     return Error(ErrorKind::timeout, "call to " + target_text(*this) + " timed out after " +
                                          std::to_string(wait.timeout_ns / 1000000) + " ms", to);
   }

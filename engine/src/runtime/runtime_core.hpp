@@ -44,9 +44,11 @@ class RuntimeCore {
   void unlink(ProcessHeader* self, Pid pid);
   Ref monitor(ProcessHeader* self, Pid pid);
   bool demonitor(ProcessHeader* self, Ref ref, bool flush);
+  // Removes queued replies to the alias `ref` (a call that gave up must leave none behind).
+  void drop_replies(ProcessHeader* self, Ref ref);
   // Moves what has arrived into self's queue, acting on signals. False: self must exit,
   // with the reason in `pending_exit`.
-  bool drain(ProcessHeader* self);
+  bool drain(ProcessHeader* self, std::size_t limit = ~std::size_t{0});
   // Drains only until one message is queued (acting on the signals met on the way).
   bool drain_until_message(ProcessHeader* self);
   // Finds the first queued envelope matching `w` after what it already examined; removes it.
