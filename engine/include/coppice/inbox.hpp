@@ -68,6 +68,7 @@ class Inbox {
   Status link(Pid pid);
   void unlink(Pid pid);
   Ref monitor(Pid pid);
+  Ref monitor(std::string_view name);
   bool demonitor(Ref ref, DemonitorOptions options = {});
   // Messages received and not yet taken.
   std::size_t queued();

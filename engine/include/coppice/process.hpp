@@ -301,6 +301,16 @@ Status link(Pid pid);
 void unlink(Pid pid);
 // Monitors `pid`: one Down message when it is gone (at once, noproc, if it already is).
 Ref monitor(Pid pid);
+// Monitors the process registered as `name` now: its Down carries the name (Down::name).
+// A name nobody holds gives a Down with reason noproc at once.
+Ref monitor(std::string_view name);
+
+// An alias (OTP 24): an address, From{self(), ref}, that others reply to with reply(); once
+// unalias() returns, whatever is sent to it is dropped before it reaches the mailbox.
+From alias();
+// true if the alias was active.
+bool unalias(Ref ref);
+
 struct DemonitorOptions {
   bool flush = false;  // also remove a Down for this monitor already in the mailbox
 };

@@ -20,8 +20,9 @@ struct Exit {
 // process that was already gone gives reason noproc at once.
 struct Down {
   Ref ref;
-  Pid pid;
+  Pid pid;            // the process that went down (Pid{} for a name nobody held)
   ExitReason reason;
+  std::string name{};  // for a monitor of a registered name: the name (OTP's {Name, Node})
 };
 
 // A snapshot of one process, as OTP's process_info/2 gives it.

@@ -159,6 +159,10 @@ Ref Inbox::monitor(Pid pid) {
   ExternalGuard guard(runtime_.core().epoch);
   return runtime_.core().monitor(state_, pid);
 }
+Ref Inbox::monitor(std::string_view name) {
+  ExternalGuard guard(runtime_.core().epoch);
+  return runtime_.core().monitor(state_, name);
+}
 bool Inbox::demonitor(Ref ref, DemonitorOptions options) {
   ExternalGuard guard(runtime_.core().epoch);
   if (options.flush) runtime_.core().drain(state_);

@@ -86,7 +86,7 @@ Envelope* make_exit_signal(SignalKind kind, Pid from, ExitReason reason) {
 }
 
 Envelope* make_down_signal(Pid dead, Ref ref, ExitReason reason) {
-  Envelope* e = make_envelope<Down>(&type_info_v<Down, SignalKind::down>, Down{ref, dead, std::move(reason)});
+  Envelope* e = make_envelope<Down>(&type_info_v<Down, SignalKind::down>, Down{ref, dead, std::move(reason), {}});
   e->from = dead;
   e->ref = ref.bits();
   return e;
@@ -265,6 +265,12 @@ bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
       break;
     case SignalKind::down:
       if (x != nullptr && x->monitoring.erase(e->ref)) {
+        for (auto it = x->monitor_names.begin(); it != x->monitor_names.end(); ++it) {
+          if (it->first != e->ref) continue;
+          static_cast<Down*>(e->payload())->name = std::move(it->second);
+          x->monitor_names.erase(it);
+          break;
+        }
         e->set_type(&type_info_v<Down>);
         enqueue(self, e);
         return true;
@@ -374,9 +380,33 @@ Ref RuntimeCore::monitor(ProcessHeader* self, Pid pid) {
   return ref;
 }
 
+Ref RuntimeCore::monitor(ProcessHeader* self, std::string_view name) {
+  const Pid pid = names.whereis(name);
+  if (!pid) {
+    // Nobody holds the name: a DOWN noproc at once, naming it.
+    Ref ref = make_ref();
+    ProcessExtras& x = self->ensure_extras();
+    x.monitoring.insert(ref.bits(), 0);
+    x.monitor_names.emplace_back(ref.bits(), std::string(name));
+    deliver(self->pid, make_down_signal(Pid{}, ref, ExitReason::noproc()));
+    return ref;
+  }
+  Ref ref = monitor(self, pid);
+  self->ensure_extras().monitor_names.emplace_back(ref.bits(), std::string(name));
+  return ref;
+}
+
 bool RuntimeCore::demonitor(ProcessHeader* self, Ref ref, bool flush) {
   std::uint64_t target = 0;
   const bool active = self->extras != nullptr && self->extras->monitoring.erase(ref.bits(), &target);
+  if (active) {
+    auto& names_of = self->extras->monitor_names;
+    for (auto it = names_of.begin(); it != names_of.end(); ++it)
+      if (it->first == ref.bits()) {
+        names_of.erase(it);
+        break;
+      }
+  }
   if (active) deliver(Pid::from_bits(target), make_signal(SignalKind::demonitor, self->pid, ref.bits()));
   if (flush) {
     // A DOWN can only already be in the private queue: any still in the mailbox will be

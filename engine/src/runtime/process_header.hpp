@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "coppice/message.hpp"
 #include "coppice/pid.hpp"
@@ -20,6 +22,8 @@ struct ProcessExtras {
   FlatMap monitoring;    // monitor ref -> pid this process watches
   FlatMap monitored_by;  // monitor ref -> pid watching this process
   FlatMap aliases;       // active alias refs (calls awaiting a reply) -> 0
+  // Monitors taken by registered name: the name their Down carries.
+  std::vector<std::pair<std::uint64_t, std::string>> monitor_names;
 };
 
 enum ProcessFlag : std::uint16_t {

@@ -172,6 +172,19 @@ bool trap_exit(bool on) {
 Status link(Pid pid) { return running_core()->link(&running(), pid); }
 void unlink(Pid pid) { running_core()->unlink(&running(), pid); }
 Ref monitor(Pid pid) { return running_core()->monitor(&running(), pid); }
+Ref monitor(std::string_view name) { return running_core()->monitor(&running(), name); }
+
+From alias() {
+  ProcessHeader& p = running();
+  const Ref ref = running_core()->make_ref();
+  p.ensure_extras().aliases.insert(ref.bits(), 0);
+  return From{p.pid, ref};
+}
+
+bool unalias(Ref ref) {
+  ProcessHeader& p = running();
+  return p.extras != nullptr && p.extras->aliases.erase(ref.bits());
+}
 bool demonitor(Ref ref, DemonitorOptions options) {
   ProcessHeader& p = running();
   RuntimeCore& core = *running_core();

@@ -43,6 +43,7 @@ class RuntimeCore {
   Status link(ProcessHeader* self, Pid pid);
   void unlink(ProcessHeader* self, Pid pid);
   Ref monitor(ProcessHeader* self, Pid pid);
+  Ref monitor(ProcessHeader* self, std::string_view name);
   bool demonitor(ProcessHeader* self, Ref ref, bool flush);
   // Removes queued replies to the alias `ref` (a call that gave up must leave none behind).
   void drop_replies(ProcessHeader* self, Ref ref);
