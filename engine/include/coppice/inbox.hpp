@@ -56,11 +56,11 @@ class Inbox {
   // Request and reply, blocking this thread for at most `timeout`.
   template <class R, class Req>
   Result<R> call(Pid to, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
-    return convert<R>(call_message(to, {}, Message::of(std::forward<Req>(request)), timeout), to);
+    return detail::reply_as<R>(call_message(to, {}, Message::of(std::forward<Req>(request)), timeout), to);
   }
   template <class R, class Req>
   Result<R> call(std::string_view name, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
-    return convert<R>(call_message({}, name, Message::of(std::forward<Req>(request)), timeout), Pid{});
+    return detail::reply_as<R>(call_message({}, name, Message::of(std::forward<Req>(request)), timeout), Pid{});
   }
 
   // Sends an exit signal from this inbox's pid (a trapping receiver sees Exit{pid(), reason}).
@@ -78,18 +78,6 @@ class Inbox {
  private:
   std::optional<Message> receive_matching(detail::ReceiveWait::Match match, const void* context,
                                           std::chrono::nanoseconds timeout);
-  template <class R>
-  static Result<R> convert(Result<Message> reply, Pid to) {
-    if (!reply) return reply.error();
-    if constexpr (std::is_same_v<R, Message>) {
-      return std::move(reply).value();
-    } else {
-      if (!reply->template is<R>())
-        return Error(ErrorKind::invalid_argument,
-                     "call: the reply holds " + reply->type_name() + ", not the type asked for", to);
-      return reply->template take<R>();
-    }
-  }
 
   Runtime& runtime_;
   detail::InboxState* state_;

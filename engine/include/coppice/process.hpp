@@ -200,23 +200,29 @@ struct ReceiveForAwaiter {
   }
 };
 
+namespace detail {
+// A call's reply as an R: the reply itself, an error that came instead, or invalid_argument
+// when the reply holds another type.
+template <class R>
+Result<R> reply_as(Result<Message> reply, Pid to) {
+  if (!reply) return reply.error();
+  if constexpr (std::is_same_v<R, Message>) {
+    return std::move(reply).value();
+  } else {
+    if (!reply->template is<R>())
+      return Error(ErrorKind::invalid_argument, "call: the reply holds " + reply->type_name() + ", not the type asked for",
+                   to);
+    return reply->template take<R>();
+  }
+}
+}  // namespace detail
+
 template <class R>
 struct CallAwaiter {
   detail::CallWait c;
   bool await_ready() { return c.started ? (c.failed_early || c.wait.ready()) : c.start(); }
   void await_suspend(std::coroutine_handle<> h) { c.wait.suspend(h); }
-  Result<R> await_resume() {
-    Result<Message> reply = c.finish();
-    if (!reply) return reply.error();
-    if constexpr (std::is_same_v<R, Message>) {
-      return std::move(reply).value();
-    } else {
-      if (!reply->template is<R>())
-        return Error(ErrorKind::invalid_argument,
-                     "call: the reply holds " + reply->type_name() + ", not the type asked for", c.to);
-      return reply->template take<R>();
-    }
-  }
+  Result<R> await_resume() { return detail::reply_as<R>(c.finish(), c.to); }
 };
 
 // ---- The running process -------------------------------------------------------------

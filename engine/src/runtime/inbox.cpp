@@ -127,20 +127,7 @@ Result<Message> Inbox::call_message(Pid to, std::string_view name, Message reque
   const std::uint64_t ref_bits = ref.bits();
   std::optional<Message> reply = receive_matching(&match_call_reply, &ref_bits, timeout);
   ExternalGuard guard(core.epoch);
-  state_->extras->aliases.erase(ref_bits);
-  if (!reply) {
-    core.demonitor(state_, ref, true);
-    core.drop_replies(state_, ref);
-    return Error(ErrorKind::timeout, "call to " + target + " timed out after " + std::to_string(timeout.count()) + " ms",
-                 to);
-  }
-  if (const Down* down = reply->get_if<Down>()) {
-    if (down->reason.kind() == ExitReason::Kind::noproc)
-      return Error(ErrorKind::noproc, "call: " + target + " is not alive", to, down->reason);
-    return Error(ErrorKind::exited, "call: " + target + " exited: " + down->reason.to_string(), to, down->reason);
-  }
-  core.demonitor(state_, ref, true);
-  return std::move(*reply);
+  return core.finish_call(state_, ref, std::move(reply), to, target, timeout.count());
 }
 
 void Inbox::exit(Pid pid, ExitReason reason) {

@@ -430,6 +430,23 @@ void RuntimeCore::drop_replies(ProcessHeader* self, Ref ref) {
   while (Envelope* e = scan(self, w)) free_envelope(e);
 }
 
+Result<Message> RuntimeCore::finish_call(ProcessHeader* self, Ref ref, std::optional<Message> answer, Pid to,
+                                         const std::string& target, std::int64_t timeout_ms) {
+  if (self->extras != nullptr) self->extras->aliases.erase(ref.bits());
+  if (!answer) {
+    demonitor(self, ref, true);
+    drop_replies(self, ref);  // drained with the timeout, while the alias was still active
+    return Error(ErrorKind::timeout, "call to " + target + " timed out after " + std::to_string(timeout_ms) + " ms", to);
+  }
+  if (const Down* down = answer->get_if<Down>()) {
+    if (down->reason.kind() == ExitReason::Kind::noproc)
+      return Error(ErrorKind::noproc, "call: " + target + " is not alive", to, down->reason);
+    return Error(ErrorKind::exited, "call: " + target + " exited: " + down->reason.to_string(), to, down->reason);
+  }
+  demonitor(self, ref, true);
+  return std::move(*answer);
+}
+
 // ---- Spawn ---------------------------------------------------------------------------
 
 void RuntimeCore::count_live(Worker* w, std::int64_t delta) {

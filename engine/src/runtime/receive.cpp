@@ -120,24 +120,10 @@ RequestId send_request_envelope(Pid to, Envelope* request) {
 Result<Message> CallWait::finish() {
   if (failed_early) return early;
   ProcessHeader& p = require_running();
-  RuntimeCore& core = *running_core();
-  const Ref ref = Ref::from_bits(wait.ref);
-  if (p.extras) p.extras->aliases.erase(ref.bits());
-  if (wait.result == nullptr) {
-    core.demonitor(&p, ref, true);
-    core.drop_replies(&p, ref);  // drained with the timeout, while the alias was still active
-    return Error(ErrorKind::timeout, "call to " + target_text(*this) + " timed out after " +
-                                         std::to_string(wait.timeout_ns / 1000000) + " ms", to);
-  }
-  Message m = wait.take();
-  if (const Down* down = m.get_if<Down>()) {
-    if (down->reason.kind() == ExitReason::Kind::noproc)
-      return Error(ErrorKind::noproc, "call: " + target_text(*this) + " is not alive", to, down->reason);
-    return Error(ErrorKind::exited, "call: " + target_text(*this) + " exited: " + down->reason.to_string(), to,
-                 down->reason);
-  }
-  core.demonitor(&p, ref, true);
-  return m;
+  std::optional<Message> answer;
+  if (wait.result != nullptr) answer = wait.take();
+  return running_core()->finish_call(&p, Ref::from_bits(wait.ref), std::move(answer), to, target_text(*this),
+                                     wait.timeout_ns / 1000000);
 }
 
 }  // namespace coppice::detail

@@ -47,6 +47,10 @@ class RuntimeCore {
   bool demonitor(ProcessHeader* self, Ref ref, bool flush);
   // Removes queued replies to the alias `ref` (a call that gave up must leave none behind).
   void drop_replies(ProcessHeader* self, Ref ref);
+  // Ends a call by `self` (process or inbox): deactivates its alias, removes its monitor,
+  // and turns what came (the reply, the server's DOWN, or nothing: a timeout) into the result.
+  Result<Message> finish_call(ProcessHeader* self, Ref ref, std::optional<Message> answer, Pid to,
+                              const std::string& target, std::int64_t timeout_ms);
   // Moves what has arrived into self's queue, acting on signals. False: self must exit,
   // with the reason in `pending_exit`.
   bool drain(ProcessHeader* self, std::size_t limit = ~std::size_t{0});
