@@ -113,10 +113,14 @@ struct Sprayer : coppice::Process {
       const Pid p = ring_->pick(random_);
       if (p) coppice::send(p, Addressed{p});
     }
-    coppice::send(coppice::self(), Go{});
+    // Bounded, like the plain threads below: unbounded spraying on an overloaded machine
+    // grows victims' mailboxes to millions (a flood test, not this one's subject).
+    if (++rounds_ < max_rounds) coppice::send(coppice::self(), Go{});
   }
+  static constexpr int max_rounds = 4000 * coppice::stress::scale;
   PidRing* ring_;
   Random random_;
+  int rounds_ = 0;
 };
 
 }  // namespace

@@ -209,6 +209,9 @@ void Scheduler::park(Worker& w) {
     core_.epoch.quiescent(w.participant);
     core_.epoch.collect(w.participant);
   }
+  // Reclaiming can answer a dead process's late requests, and so wake a process onto this
+  // very worker: then there is work here, and no sleeping.
+  if (w.next != nullptr || !w.queue.empty()) return;
   core_.epoch.offline(w.participant);
   // Stop searching before becoming visible as a sleeper: from then on a notifier may take us
   // off the list and write `searching` for our wake-up.
