@@ -70,28 +70,38 @@ Worker* Scheduler::current() const {
   return (w != nullptr && w->scheduler == this) ? w : nullptr;
 }
 
-bool Scheduler::push_local(Worker& w, ProcessHeader* p) {
+std::uint64_t Scheduler::push_local(Worker& w, ProcessHeader* p) {
   std::uint64_t before = 0;
-  if (w.queue.push(p, &before)) return before == 0;
+  if (w.queue.push(p, &before)) return before;
   // Full: half of the queue and p go to the global queue, where any worker can take them.
   ProcessHeader* overflow[RunQueue::capacity / 2 + 1];
   const std::uint32_t n = w.queue.take_half(overflow);
   overflow[n] = p;
   global_.enqueue_bulk(overflow, n + 1);
-  return true;
+  return 0;  // work appeared where every worker looks: treat it as a queue filled from empty
 }
 
-// A push makes work stealable; it wakes a parked worker only when the queue was empty
-// before. That is enough: park() re-checks every queue after publishing itself as a
-// sleeper, so a worker asleep now saw this queue empty, and the push that filled it again
-// was a push onto an empty queue, which notified.
+// After a push that left `before` entries ahead of it. A push onto an empty queue always
+// notifies: that is the Dekker pair with park(), which re-checks every queue after
+// publishing itself as a sleeper, so no wake-up is lost. A push onto a queue that already
+// had company notifies only when someone sleeps and nobody searches (two relaxed loads,
+// then notify_one re-checks behind its fence): the owner's view of `top` can be stale, so a
+// queue a thief has just emptied may look full, and without this a parked worker could stay
+// asleep while this one has a queue of work.
+void Scheduler::after_push(std::uint64_t before) {
+  if (before == 0 || (sleeping_.load(std::memory_order_relaxed) != 0 &&
+                      searching_.load(std::memory_order_relaxed) == 0)) {
+    notify_one();
+  }
+}
+
 void Scheduler::schedule(ProcessHeader* p) {
   if (Worker* w = current()) {
     // LIFO for locality: the receiver runs next on this core. The one it displaces goes to
     // the queue, where it can be stolen.
     ProcessHeader* displaced = w->next;
     w->next = p;
-    if (displaced != nullptr && push_local(*w, displaced)) notify_one();
+    if (displaced != nullptr) after_push(push_local(*w, displaced));
     return;
   }
   global_.enqueue(p);
@@ -100,7 +110,7 @@ void Scheduler::schedule(ProcessHeader* p) {
 
 void Scheduler::schedule_new(ProcessHeader* p) {
   if (Worker* w = current()) {
-    if (push_local(*w, p)) notify_one();
+    after_push(push_local(*w, p));
     return;
   }
   global_.enqueue(p);
@@ -108,14 +118,9 @@ void Scheduler::schedule_new(ProcessHeader* p) {
 }
 
 void Scheduler::requeue(Worker& w, ProcessHeader* p) {
-  std::uint64_t before = 0;
-  if (w.queue.push(p, &before)) {
-    // Alone in the queue it runs next here anyway; with company, another worker could help.
-    if (before == 1) notify_one();
-    return;
-  }
-  push_local(w, p);
-  notify_one();
+  // Alone in the queue it runs next here anyway: only company is worth waking someone for.
+  const std::uint64_t before = push_local(w, p);
+  if (before != 0) after_push(before);
 }
 
 ProcessHeader* Scheduler::take_global(Worker& w) {
@@ -140,7 +145,7 @@ ProcessHeader* Scheduler::find_local(Worker& w) {
       ++w.next_streak;
       return std::exchange(w.next, nullptr);
     }
-    if (push_local(w, std::exchange(w.next, nullptr))) notify_one();
+    after_push(push_local(w, std::exchange(w.next, nullptr)));
   }
   w.next_streak = 0;
   if (ProcessHeader* p = w.queue.take()) return p;

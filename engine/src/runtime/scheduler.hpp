@@ -69,7 +69,8 @@ class Scheduler {
   ProcessHeader* take_global(Worker& w);
   void park(Worker& w);
   bool work_visible() const;
-  bool push_local(Worker& w, ProcessHeader* p);  // true: the queue was empty before
+  std::uint64_t push_local(Worker& w, ProcessHeader* p);  // entries ahead of p
+  void after_push(std::uint64_t before);
   void notify_one();
   bool become_searching(Worker& w);
   void stop_searching(Worker& w);
