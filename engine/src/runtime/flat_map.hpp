@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <new>
 #include <utility>
 
 namespace coppice::detail {
@@ -87,7 +88,12 @@ class FlatMap {
     Slot* old = slots_;
     capacity_ = size_ * 2 + 2 > 4 ? 1u << (32 - __builtin_clz(size_ * 2 + 2)) : 4;
     slots_ = static_cast<Slot*>(std::calloc(capacity_, sizeof(Slot)));
-    if (slots_ == nullptr) std::abort();  // out of memory in the runtime's own bookkeeping
+    if (slots_ == nullptr) {
+      // Out of memory: the process whose bookkeeping grew crashes (the turn catches it).
+      slots_ = old;
+      capacity_ = old_capacity;
+      throw std::bad_alloc();
+    }
     size_ = 0;
     deleted_ = 0;
     for (std::uint32_t i = 0; i < old_capacity; ++i)
