@@ -9,18 +9,11 @@ namespace {
 
 constexpr std::uint32_t round_trips = 1'000'000;
 
-struct Ping {};
-struct Pong {};
 
 struct PingPongFigures {
   double wall_ms = 0;
 };
 
-// Answers every Ping with a Pong to its sender.
-class Ponger final : public Process {
- public:
-  void handle(Message message) override { coppice::send(message.from(), Pong{}); }
-};
 
 // Spawns its partner, then plays the million round trips and reports their time.
 class Pinger final : public Process {

@@ -11,8 +11,6 @@ constexpr std::uint32_t pairs = 1'000;
 constexpr std::uint32_t round_trips_per_pair = 10'000;
 constexpr double round_trips = double{pairs} * round_trips_per_pair;
 
-struct Ping {};
-struct Pong {};
 struct PairDone {
   std::uint32_t round_trips;
 };
@@ -21,11 +19,6 @@ struct PairsFigures {
   double wall_ms = 0;
 };
 
-// Answers every Ping with a Pong to its sender.
-class Ponger final : public Process {
- public:
-  void handle(Message message) override { coppice::send(message.from(), Pong{}); }
-};
 
 // One side of a pair: spawns its partner, plays its round trips, tells the driver.
 class Pinger final : public Process {

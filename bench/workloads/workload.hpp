@@ -59,4 +59,12 @@ std::optional<Figures> await_report(Inbox& inbox, benchmark::State& state) {
   return report->figures;
 }
 
+// The ping-pong of W5 and W7: a Ponger answers every Ping with a Pong to its sender.
+struct Ping {};
+struct Pong {};
+class Ponger final : public Process {
+ public:
+  void handle(Message message) override { coppice::send(message.from(), Pong{}); }
+};
+
 }  // namespace coppice::bench

@@ -21,16 +21,7 @@ TEST(Monitors, DownCarriesTheRefThePidAndTheExitReason) {
   EXPECT_EQ(d->reason, ExitReason::other("boom"));
 }
 
-TEST(Monitors, MonitorOfDeadPidGivesAnImmediateDownNoproc) {
-  Runtime rt(workers(2));
-  Inbox inbox(rt);
-  const Pid dead = dead_pid(rt, inbox);
-  const Ref ref = inbox.monitor(dead);
-  std::optional<Down> d = down_for(inbox, ref);
-  ASSERT_TRUE(d);
-  EXPECT_EQ(d->pid, dead);
-  EXPECT_EQ(d->reason, ExitReason::noproc());
-}
+// A monitor of a dead pid from a plain thread: BadInput.MonitorOfADeadPidGivesAnImmediateDownNoproc.
 
 TEST(Monitors, ProcessMonitoringADeadPidGetsDownNoproc) {
   Runtime rt(workers(2));
