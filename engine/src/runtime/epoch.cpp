@@ -78,26 +78,30 @@ void EpochDomain::retire(Participant* owner, void* object, Deleter deleter, void
   // object must be two behind before it is freed.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   std::lock_guard lock(shared_mutex_);
-  retire_into(shared_bags_, epoch_.load(std::memory_order_seq_cst), {object, deleter, context});
+  const std::size_t freed = retire_into(shared_bags_, epoch_.load(std::memory_order_seq_cst), {object, deleter, context});
   shared_pending_.fetch_add(1, std::memory_order_relaxed);
+  shared_pending_.fetch_sub(freed, std::memory_order_relaxed);
 }
 
 void EpochDomain::stamp(Participant* p) {
   if (p->unstamped.empty()) return;
   std::atomic_thread_fence(std::memory_order_seq_cst);
   const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
-  for (const Retired& r : p->unstamped) retire_into(p->bags, e, r);
+  for (const Retired& r : p->unstamped) p->pending -= retire_into(p->bags, e, r);
   p->unstamped.clear();
 }
 
-void EpochDomain::retire_into(Bag* bags, std::uint64_t e, Retired r) {
+std::size_t EpochDomain::retire_into(Bag* bags, std::uint64_t e, Retired r) {
   Bag& bag = bags[e % 3];
-  if (bag.epoch != e) {
+  std::size_t freed = 0;
+  if (bag.epoch < e) {
     // The bag last held epoch e - 3 or older: the epoch has advanced at least twice since.
-    free_bag(bag);
+    freed = free_bag(bag);
     bag.epoch = e;
   }
+  // An item older than the bag (handed over from a worker) waits with it: later, never sooner.
   bag.items.push_back(r);
+  return freed;
 }
 
 bool EpochDomain::try_advance() {
@@ -108,6 +112,21 @@ bool EpochDomain::try_advance() {
     if (seen != 0 && seen != e) return false;
   }
   return epoch_.compare_exchange_strong(e, e + 1, std::memory_order_seq_cst);
+}
+
+void EpochDomain::hand_over(Participant* owner) {
+  if (owner->pending == 0) return;
+  stamp(owner);
+  std::lock_guard lock(shared_mutex_);
+  std::size_t moved = 0, freed = 0;
+  for (Bag& bag : owner->bags) {
+    for (const Retired& r : bag.items) freed += retire_into(shared_bags_, bag.epoch, r);
+    moved += bag.items.size();
+    bag.items.clear();
+  }
+  owner->pending = 0;
+  shared_pending_.fetch_add(moved, std::memory_order_relaxed);
+  shared_pending_.fetch_sub(freed, std::memory_order_relaxed);
 }
 
 std::size_t EpochDomain::free_safe(Bag* bags) {

@@ -57,13 +57,16 @@ class EpochDomain {
   void retire(Participant* owner, void* object, Deleter deleter, void* context = nullptr);
   // Frees everything retired, safe or not: only when no participant is online any more.
   void free_all();
+  // Moves `owner`'s retired objects to the shared bags, which every collector frees: for a
+  // worker about to sleep, so that what it retired does not wait for it to wake.
+  void hand_over(Participant* owner);
   // Tries to advance the epoch and frees what has become safe in `owner`'s bags (and the
   // shared ones). Cheap when there is nothing to do.
   void collect(Participant* owner);
 
  private:
   bool try_advance();
-  void retire_into(Bag* bags, std::uint64_t e, Retired r);
+  std::size_t retire_into(Bag* bags, std::uint64_t e, Retired r);  // returns how many it freed
   void stamp(Participant* p);
   std::size_t free_safe(Bag* bags);
   static std::size_t free_bag(Bag& bag);

@@ -522,9 +522,12 @@ Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, cons
     *options.monitor_ref = ref;
   }
   core.count_live(w, 1);
+  // Once scheduled, the child may run, exit and be freed before we return (a plain thread
+  // holds no epoch guard here): take its pid first, and touch p no more.
+  const Pid pid = p->pid;
   core.table.publish(p);
   core.scheduler.schedule_new(p);
-  return p->pid;
+  return pid;
 }
 
 // ---- Activities (coroutines) ---------------------------------------------------------
