@@ -138,7 +138,12 @@ ProcessHeader* Scheduler::take_global(Worker& w) {
 
 ProcessHeader* Scheduler::find_local(Worker& w) {
   if (w.ticks % global_check_interval == 0) {
-    if (ProcessHeader* p = take_global(w)) return p;
+    if (ProcessHeader* p = take_global(w)) {
+      // p runs before the next slot's process: that one goes where others can steal it, so
+      // it is not stranded should p's callback hold this worker for long.
+      if (w.next != nullptr) after_push(push_local(w, std::exchange(w.next, nullptr)));
+      return p;
+    }
   }
   if (w.next != nullptr) {
     if (w.next_streak < max_next_streak) {
