@@ -584,6 +584,14 @@ namespace coppice::detail {
 
 // ---- A turn --------------------------------------------------------------------------
 
+// A process this turn woke waits in the worker's next slot, where no one else can take it.
+// When the turn goes on to another message (whose callback might hold the worker), it moves
+// to the run queue, where another worker can. A turn of one message, the common case of a
+// ping-pong, keeps it next.
+inline void RuntimeCore::hand_off_next(Worker& w) {
+  if (w.next != nullptr) scheduler.release_next(w);
+}
+
 bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
   RunningScope scope(p, this);
   unsigned budget = options.messages_per_turn;
@@ -620,6 +628,7 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
           if (!waiter->timed_out) {
             Envelope* e = scan(p, *waiter);
             if (e == nullptr) break;
+            if (handled) hand_off_next(w);
             waiter->result = e;
             if (waiter->timer) {
               timers.cancel(waiter->timer);
@@ -631,6 +640,7 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
           if (p->queue_head == nullptr && !drain_until_message(p)) break;  // a fatal signal
           Envelope* e = queue_pop(p);
           if (e == nullptr) break;
+          if (handled) hand_off_next(w);
           p->object->handle(Message::adopt(e));
         }
         --budget;

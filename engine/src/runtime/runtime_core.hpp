@@ -64,6 +64,7 @@ class RuntimeCore {
 
   // ---- The scheduler's entry: one turn of process p. True: run it again later. ----
   bool run_turn(Worker& w, ProcessHeader* p);
+  void hand_off_next(Worker& w);
   void exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason);
   // Frees a dead process's memory, answering what reached its mailbox after it closed.
   void reclaim(ProcessHeader* p) noexcept;

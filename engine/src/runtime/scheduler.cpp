@@ -108,6 +108,10 @@ void Scheduler::schedule(ProcessHeader* p) {
   notify_one();
 }
 
+void Scheduler::release_next(Worker& w) {
+  if (w.next != nullptr) after_push(push_local(w, std::exchange(w.next, nullptr)));
+}
+
 void Scheduler::schedule_new(ProcessHeader* p) {
   if (Worker* w = current()) {
     after_push(push_local(*w, p));

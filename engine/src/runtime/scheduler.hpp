@@ -56,6 +56,8 @@ class Scheduler {
   void schedule(ProcessHeader* p);
   // A new process, ready for its first turn.
   void schedule_new(ProcessHeader* p);
+  // Moves the worker's next process to its run queue, where another worker can steal it.
+  void release_next(Worker& w);
 
   // The calling thread's worker, if it is one of ours.
   Worker* current() const;
