@@ -65,6 +65,9 @@ void abandon_process(ProcessMemory memory) noexcept;  // the object's constructo
 Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options);
 
 RuntimeCore& current_core();  // the runtime of the running process; throws outside one
+bool is_alive(RuntimeCore& core, Pid pid);
+Pid whereis(RuntimeCore& core, std::string_view name);
+void log(RuntimeCore& core, std::string_view line);
 RuntimeCore* current_core_or_null() noexcept;
 void send_envelope(RuntimeCore& core, Pid to, Envelope* e);
 Status send_envelope_to_name(RuntimeCore& core, std::string_view name, Envelope* e);
@@ -333,6 +336,11 @@ void exit(Pid pid, ExitReason reason);
 // Ends the running process with `reason` as soon as the current callback returns (like
 // returning {stop, Reason, State} from an OTP callback): no unwinding, no further message.
 void stop_self(ExitReason reason = ExitReason::normal());
+
+// True while `pid` is alive (OTP's is_process_alive): not yet exiting.
+bool is_alive(Pid pid);
+// Writes one report line through the runtime's logger (RuntimeOptions::logger).
+void log(std::string_view line);
 
 // Registers a name for a process (the running one by default).
 Status register_name(std::string name, Pid pid = self());

@@ -18,6 +18,13 @@ RuntimeCore::~RuntimeCore() {
   epoch.free_all();
 }
 
+std::shared_ptr<void> RuntimeCore::service(const std::type_info& type, std::shared_ptr<void> (*make)()) {
+  std::lock_guard lock(services_mutex_);
+  auto& slot = services_[std::type_index(type)];
+  if (!slot) slot = make();
+  return slot;
+}
+
 void RuntimeCore::start() {
   timers.start();
   scheduler.start();
@@ -76,15 +83,27 @@ Status Runtime::unregister_name(std::string_view name) { return core_->names.unr
 Pid Runtime::whereis(std::string_view name) const { return core_->names.whereis(name); }
 bool Runtime::cancel_timer(TimerRef timer) { return core_->timers.cancel(timer); }
 
-bool Runtime::alive(Pid pid) const {
+bool Runtime::alive(Pid pid) const { return detail::is_alive(*core_, pid); }
+
+namespace detail {
+bool is_alive(RuntimeCore& core, Pid pid) {
   auto check = [&] {
-    ProcessHeader* p = core_->table.lookup(pid);
+    ProcessHeader* p = core.table.lookup(pid);
     return p != nullptr && p->exiting.load(std::memory_order_acquire) == 0;
   };
-  if (core_->scheduler.current() != nullptr) return check();
-  ExternalGuard guard(core_->epoch);
+  if (core.scheduler.current() != nullptr) return check();
+  ExternalGuard guard(core.epoch);
   return check();
 }
+void log(RuntimeCore& core, std::string_view line) { core.log(line); }
+Pid whereis(RuntimeCore& core, std::string_view name) { return core.names.whereis(name); }
+std::shared_ptr<void> runtime_service(RuntimeCore& core, const std::type_info& type, std::shared_ptr<void> (*make)()) {
+  return core.service(type, make);
+}
+}  // namespace detail
+
+bool is_alive(Pid pid) { return detail::is_alive(detail::current_core(), pid); }
+void log(std::string_view line) { detail::current_core().log(line); }
 
 Result<ProcessInfo> Runtime::process_info(Pid pid, std::chrono::milliseconds timeout) {
   if (core_->scheduler.current() != nullptr)

@@ -4,10 +4,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <typeindex>
+#include <typeinfo>
+#include <unordered_map>
 
 #include "coppice/exit_reason.hpp"
 #include "coppice/message.hpp"
@@ -81,6 +85,8 @@ class RuntimeCore {
   Timers timers;
   Scheduler scheduler;
   std::atomic<bool> stopping{false};
+  // Per-runtime objects of the layers above (see coppice/service.hpp).
+  std::shared_ptr<void> service(const std::type_info& type, std::shared_ptr<void> (*make)());
   // Set by a signal that kills the process being drained on this thread.
   static thread_local std::optional<ExitReason> pending_exit;
 
@@ -98,6 +104,8 @@ class RuntimeCore {
   std::condition_variable all_exited_;
   bool stopped_ = false;
   bool tearing_down_ = false;  // the workers are gone: reclamation only frees
+  std::mutex services_mutex_;
+  std::unordered_map<std::type_index, std::shared_ptr<void>> services_;
 };
 
 // Building signal envelopes.

@@ -1,0 +1,72 @@
+// ServerRef: where a server is. A pid, a locally registered name, or a key in a Registry
+// (Elixir's {:via, Registry, {registry, key}}); every behaviour accepts one wherever OTP
+// accepts a server name: to start under it, to call, cast or send to it, in a child spec.
+#pragma once
+
+#include <any>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+#include "coppice/pid.hpp"
+#include "coppice/process.hpp"
+#include "coppice/result.hpp"
+
+namespace coppice {
+
+// A key in a unique Registry, used as a name. `value` is what the registration stores
+// (Elixir's {registry, key, value} form); empty by default.
+struct RegistryName {
+  std::string registry;
+  std::string key;
+  std::any value{};
+};
+
+class ServerRef {
+ public:
+  ServerRef() = default;
+  ServerRef(Pid pid) : where_(pid) {}
+  ServerRef(std::string name) : where_(std::move(name)) {}
+  ServerRef(std::string_view name) : where_(std::string(name)) {}
+  ServerRef(const char* name) : where_(std::string(name)) {}
+  ServerRef(RegistryName name) : where_(std::move(name)) {}
+  // {:via, Registry, {registry, key}}
+  static ServerRef via(std::string registry, std::string key, std::any value = {}) {
+    return ServerRef(RegistryName{std::move(registry), std::move(key), std::move(value)});
+  }
+
+  bool empty() const { return std::holds_alternative<std::monostate>(where_); }
+  bool is_pid() const { return std::holds_alternative<Pid>(where_); }
+  bool is_local_name() const { return std::holds_alternative<std::string>(where_); }
+  bool is_registry_name() const { return std::holds_alternative<RegistryName>(where_); }
+  Pid pid() const { return is_pid() ? std::get<Pid>(where_) : Pid{}; }
+  const std::string& local_name() const { return std::get<std::string>(where_); }
+  const RegistryName& registry_name() const { return std::get<RegistryName>(where_); }
+
+  // The live process behind it now, or Pid{} (a dead pid resolves to Pid{} too: a name
+  // lookup never returns a dead pid).
+  Pid whereis(detail::RuntimeCore& core) const;
+  Pid whereis() const { return whereis(detail::current_core()); }
+
+  // Registers the running process under this name (local or Registry). A name held by a
+  // live process: already_started with the holder's pid. A pid or an empty ref: ok, nothing.
+  Status register_self() const;
+  // Releases the name the running process registered with register_self (best effort).
+  void unregister_self() const;
+
+  // <0.12.3>, 'name', or {via Registry 'reg' 'key'}: for error messages and reports.
+  std::string to_string() const;
+
+ private:
+  std::variant<std::monostate, Pid, std::string, RegistryName> where_;
+};
+
+namespace detail {
+// Implemented by the Registry (registry.cpp).
+Pid registry_whereis(RuntimeCore& core, const RegistryName& name);
+Status registry_register_self(const RegistryName& name);
+void registry_unregister_self(const RegistryName& name);
+}  // namespace detail
+
+}  // namespace coppice

@@ -1,0 +1,57 @@
+// ServerRef: resolving and registering the three kinds of server name.
+#include "coppice/server_ref.hpp"
+
+namespace coppice {
+
+namespace {
+struct Resolve {
+  detail::RuntimeCore& core;
+  Pid operator()(std::monostate) const { return {}; }
+  Pid operator()(Pid p) const { return detail::is_alive(core, p) ? p : Pid{}; }
+  Pid operator()(const std::string& name) const { return detail::whereis(core, name); }
+  Pid operator()(const RegistryName& name) const { return detail::registry_whereis(core, name); }
+};
+}  // namespace
+
+Pid ServerRef::whereis(detail::RuntimeCore& core) const { return std::visit(Resolve{core}, where_); }
+
+Status ServerRef::register_self() const {
+  if (is_local_name()) {
+    Status s = register_name(local_name());
+    if (!s && s.error().kind() == ErrorKind::name_taken)
+      return Error(ErrorKind::already_started, "the name " + to_string() + " is taken by " + s.error().pid().to_string(),
+                   s.error().pid());
+    return s;
+  }
+  if (is_registry_name()) return detail::registry_register_self(registry_name());
+  return {};
+}
+
+void ServerRef::unregister_self() const {
+  if (is_local_name()) {
+    (void)unregister_name(local_name());
+  } else if (is_registry_name()) {
+    detail::registry_unregister_self(registry_name());
+  }
+}
+
+std::string ServerRef::to_string() const {
+  if (is_pid()) return pid().to_string();
+  if (is_local_name()) {
+    std::string s = "'";
+    s.append(local_name());
+    s.push_back('\'');
+    return s;
+  }
+  if (is_registry_name()) {
+    std::string s = "{via Registry '";
+    s.append(registry_name().registry);
+    s.append("' '");
+    s.append(registry_name().key);
+    s.append("'}");
+    return s;
+  }
+  return "(no server)";
+}
+
+}  // namespace coppice
