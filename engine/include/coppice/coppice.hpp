@@ -12,3 +12,5 @@
 #include "coppice/runtime.hpp"
 #include "coppice/signals.hpp"
 #include "coppice/timer.hpp"
+#include "coppice/server_ref.hpp"
+#include "coppice/gen_server.hpp"

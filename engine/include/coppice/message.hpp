@@ -61,6 +61,7 @@ enum class Addressing : std::uint8_t {
   plain = 0,    // sent to a pid or a name
   request = 1,  // a request: `ref` is where the reply goes (see From)
   alias = 2,    // sent to an alias: dropped unless the receiver still has `ref` active
+  cast = 3,     // a GenServer cast: a plain message its receiver hands to handle_cast
 };
 
 // The mailbox node. Producers write `next` of the node they link after; everything else
@@ -202,6 +203,8 @@ class Message {
     if (e_ && e_->addressing() == detail::Addressing::request) return coppice::From{e_->from, Ref::from_bits(e_->ref)};
     return std::nullopt;
   }
+  // Sent with cast() (a GenServer's handle_cast gets it) rather than send().
+  bool is_cast() const { return e_ && e_->addressing() == detail::Addressing::cast; }
   // The payload's type, demangled, for diagnostics.
   std::string type_name() const;
 

@@ -66,6 +66,8 @@ Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, cons
 
 RuntimeCore& current_core();  // the runtime of the running process; throws outside one
 bool is_alive(RuntimeCore& core, Pid pid);
+// The running process's behaviour has logged its crash report: the runtime logs no other.
+void mark_crash_reported();
 Pid whereis(RuntimeCore& core, std::string_view name);
 void log(RuntimeCore& core, std::string_view line);
 RuntimeCore* current_core_or_null() noexcept;
@@ -209,6 +211,7 @@ namespace detail {
 template <class R>
 Result<R> reply_as(Result<Message> reply, Pid to) {
   if (!reply) return reply.error();
+  if (const Error* e = reply->template get_if<Error>(); e != nullptr && !std::is_same_v<R, Error>) return *e;
   if constexpr (std::is_same_v<R, Message>) {
     return std::move(reply).value();
   } else {

@@ -666,7 +666,9 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
     reason = ExitReason::error("unknown", "an exception not derived from std::exception");
   }
   pending_exit.reset();
-  if (reason->kind() == ExitReason::Kind::error) {
+  // An exception that escaped is reported here; a process that chose its exit (stop_self,
+  // as the OTP behaviours do after their own crash report) is not reported twice.
+  if (reason->kind() == ExitReason::Kind::error && !p->has(reported_flag)) {
     log("coppice: process " + p->pid.to_string() + " crashed: " + reason->to_string());
   }
   exit_process(&w, p, *reason);

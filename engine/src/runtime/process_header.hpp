@@ -32,6 +32,7 @@ enum ProcessFlag : std::uint16_t {
   exiting_flag = 1 << 2,   // runs no more user code
   body_flag = 1 << 3,      // the activity is the process's body: it exits when that returns
   inbox_flag = 1 << 4,     // an Inbox: "scheduling" it wakes its thread
+  reported_flag = 1 << 5,  // a behaviour reported its crash itself (mark_crash_reported)
 };
 
 enum class ProcessKind : std::uint8_t { process, inbox };

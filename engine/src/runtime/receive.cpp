@@ -197,6 +197,10 @@ void stop_self(ExitReason reason) {
   detail::request_exit(std::move(reason));
 }
 
+namespace detail {
+void mark_crash_reported() { require_running().set(reported_flag); }
+}  // namespace detail
+
 Status register_name(std::string name, Pid pid) { return current_core().names.register_name(std::move(name), pid); }
 Status unregister_name(std::string_view name) { return current_core().names.unregister_name(name); }
 Pid whereis(std::string_view name) { return current_core().names.whereis(name); }

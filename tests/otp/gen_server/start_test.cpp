@@ -1,0 +1,245 @@
+// GenServer start: every init result, names, the start timeout, and what the starter sees.
+#include <atomic>
+
+#include "otp/otp_support.hpp"
+
+namespace coppice_test {
+namespace {
+
+using coppice::Async;
+using coppice::ErrorKind;
+using coppice::ExitReason;
+using coppice::GenServer;
+using coppice::Init;
+using coppice::Pid;
+using coppice::Result;
+using coppice::StartOptions;
+
+struct Get {};
+struct Never {};
+
+// init does what the test asks for.
+enum class InitDoes { ok, ignore, error, stop, raise, wait_forever };
+
+std::atomic<int> inits_run{0};
+
+class Scripted : public GenServer<Scripted> {
+ public:
+  using calls = coppice::Protocol<Get>;
+  explicit Scripted(InitDoes does) : does_(does) {}
+
+  Async<Init> init() {
+    ++inits_run;
+    switch (does_) {
+      case InitDoes::ok:
+        co_return ok();
+      case InitDoes::ignore:
+        co_return ignore();
+      case InitDoes::error:
+        co_return error(ExitReason::other("foobar"));
+      case InitDoes::stop:
+        co_return stop(ExitReason::other("stopped"));
+      case InitDoes::raise:
+        throw std::runtime_error("init blew up");
+      case InitDoes::wait_forever: {
+        Never n = co_await coppice::receive<Never>();
+        (void)n;
+        co_return ok();
+      }
+    }
+    co_return ok();
+  }
+  int handle_call(Get) { return 42; }
+
+ private:
+  InitDoes does_;
+};
+
+// A synchronous init, for the common case.
+class Plain : public GenServer<Plain> {
+ public:
+  using calls = coppice::Protocol<Get>;
+  void init() { ++inits_run; }
+  int handle_call(Get) { return 7; }
+};
+
+TEST(GenServerStart, OkReturnsThePidOnceInitHasRun) {
+  coppice::Runtime rt(workers(2));
+  ExitReason r = run_process(rt, []() -> Async<void> {
+    StartOptions o;
+    auto start = Plain::start_link(o);
+    Result<Pid> pid = co_await start;
+    EXPECT_TRUE(pid.has_value());
+    auto c = Plain::call(*pid, Get{});
+    Result<int> v = co_await c;
+    EXPECT_EQ(v.value_or(0), 7);
+  });
+  EXPECT_EQ(r, ExitReason::normal());
+}
+
+// [GST start] ignore => ignore; {stop,stopped} => {error,stopped}; {error,foobar} =>
+// {error,foobar}; a start timeout => {error,timeout}; no stray EXIT (caller trapping).
+TEST(Scenario, gen_server_SUITE_start) {
+  coppice::Runtime rt(quiet(workers(2)));
+  ExitReason r = run_process(rt, []() -> Async<void> {
+    coppice::trap_exit(true);
+    StartOptions o;
+    {
+      auto s = Scripted::start_link(o, InitDoes::ignore);
+      Result<Pid> p = co_await s;
+      CO_ASSERT_FALSE(p.has_value());
+      EXPECT_EQ(p.error().kind(), ErrorKind::ignore);
+    }
+    {
+      auto s = Scripted::start_link(o, InitDoes::stop);
+      Result<Pid> p = co_await s;
+      CO_ASSERT_FALSE(p.has_value());
+      EXPECT_EQ(p.error().kind(), ErrorKind::start_error);
+      EXPECT_EQ(p.error().reason(), ExitReason::other("stopped"));
+    }
+    {
+      auto s = Scripted::start_link(o, InitDoes::error);
+      Result<Pid> p = co_await s;
+      CO_ASSERT_FALSE(p.has_value());
+      EXPECT_EQ(p.error().kind(), ErrorKind::start_error);
+      EXPECT_EQ(p.error().reason(), ExitReason::other("foobar"));
+    }
+    {
+      StartOptions t;
+      t.timeout = std::chrono::milliseconds(100);
+      auto s = Scripted::start_link(t, InitDoes::wait_forever);
+      Result<Pid> p = co_await s;
+      CO_ASSERT_FALSE(p.has_value());
+      EXPECT_EQ(p.error().kind(), ErrorKind::timeout);
+    }
+    // Nothing stray: no EXIT, no DOWN, no acknowledgement left behind.
+    std::optional<coppice::Message> stray = co_await coppice::receive_any(std::chrono::milliseconds(50));
+    EXPECT_FALSE(stray.has_value()) << (stray ? stray->type_name() : "");
+  });
+  EXPECT_EQ(r, ExitReason::normal());
+}
+
+TEST(GenServerStart, AnExceptionInInitIsAStartErrorWithTheExceptionAndTheServerExits) {
+  CapturedLog log;
+  coppice::Runtime rt(log.options());
+  ExitReason r = run_process(rt, []() -> Async<void> {
+    coppice::trap_exit(true);
+    StartOptions o;
+    auto s = Scripted::start_link(o, InitDoes::raise);
+    Result<Pid> p = co_await s;
+    CO_ASSERT_FALSE(p.has_value());
+    EXPECT_EQ(p.error().kind(), ErrorKind::start_error);
+    EXPECT_EQ(p.error().reason().kind(), ExitReason::Kind::error);
+    EXPECT_EQ(p.error().reason().detail(), "init blew up");
+    // The trapping starter's EXIT was consumed by start.
+    std::optional<coppice::Exit> e = co_await coppice::receive<coppice::Exit>(std::chrono::milliseconds(50));
+    EXPECT_FALSE(e.has_value());
+  });
+  EXPECT_EQ(r, ExitReason::normal());
+  EXPECT_EQ(log.count("terminating in init"), 1u);
+  EXPECT_EQ(log.count("crashed"), 0u) << "the behaviour's report replaces the runtime's";
+}
+
+// A starter that does not trap exits dies with init's stop reason: start never returns.
+TEST(GenServerStart, InitStopKillsANonTrappingLinkedStarter) {
+  coppice::Runtime rt(quiet(workers(2)));
+  std::atomic<bool> returned{false};
+  ExitReason r = run_process(rt, [&returned]() -> Async<void> {
+    StartOptions o;
+    auto s = Scripted::start_link(o, InitDoes::stop);
+    Result<Pid> p = co_await s;
+    (void)p;
+    returned = true;
+  });
+  EXPECT_EQ(r, ExitReason::other("stopped"));
+  EXPECT_FALSE(returned.load());
+}
+
+TEST(GenServerStart, IgnoreAndErrorLeaveANonTrappingStarterRunning) {
+  coppice::Runtime rt(quiet(workers(2)));
+  ExitReason r = run_process(rt, []() -> Async<void> {
+    StartOptions o;
+    auto a = Scripted::start_link(o, InitDoes::ignore);
+    Result<Pid> p = co_await a;
+    EXPECT_EQ(p.error().kind(), ErrorKind::ignore);
+    auto b = Scripted::start_link(o, InitDoes::error);
+    Result<Pid> q = co_await b;
+    EXPECT_EQ(q.error().kind(), ErrorKind::start_error);
+  });
+  EXPECT_EQ(r, ExitReason::normal());
+}
+
+// [GST start] {local,my_test_name} twice => {error,{already_started,Pid1}} and init never
+// runs; after stop, a call to the pid gives noproc.
+TEST(Scenario, gen_server_SUITE_start_with_a_name_twice) {
+  coppice::Runtime rt(quiet(workers(2)));
+  ExitReason r = run_process(rt, []() -> Async<void> {
+    StartOptions o;
+    o.name = "my_test_name";
+    auto first = Plain::start(o);
+    Result<Pid> p1 = co_await first;
+    CO_ASSERT_TRUE(p1.has_value());
+    EXPECT_EQ(coppice::whereis("my_test_name"), *p1);
+    const int before = inits_run.load();
+    auto second = Plain::start(o);
+    Result<Pid> p2 = co_await second;
+    CO_ASSERT_FALSE(p2.has_value());
+    EXPECT_EQ(p2.error().kind(), ErrorKind::already_started);
+    EXPECT_EQ(p2.error().pid(), *p1);
+    EXPECT_EQ(inits_run.load(), before) << "init never runs when the name is taken";
+    coppice::ServerRef ref = *p1;
+    auto stopping = coppice::stop(ref);
+    coppice::Status st = co_await stopping;
+    EXPECT_TRUE(st.has_value());
+    auto c = Plain::call(*p1, Get{}, std::chrono::milliseconds(10));
+    Result<int> v = co_await c;
+    CO_ASSERT_FALSE(v.has_value());
+    EXPECT_EQ(v.error().kind(), ErrorKind::noproc);
+  });
+  EXPECT_EQ(r, ExitReason::normal());
+}
+
+TEST(GenServerStart, FromAPlainThreadBlocksUntilInitHasRun) {
+  coppice::Runtime rt(quiet(workers(2)));
+  StartOptions o;
+  o.name = "plain";
+  Result<Pid> p = Plain::start(rt, o);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(rt.whereis("plain"), *p);
+  EXPECT_EQ(Plain::call(rt, "plain", Get{}).value(), 7);
+  EXPECT_EQ(Plain::call(rt, *p, Get{}).value(), 7);
+  Result<Pid> again = Plain::start(rt, o);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().kind(), ErrorKind::already_started);
+  EXPECT_TRUE(coppice::stop(rt, "plain").has_value());
+  EXPECT_FALSE(rt.alive(*p));
+  EXPECT_EQ(coppice::stop(rt, "plain").error().kind(), ErrorKind::noproc);
+  Result<Pid> ignored = Scripted::start(rt, StartOptions{}, InitDoes::ignore);
+  EXPECT_EQ(ignored.error().kind(), ErrorKind::ignore);
+}
+
+TEST(GenServerStart, ABlockingStartFromInsideAProcessIsRefused) {
+  coppice::Runtime rt(quiet(workers(1)));
+  ExitReason r = run_process(rt, [&rt]() -> Async<void> {
+    Result<Pid> p = Plain::start(rt, StartOptions{});
+    EXPECT_EQ(p.error().kind(), ErrorKind::blocking_in_process);
+    co_return;
+  });
+  EXPECT_EQ(r, ExitReason::normal());
+}
+
+// A server's constructor that throws is a failed init.
+struct Throws : GenServer<Throws> {
+  explicit Throws(int) { throw std::invalid_argument("bad argument"); }
+};
+
+TEST(GenServerStart, AConstructorThatThrowsIsAFailedStart) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Result<Pid> p = Throws::start(rt, StartOptions{}, 1);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().kind(), ErrorKind::start_error);
+  EXPECT_EQ(p.error().reason().detail(), "bad argument");
+}
+
+}  // namespace
+}  // namespace coppice_test
