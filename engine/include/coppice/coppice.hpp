@@ -14,3 +14,4 @@
 #include "coppice/timer.hpp"
 #include "coppice/server_ref.hpp"
 #include "coppice/gen_server.hpp"
+#include "coppice/child_spec.hpp"

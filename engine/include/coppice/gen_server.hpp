@@ -167,6 +167,21 @@ struct ServerStatus {
   std::string state;  // the server's format_status(), if it has one
 };
 
+// A start in flight (for supervisors that serve other requests while a child runs init):
+// the server is spawned, linked and monitored; its acknowledgement will arrive as a reply to
+// `ack`, or its DOWN to `monitor` if it dies first. start_outcome reads either.
+struct PendingStart {
+  Pid pid;
+  From ack;
+  Ref monitor;
+};
+
+// If `m` ends `start` (its acknowledgement, or its DOWN), the start's result, with the
+// monitor and alias removed; nullopt if `m` is about something else. The outcomes are those of
+// start_link, except that an EXIT a failed server sends its linked starter is left to the
+// starter (a supervisor ignores an EXIT from a pid that is not its child).
+std::optional<Result<Pid>> start_outcome(const PendingStart& start, Message& m);
+
 namespace detail {
 
 // What a callback asked for, once its result is read.
@@ -867,6 +882,16 @@ Async<Result<Pid>> start_server(bool link, StartOptions options, Args... args) {
   co_return co_await wait;
 }
 
+template <class D, class... Args>
+PendingStart spawn_server(StartOptions options, Args... args) {
+  const From ack = alias();
+  Ref monitor_ref;
+  StartContext context{ack, self(), std::move(options)};
+  Pid pid = spawn_in<ServerProcess<D, Args...>>(current_core(), SpawnOptions{.link = true, .monitor = true, .monitor_ref = &monitor_ref},
+                                                std::move(context), std::move(args)...);
+  return PendingStart{pid, ack, monitor_ref};
+}
+
 template <class D, class Msg>
 Dispatched continue_thunk(void* server, Message& payload) {
   D& d = *static_cast<D*>(server);
@@ -962,6 +987,11 @@ class GenServer {
   template <class... Args>
   static Async<Result<Pid>> start(StartOptions options, Args... args) {
     return detail::start_server<D, std::decay_t<Args>...>(false, std::move(options), std::move(args)...);
+  }
+  // Spawns and links the server and returns at once; see PendingStart and start_outcome.
+  template <class... Args>
+  static PendingStart spawn_link(StartOptions options, Args... args) {
+    return detail::spawn_server<D, std::decay_t<Args>...>(std::move(options), std::move(args)...);
   }
   // From a plain thread: blocks until init has returned.
   template <class... Args>

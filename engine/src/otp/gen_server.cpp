@@ -9,6 +9,8 @@
 
 namespace coppice::detail {
 
+bool is_answer_to(const Message& m, Ref ref);
+
 namespace {
 
 std::string demangled(const char* name) {
@@ -17,9 +19,13 @@ std::string demangled(const char* name) {
   return status == 0 && d ? std::string(d.get()) : std::string(name);
 }
 
+}  // namespace
+
 bool is_answer_to(const Message& m, Ref ref) {
   return m.envelope() != nullptr && m.envelope()->addressing() == Addressing::alias && m.envelope()->ref == ref.bits();
 }
+
+namespace {
 
 }  // namespace
 
@@ -226,6 +232,31 @@ Async<Status> stop_server(ServerRef server, ExitReason reason, std::chrono::mill
 }  // namespace coppice::detail
 
 namespace coppice {
+
+std::optional<Result<Pid>> start_outcome(const PendingStart& start, Message& m) {
+  using detail::InitAck;
+  if (m.is<InitAck>() && detail::is_answer_to(m, start.ack.ref)) {
+    InitAck a = m.take<InitAck>();
+    demonitor(start.monitor, {.flush = true});
+    unalias(start.ack.ref);
+    switch (a.kind) {
+      case InitAck::Kind::ok:
+        return Result<Pid>(start.pid);
+      case InitAck::Kind::ignore:
+        return Result<Pid>(Error(ErrorKind::ignore, "start: init returned ignore", start.pid));
+      case InitAck::Kind::error:
+        return Result<Pid>(a.error);
+      case InitAck::Kind::stop:
+        return Result<Pid>(Error(ErrorKind::start_error, "start: init failed: " + a.reason.to_string(), start.pid, a.reason));
+    }
+  }
+  if (const Down* d = m.get_if<Down>(); d != nullptr && d->ref == start.monitor) {
+    unalias(start.ack.ref);
+    return Result<Pid>(Error(ErrorKind::start_error, "start: " + start.pid.to_string() + " exited during init: " + d->reason.to_string(),
+                             start.pid, d->reason));
+  }
+  return std::nullopt;
+}
 
 Status stop(Runtime& rt, ServerRef server, ExitReason reason, std::chrono::milliseconds timeout) {
   auto work = [server = std::move(server), reason = std::move(reason), timeout]() -> Async<Message> {

@@ -1,0 +1,152 @@
+// Child specs: validation, the shutdown protocol for one child or many, restart intensity.
+#include "coppice/child_spec.hpp"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+namespace coppice {
+
+std::string_view to_string(Restart r) {
+  switch (r) {
+    case Restart::permanent: return "permanent";
+    case Restart::transient: return "transient";
+    case Restart::temporary: return "temporary";
+  }
+  return "?";
+}
+
+std::string_view to_string(ChildType t) { return t == ChildType::worker ? "worker" : "supervisor"; }
+
+std::string Shutdown::to_string() const {
+  switch (kind_) {
+    case Kind::brutal_kill: return "brutal_kill";
+    case Kind::infinity: return "infinity";
+    case Kind::timeout: return std::to_string(time_.count()) + " ms";
+  }
+  return "?";
+}
+
+namespace {
+Error invalid(std::string_view field, std::string_view what) {
+  std::string m = "invalid child spec: ";
+  m.append(field);
+  m.append(": ");
+  m.append(what);
+  return Error(ErrorKind::invalid_child_spec, std::move(m));
+}
+}  // namespace
+
+Status validate(const ChildSpec& spec, bool id_required) {
+  if (id_required && spec.id.empty()) return invalid("id", "missing (every child of a Supervisor needs an id)");
+  if (!spec.start) return invalid("start", "missing (no start function)");
+  if (spec.shutdown && spec.shutdown->kind() == Shutdown::Kind::timeout && spec.shutdown->time().count() < 0)
+    return invalid("shutdown", "a timeout must be 0 ms or more, not " + spec.shutdown->to_string());
+  if (spec.significant && spec.restart == Restart::permanent)
+    return invalid("significant", "a permanent child cannot be significant (bad_combination)");
+  return {};
+}
+
+bool expected_shutdown_reason(const ExitReason& reason, Shutdown how, Restart restart) {
+  if (how.kind() == Shutdown::Kind::brutal_kill && reason.kind() == ExitReason::Kind::killed) return true;
+  if (reason.kind() == ExitReason::Kind::shutdown && !reason.has_detail()) return true;
+  if (restart != Restart::permanent && reason.is_clean()) return true;
+  return false;
+}
+
+Async<ExitReason> shutdown_child(Pid child, Shutdown how) {
+  const Ref mon = monitor(child);
+  auto down = [mon](const Message& m) { return m.is<Down>() && m.get<Down>().ref == mon; };
+  std::optional<Message> d;
+  if (how.kind() == Shutdown::Kind::brutal_kill) {
+    exit(child, ExitReason::kill());
+    d.emplace(co_await receive_if(down));
+  } else {
+    exit(child, ExitReason::shutdown());
+    if (how.kind() == Shutdown::Kind::timeout) {
+      d = co_await receive_if(down, how.time());
+      if (!d) {
+        exit(child, ExitReason::kill());
+        d.emplace(co_await receive_if(down));
+      }
+    } else {
+      d.emplace(co_await receive_if(down));
+    }
+  }
+  ExitReason reason = d->get<Down>().reason;
+  unlink(child);
+  // The child's EXIT, if it was linked, came before its DOWN (links are told before
+  // monitors), so it is queued now: take it, and prefer its reason.
+  auto exit_from = [child](const Message& m) { return m.is<Exit>() && m.get<Exit>().from == child; };
+  std::optional<Message> e = co_await receive_if(exit_from, std::chrono::nanoseconds(0));
+  if (e) reason = e->get<Exit>().reason;
+  co_return reason;
+}
+
+namespace {
+struct KillTimer {
+  std::int64_t ms;
+};
+}  // namespace
+
+Async<std::vector<ExitReason>> shutdown_children(std::vector<std::pair<Pid, Shutdown>> children) {
+  std::vector<ExitReason> reasons(children.size());
+  std::unordered_map<std::uint64_t, std::size_t> waiting;  // monitor ref -> index
+  waiting.reserve(children.size());
+  std::map<std::int64_t, std::vector<std::size_t>> by_timeout;  // one timer per distinct timeout
+  std::vector<bool> done(children.size(), false);
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    const auto& [pid, how] = children[i];
+    const Ref mon = monitor(pid);
+    waiting.emplace(mon.bits(), i);
+    unlink(pid);
+    if (how.kind() == Shutdown::Kind::brutal_kill) {
+      exit(pid, ExitReason::kill());
+    } else {
+      exit(pid, ExitReason::shutdown());
+      if (how.kind() == Shutdown::Kind::timeout) by_timeout[how.time().count()].push_back(i);
+    }
+  }
+  std::vector<TimerRef> timers;
+  for (auto& [ms, list] : by_timeout) timers.push_back(send_after(std::chrono::milliseconds(ms), self(), KillTimer{ms}));
+  auto ours = [&waiting](const Message& m) {
+    if (const Down* d = m.get_if<Down>()) return waiting.contains(d->ref.bits());
+    return m.is<KillTimer>();
+  };
+  std::size_t left = children.size();
+  while (left > 0) {
+    Message m = co_await receive_if(ours);
+    if (const Down* d = m.get_if<Down>()) {
+      auto it = waiting.find(d->ref.bits());
+      reasons[it->second] = d->reason;
+      done[it->second] = true;
+      waiting.erase(it);
+      --left;
+    } else {
+      // This timeout has expired: whoever of its children is still there is killed.
+      for (std::size_t i : by_timeout[m.get<KillTimer>().ms])
+        if (!done[i]) exit(children[i].first, ExitReason::kill());
+    }
+  }
+  for (TimerRef t : timers) cancel_timer(t);
+  // A timer that fired after the last DOWN leaves a KillTimer behind: drop it.
+  for (;;) {
+    std::optional<KillTimer> stale = co_await receive<KillTimer>(std::chrono::nanoseconds(0));
+    if (!stale) break;
+  }
+  co_return reasons;
+}
+
+bool RestartIntensity::add(std::chrono::steady_clock::time_point now) {
+  const std::int64_t t = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  // Kept if t - entry <= period (inclusive, as OTP).
+  while (head_ < times_.size() && t - times_[head_] > period_.count()) ++head_;
+  if (head_ > 64 && head_ * 2 > times_.size()) {
+    times_.erase(times_.begin(), times_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+  times_.push_back(t);
+  return static_cast<std::int64_t>(in_window()) > intensity_;
+}
+
+}  // namespace coppice
