@@ -15,3 +15,4 @@
 #include "coppice/server_ref.hpp"
 #include "coppice/gen_server.hpp"
 #include "coppice/child_spec.hpp"
+#include "coppice/task.hpp"
