@@ -46,10 +46,12 @@ inline coppice::Async<std::vector<std::string>> leftovers() {
   co_return types;
 }
 
-// Waits (without taking anything else) for the Down of a fresh monitor of `pid`: after it,
-// everything `pid` sent the running process has arrived.
-inline coppice::Async<coppice::ExitReason> end_of(coppice::Pid pid) {
+// Monitors `pid`, sends it `message`, and waits (taking nothing else) for its Down: after
+// it, everything `pid` sent the running process has arrived.
+template <class M>
+coppice::Async<coppice::ExitReason> end_after(coppice::Pid pid, M message) {
   const coppice::Ref ref = coppice::monitor(pid);
+  coppice::send(pid, std::move(message));
   auto is_it = [ref](const coppice::Message& m) {
     const auto* d = m.get_if<coppice::Down>();
     return d != nullptr && d->ref == ref;
