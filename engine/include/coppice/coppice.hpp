@@ -13,6 +13,7 @@
 #include "coppice/signals.hpp"
 #include "coppice/timer.hpp"
 #include "coppice/server_ref.hpp"
+#include "coppice/registry.hpp"
 #include "coppice/gen_server.hpp"
 #include "coppice/child_spec.hpp"
 #include "coppice/task.hpp"
