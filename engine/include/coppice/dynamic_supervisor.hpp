@@ -1,0 +1,157 @@
+// DynamicSupervisor (Elixir's): children started on demand, keyed by pid, restarted one for
+// one within a restart intensity, and all stopped at once when the supervisor stops. It
+// serves other requests while children run their init (SEMANTICS.md section 4).
+//
+//   auto sup = coppice::DynamicSupervisor::start(rt, {.max_children = 1000}).value();
+//   auto spec = coppice::DynamicSupervisor::share(coppice::child<Worker>("worker", 42));
+//   coppice::Pid w = coppice::DynamicSupervisor::start_child(rt, sup, spec).value();
+//
+// Starting a child does not hold the supervisor: start_child is a call that the supervisor
+// answers later. It spawns the child with the spec's `spawn` (see PendingStart) and goes
+// back to its mailbox; when the child's init has returned, its acknowledgement arrives as a
+// message, the child is stored and the caller gets its reply. Many starts (and restarts) are
+// in flight at once, and which_children, count_children and terminate_child are served
+// meanwhile. A spec without `spawn` (a hand-written `start` function) is started by awaiting
+// `start` instead: the supervisor then serves nothing else until that start has returned, as
+// in OTP.
+//
+// For many children built from one spec, pass the spec as a SharedSpec (share(spec)): the
+// supervisor keeps one copy of it for all of them. A ChildSpec passed by value is copied
+// into the supervisor once per child.
+#pragma once
+
+#include <any>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coppice/async.hpp"
+#include "coppice/child_spec.hpp"
+#include "coppice/gen_server.hpp"
+#include "coppice/pid.hpp"
+#include "coppice/result.hpp"
+#include "coppice/runtime.hpp"
+#include "coppice/server_ref.hpp"
+
+namespace coppice {
+
+struct DynamicSupervisorOptions {
+  // More than max_restarts restarts within max_seconds: the supervisor stops its children
+  // and exits with `shutdown` (SEMANTICS.md 3.7). Elixir's defaults: 3 in 5 seconds.
+  int max_restarts = 3;
+  std::chrono::milliseconds max_seconds{5000};
+  // At most this many children (restarting ones and starts in flight included); none: no limit.
+  std::optional<std::size_t> max_children;
+  // Passed to every child's start function before the spec's own arguments (StartArgs::extra),
+  // on every start and restart.
+  std::vector<std::any> extra_arguments;
+};
+
+namespace detail::dynamic_supervisor {
+// The supervisor's protocol (use the client functions of DynamicSupervisor).
+struct StartChild {
+  std::shared_ptr<const ChildSpec> spec;
+};
+struct TerminateChild {
+  Pid pid;
+};
+struct WhichChildren {};
+struct CountChildren {};
+// Continuations: a start or restart whose spec has no `spawn`, awaited before any message.
+struct StartAwaited {
+  void* spec;  // the supervisor's entry for the spec
+  From caller;
+};
+struct RestartAwaited {
+  Pid child;  // the child being restarted (its old pid)
+};
+struct Ok {};
+}  // namespace detail::dynamic_supervisor
+
+class DynamicSupervisor : public GenServer<DynamicSupervisor> {
+ public:
+  static constexpr std::string_view behaviour = "DynamicSupervisor";
+  static constexpr ChildType child_type = ChildType::supervisor;
+
+  using SharedSpec = std::shared_ptr<const ChildSpec>;
+  static SharedSpec share(ChildSpec spec) { return std::make_shared<const ChildSpec>(std::move(spec)); }
+
+  // One child as which_children reports it (Elixir's {:undefined, pid | :restarting, type, modules}).
+  struct ChildInfo {
+    Pid pid;                  // the running child; while restarting, the pid it had
+    bool restarting = false;  // its restart has not succeeded yet (OTP shows `restarting`)
+    ChildType type = ChildType::worker;
+    std::vector<std::string> modules;
+  };
+  // Elixir's %{specs, active, supervisors, workers}: restarting children count in specs,
+  // supervisors and workers but not in active.
+  struct ChildCounts {
+    std::size_t specs = 0;
+    std::size_t active = 0;
+    std::size_t supervisors = 0;
+    std::size_t workers = 0;
+    friend bool operator==(const ChildCounts&, const ChildCounts&) = default;
+  };
+
+  // ---- starting the supervisor ----
+  // A bad option: invalid_argument naming the field (max_restarts, max_seconds).
+  static Status validate(const DynamicSupervisorOptions& options);
+  // Inside a process; linked to the caller.
+  static Async<Result<Pid>> start_link(DynamicSupervisorOptions options, StartOptions start = {});
+  static Async<Result<Pid>> start_link(StartOptions start, DynamicSupervisorOptions options);
+  // From a plain thread (not linked).
+  static Result<Pid> start(Runtime& rt, DynamicSupervisorOptions options, StartOptions start = {});
+  // A spec that starts a DynamicSupervisor under another supervisor (type supervisor,
+  // shutdown infinity).
+  static ChildSpec child_spec(std::string id, DynamicSupervisorOptions options = {});
+
+  // ---- the client API: a coroutine form (co_await inside a process) and a blocking form ----
+  // The child's pid once its init has returned ok. ignore: ErrorKind::ignore (nothing is
+  // stored); a failed start: its error (start_error with the reason, or the start function's
+  // own error); max_children; invalid_child_spec naming the field (significant is never
+  // valid here). The spec's id is ignored, as in Elixir.
+  static CallAwaiter<Pid> start_child(const ServerRef& supervisor, ChildSpec spec);
+  static CallAwaiter<Pid> start_child(const ServerRef& supervisor, SharedSpec spec);
+  static Result<Pid> start_child(Runtime& rt, const ServerRef& supervisor, ChildSpec spec);
+  static Result<Pid> start_child(Runtime& rt, const ServerRef& supervisor, SharedSpec spec);
+  // Stops the child with its spec's shutdown and forgets it: ok, or not_found if `child` is
+  // not a child. A child that is restarting is forgotten (and its restart stopped).
+  static Async<Status> terminate_child(ServerRef supervisor, Pid child);
+  static Status terminate_child(Runtime& rt, const ServerRef& supervisor, Pid child);
+  // Every child, in no particular order.
+  static CallAwaiter<std::vector<ChildInfo>> which_children(const ServerRef& supervisor);
+  static Result<std::vector<ChildInfo>> which_children(Runtime& rt, const ServerRef& supervisor);
+  static CallAwaiter<ChildCounts> count_children(const ServerRef& supervisor);
+  static Result<ChildCounts> count_children(Runtime& rt, const ServerRef& supervisor);
+
+  // ---- the server (GenServer callbacks) ----
+  using calls = Protocol<detail::dynamic_supervisor::StartChild, detail::dynamic_supervisor::TerminateChild,
+                         detail::dynamic_supervisor::WhichChildren, detail::dynamic_supervisor::CountChildren>;
+
+  explicit DynamicSupervisor(DynamicSupervisorOptions options);
+  DynamicSupervisor(DynamicSupervisor&&) noexcept;
+  ~DynamicSupervisor();
+
+  Init init();
+  NoReply handle_call(detail::dynamic_supervisor::StartChild request, const From& from);
+  Async<void> handle_call(detail::dynamic_supervisor::TerminateChild request, const From& from);
+  std::vector<ChildInfo> handle_call(detail::dynamic_supervisor::WhichChildren request);
+  ChildCounts handle_call(detail::dynamic_supervisor::CountChildren request);
+  NoReply handle_info(Message message);
+  Async<NoReply> handle_continue(detail::dynamic_supervisor::StartAwaited start);
+  Async<NoReply> handle_continue(detail::dynamic_supervisor::RestartAwaited restart);
+  Async<void> terminate(const ExitReason& reason);
+  std::string format_status() const;
+
+ private:
+  struct State;
+  NoReply restart(Pid old);
+  NoReply restarted(Pid old, Result<Pid> outcome);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace coppice
