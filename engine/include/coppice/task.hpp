@@ -130,9 +130,13 @@ class TaskProcess final : public Process {
 
 // The untyped operations (task.cpp). An answer is the task's reply as a Message; an error
 // is invalid_argument (not the owner), timeout, or exited (the task's reason).
-Async<Result<Message>> await_task(TaskRefs task, std::chrono::milliseconds timeout);
+Error not_owner(const TaskRefs& task, const char* operation, Pid caller);
+// A receive's match for the task's reply or Down; the wait's context is the TaskRefs.
+bool match_task_answer(const ReceiveWait& w, Envelope& e);
+// What await and yield make of what their receive found (nullopt: nothing in time).
+Result<Message> finish_await(const TaskRefs& task, std::optional<Message> answer, std::chrono::milliseconds timeout);
+std::optional<Result<Message>> finish_yield(const TaskRefs& task, std::optional<Message> answer);
 Result<Message> await_task(Inbox& owner, TaskRefs task, std::chrono::milliseconds timeout);
-Async<std::optional<Result<Message>>> yield_task(TaskRefs task, std::chrono::milliseconds timeout);
 Async<std::optional<Result<Message>>> shutdown_task(TaskRefs task, Shutdown how);
 std::optional<Result<Message>> ignore_task(TaskRefs task);
 // The answers in the order of `tasks`, or the first failure (the others are then
@@ -156,19 +160,47 @@ std::optional<Result<T>> task_value(std::optional<Result<Message>> answer) {
   return task_value<T>(std::move(*answer));
 }
 
-// Coroutines over refs copied by value: the Task they came from need not outlive them.
-template <class T>
-Async<Result<T>> await_as(TaskRefs task, std::chrono::milliseconds timeout) {
-  Async<Result<Message>> wait = await_task(task, timeout);
-  Result<Message> answer = co_await wait;
-  co_return task_value<T>(std::move(answer));
-}
-template <class T>
-Async<std::optional<Result<T>>> yield_as(TaskRefs task, std::chrono::milliseconds timeout) {
-  Async<std::optional<Result<Message>>> wait = yield_task(task, timeout);
-  std::optional<Result<Message>> answer = co_await wait;
-  co_return task_value<T>(std::move(answer));
-}
+// await and yield: an awaiter rather than a coroutine, so that an answer already in the
+// mailbox costs no coroutine frame, and a loop of such awaits does not rely on symmetric
+// transfer being a tail call (it is not under AddressSanitizer, where the stack would grow).
+// It holds a copy of the refs: the Task it came from need not outlive it.
+template <class T, bool IsYield>
+class TaskAwaiter {
+ public:
+  TaskAwaiter(TaskRefs task, std::chrono::milliseconds timeout) : task_(task), timeout_(timeout) {
+    wait_.timeout_ns = to_timeout_ns(timeout);
+  }
+
+  bool await_ready() {
+    if (!task_.owner || task_.owner != self()) {
+      refused_ = true;
+      return true;
+    }
+    wait_.match = &match_task_answer;
+    wait_.context = &task_;  // here, not in the constructor: the awaiter may have been moved
+    return wait_.ready();
+  }
+  void await_suspend(std::coroutine_handle<> h) { wait_.suspend(h); }
+  auto await_resume() {
+    std::optional<Message> answer;
+    if (wait_.result != nullptr) answer = wait_.take();
+    if constexpr (IsYield) {
+      if (refused_) return std::optional<Result<T>>(not_owner(task_, "yield", self()));
+      return task_value<T>(finish_yield(task_, std::move(answer)));
+    } else {
+      if (refused_) return Result<T>(not_owner(task_, "await", self()));
+      return task_value<T>(finish_await(task_, std::move(answer), timeout_));
+    }
+  }
+
+ private:
+  TaskRefs task_;
+  std::chrono::milliseconds timeout_;
+  ReceiveWait wait_;
+  bool refused_ = false;
+};
+
+// shutdown waits in steps: a coroutine over refs copied by value.
 template <class T>
 Async<std::optional<Result<T>>> shutdown_as(TaskRefs task, Shutdown how) {
   Async<std::optional<Result<Message>>> wait = shutdown_task(task, how);
@@ -204,8 +236,8 @@ class Task {
   // task's reason if it ended without replying (reason normal too, SEMANTICS.md scenario
   // 91); invalid_argument when called by a process other than the owner. Never blocks the
   // worker. Elixir's await exits the caller where this returns an error.
-  Async<Result<T>> await(std::chrono::milliseconds timeout = default_task_timeout) const {
-    return detail::await_as<T>(refs_, timeout);
+  detail::TaskAwaiter<T, false> await(std::chrono::milliseconds timeout = default_task_timeout) const {
+    return {refs_, timeout};
   }
   // The same for a task started by a plain thread with task::async(inbox, ...): blocks it.
   Result<T> await(Inbox& owner, std::chrono::milliseconds timeout = default_task_timeout) const {
@@ -213,8 +245,8 @@ class Task {
   }
   // Elixir's yield: the value, exited with the task's reason, or nullopt when it has not
   // answered in time (it stays monitored: yield or await may be called again).
-  Async<std::optional<Result<T>>> yield(std::chrono::milliseconds timeout = default_task_timeout) const {
-    return detail::yield_as<T>(refs_, timeout);
+  detail::TaskAwaiter<T, true> yield(std::chrono::milliseconds timeout = default_task_timeout) const {
+    return {refs_, timeout};
   }
   // Unlinks the task, sends it exit shutdown (Shutdown::brutal_kill(): kill) and waits for it
   // to end, killing it if it outlives a Shutdown::timeout. The value if its reply raced in;

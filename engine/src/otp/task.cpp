@@ -11,14 +11,14 @@
 
 namespace coppice::detail {
 
-namespace {
-
 Error not_owner(const TaskRefs& task, const char* operation, Pid caller) {
   return Error(ErrorKind::invalid_argument,
                std::string("Task.") + operation + ": the task " + task.pid.to_string() + " is owned by " +
                    task.owner.to_string() + ", not by " + caller.to_string(),
                task.pid);
 }
+
+namespace {
 
 Error exited(const TaskRefs& task, const char* operation, const ExitReason& reason) {
   return Error(ErrorKind::exited,
@@ -33,11 +33,6 @@ bool is_down_of(Envelope& e, Ref monitor) {
   return e.type() == &type_info_v<Down> && static_cast<const Down*>(e.payload())->ref == monitor;
 }
 
-// A receive of the task's answer: its reply or its Down. The context is the TaskRefs.
-bool match_answer(const ReceiveWait& w, Envelope& e) {
-  const auto& task = *static_cast<const TaskRefs*>(w.context);
-  return is_reply(task, e) || is_down_of(e, task.monitor);
-}
 bool match_reply_only(const ReceiveWait& w, Envelope& e) {
   return is_reply(*static_cast<const TaskRefs*>(w.context), e);
 }
@@ -89,31 +84,30 @@ bool monitoring(Ref monitor) {
 
 }  // namespace
 
-Async<Result<Message>> await_task(TaskRefs task, std::chrono::milliseconds timeout) {
-  if (!owned_by_running_process(task)) co_return not_owner(task, "await", self());
-  ReceiveForAwaiter<Message> receive_answer = receive_matching(&match_answer, &task, timeout);
-  std::optional<Message> answer = co_await receive_answer;
-  if (answer) co_return conclude(task, std::move(*answer), "await");
-  demonitor(task.monitor, {.flush = true});
-  forget_reply(task);
-  co_return Error(ErrorKind::timeout,
-                  "Task.await: the task " + task.pid.to_string() + " did not answer within " +
-                      std::to_string(timeout.count()) + " ms",
-                  task.pid);
+bool match_task_answer(const ReceiveWait& w, Envelope& e) {
+  const auto& task = *static_cast<const TaskRefs*>(w.context);
+  return is_reply(task, e) || is_down_of(e, task.monitor);
 }
 
-Async<std::optional<Result<Message>>> yield_task(TaskRefs task, std::chrono::milliseconds timeout) {
-  if (!owned_by_running_process(task)) co_return not_owner(task, "yield", self());
-  ReceiveForAwaiter<Message> receive_answer = receive_matching(&match_answer, &task, timeout);
-  std::optional<Message> answer = co_await receive_answer;
-  if (!answer) co_return std::nullopt;  // still running, still monitored
-  co_return conclude(task, std::move(*answer), "yield");
+Result<Message> finish_await(const TaskRefs& task, std::optional<Message> answer, std::chrono::milliseconds timeout) {
+  if (answer) return conclude(task, std::move(*answer), "await");
+  demonitor(task.monitor, {.flush = true});
+  forget_reply(task);
+  return Error(ErrorKind::timeout,
+               "Task.await: the task " + task.pid.to_string() + " did not answer within " +
+                   std::to_string(timeout.count()) + " ms",
+               task.pid);
+}
+
+std::optional<Result<Message>> finish_yield(const TaskRefs& task, std::optional<Message> answer) {
+  if (!answer) return std::nullopt;  // still running, still monitored
+  return conclude(task, std::move(*answer), "yield");
 }
 
 std::optional<Result<Message>> ignore_task(TaskRefs task) {
   if (!owned_by_running_process(task)) return not_owner(task, "ignore", self());
   unlink(task.pid);
-  std::optional<Message> answer = poll(&match_answer, &task);
+  std::optional<Message> answer = poll(&match_task_answer, &task);
   if (answer) return conclude(task, std::move(*answer), "ignore");
   demonitor(task.monitor, {.flush = true});
   forget_reply(task);
