@@ -14,7 +14,6 @@ using coppice::Pid;
 using coppice::Registry;
 using coppice::RegistryKeys;
 
-struct Go {};
 struct Ready {};
 struct Never {};
 
