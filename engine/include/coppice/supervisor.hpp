@@ -246,9 +246,9 @@ class Supervisor : public GenServer<Supervisor> {
   Async<void> stop_range(Position from);
   // Starts the children in [from, end) in order; false if one failed (it is then restarting).
   Async<bool> start_range(Position from);
-  // Counts a restart of `c` (SEMANTICS.md 3.7); over the intensity: reported, `c` removed,
-  // and false (the supervisor gives up).
-  bool restart_allowed(Position c, const ExitReason& reason);
+  // Over the restart intensity (SEMANTICS.md 3.7): reported, and `c` removed; the caller
+  // then stops with shutdown, which stops the others.
+  void give_up(Position c, const ExitReason& reason);
   // One restart event for the child at `c` (no longer running), by the strategy.
   Async<void> restart(Position c);
   bool auto_shutdown_now() const;

@@ -409,11 +409,9 @@ Async<void> Supervisor::restart(Position c) {
   }
 }
 
-bool Supervisor::restart_allowed(Position c, const ExitReason& reason) {
-  if (!intensity_.add()) return true;
+void Supervisor::give_up(Position c, const ExitReason& reason) {
   report("reached_max_restart_intensity", *c, Pid{}, reason, "shutting down");
   remove(c);
-  return false;
 }
 
 bool Supervisor::auto_shutdown_now() const {
@@ -442,7 +440,9 @@ Async<NoReply> Supervisor::handle_info(Exit exit) {
     if (significant && auto_shutdown_now()) co_return stop(ExitReason::shutdown());
     co_return noreply();
   }
-  if (!restart_allowed(c, exit.reason)) {
+  if (intensity_.add()) {
+    if (abnormal) report("child_terminated", *c, exit.from, exit.reason, "giving up");
+    give_up(c, exit.reason);
     co_return stop(ExitReason::shutdown());
   }
   co_await restart(c);
@@ -457,7 +457,10 @@ Async<NoReply> Supervisor::handle_info(detail::SupervisorTryAgain again) {
   Position c = find(again.id);
   // Stopped meanwhile (terminate_child): nothing to retry.
   if (c == children_.end() || !c->restarting) co_return noreply();
-  if (!restart_allowed(c, ExitReason::other("its restart failed"))) co_return stop(ExitReason::shutdown());
+  if (intensity_.add()) {
+    give_up(c, ExitReason::other("its restart failed"));
+    co_return stop(ExitReason::shutdown());
+  }
   co_await restart(c);
   co_return noreply();
 }

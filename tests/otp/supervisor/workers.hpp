@@ -53,6 +53,7 @@ struct Crash {  // cast: the worker stops with the reason
 struct UnlinkFromParent {};  // cast: the worker unlinks itself from its supervisor
 struct Whoami {};            // call: the worker's pid
 struct Never {};
+struct CrashNow {};
 
 // How a worker's init goes, shared with the test so that it can change between restarts.
 struct Script {
@@ -65,6 +66,7 @@ struct Script {
 struct WorkerOptions {
   bool trap = false;  // trap exits: terminate runs when the supervisor stops it
   std::shared_ptr<Script> script{};
+  bool crash_at_once = false;  // stops with "storm" right after init (handle_continue)
 };
 
 class Worker : public GenServer<Worker> {
@@ -91,8 +93,10 @@ class Worker : public GenServer<Worker> {
       }
     }
     coppice::send(observer_, Started{id_, coppice::self()});
+    if (options_.crash_at_once) co_return ok(continue_with(CrashNow{}));
     co_return ok();
   }
+  NoReply handle_continue(CrashNow) { return stop(ExitReason::other("storm")); }
   Pid handle_call(Whoami) { return coppice::self(); }
   NoReply handle_cast(Crash c) { return stop(c.reason); }
   void handle_cast(UnlinkFromParent) {
@@ -116,6 +120,12 @@ inline WorkerOptions scripted(std::shared_ptr<Script> script, bool trap = false)
   WorkerOptions o;
   o.trap = trap;
   o.script = std::move(script);
+  return o;
+}
+
+inline WorkerOptions crashing() {
+  WorkerOptions o;
+  o.crash_at_once = true;
   return o;
 }
 
