@@ -152,6 +152,27 @@ TEST(Registry, DuplicateKeysHoldEveryRegistrationAndDispatchSeesThemAll) {
   }
 }
 
+// The cleanup after a dead registrant deletes its entries only: the others under the same
+// key stay.
+TEST(Registry, ADeadRegistrantTakesOnlyItsOwnEntriesWithIt) {
+  for (RegistryKeys kind : {RegistryKeys::duplicate, RegistryKeys::duplicate_by_key}) {
+    SCOPED_TRACE(std::string(coppice::to_string(kind)));
+    coppice::Runtime rt(quiet(workers(2)));
+    ASSERT_TRUE(Registry::start(rt, registry_options("shared", kind, 2)).has_value());
+    coppice::Inbox inbox(rt);
+    const Pid dies = rt.spawn<Registrant>();
+    const Pid stays = rt.spawn<Registrant>();
+    ASSERT_TRUE(register_from(inbox, dies, "shared", "topic", 1).has_value());
+    ASSERT_TRUE(register_from(inbox, stays, "shared", "topic", 2).has_value());
+    ASSERT_TRUE(register_from(inbox, dies, "shared", "topic", 3).has_value());
+    kill_and_wait(inbox, dies);
+    ASSERT_TRUE(Registry::sync(rt, "shared").has_value());
+    auto left = Registry::lookup<int>(rt, "shared", "topic").value();
+    ASSERT_EQ(left.size(), 1u);
+    EXPECT_EQ(left[0], std::make_pair(stays, 2));
+  }
+}
+
 // ---- Partitions ----
 
 // Keys spread over the partitions of a unique registry; the caller is linked to each owner it
