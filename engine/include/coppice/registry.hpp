@@ -76,8 +76,9 @@ class Registry {
   // ---- Starting and stopping ----
 
   // Starts a registry linked to the calling process (its parent): it exits when the parent
-  // does, stopping its partitions first. A name in use: already_started with the pid of the
-  // registry that has it. Bad options: invalid_argument. Usable as a ChildSpec's start.
+  // does, stopping its partitions first. As a supervisor does, it ignores exit signals from
+  // anyone else. A name in use: already_started with the pid of the registry that has it.
+  // Bad options: invalid_argument. Usable as a ChildSpec's start.
   static Async<Result<Pid>> start_link(RegistryOptions options);
   // From a plain thread: starts an unlinked registry and blocks until it is ready.
   static Result<Pid> start(Runtime& rt, RegistryOptions options);
@@ -125,7 +126,8 @@ class Registry {
                          const std::function<void(const RegistryEntries&)>& fn);
 
   // The live process under a unique key, or Pid{} (never a dead one). Elixir's whereis_name,
-  // what {:via, Registry, ...} resolves with. Pid{} for a duplicate or unknown registry.
+  // what {:via, Registry, ...} resolves with. Pid{} for a duplicate or unknown registry, and
+  // on a plain thread for the form without the Runtime.
   static Pid whereis_name(std::string_view registry, std::string_view key);
   static Pid whereis_name(Runtime& rt, std::string_view registry, std::string_view key);
 
