@@ -47,6 +47,10 @@ struct Terminated {
   Pid pid;
   ExitReason reason;
 };
+// Sent by a worker's init just before it returns an error (its script said to fail).
+struct InitFailed {
+  std::string id;
+};
 struct Crash {  // cast: the worker stops with the reason
   ExitReason reason;
 };
@@ -89,6 +93,7 @@ class Worker : public GenServer<Worker> {
           std::optional<Never> n = co_await wait;
           (void)n;
         }
+        coppice::send(observer_, InitFailed{id_});
         co_return error(ExitReason::other("init of " + id_ + " failed"));
       }
     }
