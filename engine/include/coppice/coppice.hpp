@@ -16,4 +16,5 @@
 #include "coppice/registry.hpp"
 #include "coppice/gen_server.hpp"
 #include "coppice/child_spec.hpp"
+#include "coppice/supervisor.hpp"
 #include "coppice/task.hpp"
