@@ -56,12 +56,22 @@ class CapturedLog {
 
 // Runs `body` (a callable returning coppice::Async<void>) as a process and waits for it to
 // end; returns its exit reason (timeout if it did not end in time). EXPECTs inside the body
-// report as usual.
+// report as usual. The body starts only once the monitor is in place, so that a body that
+// ends at once still reports its own reason (not noproc).
+struct RunProcessGo {};
 template <class F>
 coppice::ExitReason run_process(coppice::Runtime& rt, F body, std::chrono::nanoseconds timeout = 4 * wait_time) {
   coppice::Inbox inbox(rt);
-  coppice::Pid p = rt.spawn(std::move(body));
-  std::optional<coppice::Down> d = down_for(inbox, inbox.monitor(p), timeout);
+  auto gated = [](F& f) -> coppice::Async<void> {
+    RunProcessGo go = co_await coppice::receive<RunProcessGo>();
+    (void)go;
+    coppice::Async<void> work = f();
+    co_await work;
+  };
+  coppice::Pid p = rt.spawn(gated, std::move(body));
+  coppice::Ref mon = inbox.monitor(p);
+  inbox.send(p, RunProcessGo{});
+  std::optional<coppice::Down> d = down_for(inbox, mon, timeout);
   return d ? d->reason : coppice::ExitReason::timeout();
 }
 

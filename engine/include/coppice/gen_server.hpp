@@ -631,8 +631,12 @@ class ServerProcess final : public Process {
            op == SystemRequest::Op::get_status || op == SystemRequest::Op::resume;
   }
 
-  // One message: a system request, the parent's EXIT, or a callback.
-  Next step_message(Message& m) {
+  // One message: a system request, the parent's EXIT, or a callback. The message and its
+  // From are kept in the process until the next message, so that a coroutine callback that
+  // takes them by reference (const T&, const From&) never outlives them.
+  Next step_message(Message& arrived) {
+    current_ = std::move(arrived);
+    Message& m = current_;
     if (auto* sys = m.get_if<SystemRequest>()) return serve_system(*sys, m);
     if (is_parent_exit(m)) return stop_after(Step{Step::Kind::stop, {}, m.get<Exit>().reason, {}, {}});
     std::optional<Dispatched> d;
@@ -661,14 +665,16 @@ class ServerProcess final : public Process {
   Dispatched dispatch(Message& m) {
     D& d = *server_;
     std::optional<Dispatched> out;
-    if (auto from = m.reply_to()) {
+    if (auto reply_to = m.reply_to()) {
+      current_from_ = *reply_to;
+      const From& from = current_from_;
       if constexpr (HasCalls<D>) {
-        if (CallTable<D, typename D::calls>::dispatch(d, m, *from, out)) return std::move(*out);
+        if (CallTable<D, typename D::calls>::dispatch(d, m, from, out)) return std::move(*out);
       }
       if constexpr (HasCallFrom<D, Message>) {
-        return invoke_step([&] { return d.handle_call(std::move(m), *from); },
-                           [&](auto&& r) { return call_step(std::forward<decltype(r)>(r), *from); },
-                           [&](auto&& a) { return call_step_async(std::move(a), *from); });
+        return invoke_step([&] { return d.handle_call(std::move(m), from); },
+                           [&](auto&& r) { return call_step(std::forward<decltype(r)>(r), from); },
+                           [&](auto&& a) { return call_step_async(std::move(a), from); });
       }
     } else if (m.is_cast()) {
       if constexpr (HasCasts<D>) {
@@ -867,6 +873,8 @@ class ServerProcess final : public Process {
   StartContext context_;
   std::tuple<Args...> args_;
   std::optional<D> server_;
+  Message current_;     // the message being handled
+  From current_from_;   // its From, if it is a request
   bool suspended_ = false;
 };
 
