@@ -138,7 +138,8 @@ class DynamicSupervisor : public GenServer<DynamicSupervisor> {
 
   Init init();
   NoReply handle_call(detail::dynamic_supervisor::StartChild request, const From& from);
-  Async<void> handle_call(detail::dynamic_supervisor::TerminateChild request, const From& from);
+  // From by value: the coroutine starts after the dispatcher's From is gone.
+  Async<void> handle_call(detail::dynamic_supervisor::TerminateChild request, From from);
   std::vector<ChildInfo> handle_call(detail::dynamic_supervisor::WhichChildren request);
   ChildCounts handle_call(detail::dynamic_supervisor::CountChildren request);
   NoReply handle_info(Message message);

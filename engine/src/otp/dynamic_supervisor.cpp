@@ -249,6 +249,15 @@ Init DynamicSupervisor::init() {
 // ---- the client API ------------------------------------------------------------------------
 
 namespace {
+// Supervisor calls wait as long as it takes (OTP's infinity). call_ref would arm a timer of
+// `infinity` for every call (a timer-thread wake-up each); a negative timeout arms none.
+template <class R>
+CallAwaiter<R> call_forever(const ServerRef& supervisor, Message request) {
+  CallAwaiter<R> a = detail::call_ref<R>(supervisor, std::move(request), infinity);
+  a.c.wait.timeout_ns = -1;
+  return a;
+}
+
 template <class R>
 Result<R> blocking(Runtime& rt, const ServerRef& supervisor, Message request) {
   return detail::reply_as<R>(detail::call_blocking(rt, supervisor, std::move(request), infinity), Pid{});
@@ -259,7 +268,7 @@ CallAwaiter<Pid> DynamicSupervisor::start_child(const ServerRef& supervisor, Chi
   return start_child(supervisor, share(std::move(spec)));
 }
 CallAwaiter<Pid> DynamicSupervisor::start_child(const ServerRef& supervisor, SharedSpec spec) {
-  return detail::call_ref<Pid>(supervisor, Message::of(proto::StartChild{std::move(spec)}), infinity);
+  return call_forever<Pid>(supervisor, Message::of(proto::StartChild{std::move(spec)}));
 }
 Result<Pid> DynamicSupervisor::start_child(Runtime& rt, const ServerRef& supervisor, ChildSpec spec) {
   return start_child(rt, supervisor, share(std::move(spec)));
@@ -269,7 +278,7 @@ Result<Pid> DynamicSupervisor::start_child(Runtime& rt, const ServerRef& supervi
 }
 
 Async<Status> DynamicSupervisor::terminate_child(ServerRef supervisor, Pid child) {
-  auto call = detail::call_ref<proto::Ok>(supervisor, Message::of(proto::TerminateChild{child}), infinity);
+  auto call = call_forever<proto::Ok>(supervisor, Message::of(proto::TerminateChild{child}));
   Result<proto::Ok> r = co_await call;
   if (!r) co_return r.error();
   co_return Status{};
@@ -281,13 +290,13 @@ Status DynamicSupervisor::terminate_child(Runtime& rt, const ServerRef& supervis
 }
 
 CallAwaiter<std::vector<DynamicSupervisor::ChildInfo>> DynamicSupervisor::which_children(const ServerRef& supervisor) {
-  return detail::call_ref<std::vector<ChildInfo>>(supervisor, Message::of(proto::WhichChildren{}), infinity);
+  return call_forever<std::vector<ChildInfo>>(supervisor, Message::of(proto::WhichChildren{}));
 }
 Result<std::vector<DynamicSupervisor::ChildInfo>> DynamicSupervisor::which_children(Runtime& rt, const ServerRef& supervisor) {
   return blocking<std::vector<ChildInfo>>(rt, supervisor, Message::of(proto::WhichChildren{}));
 }
 CallAwaiter<DynamicSupervisor::ChildCounts> DynamicSupervisor::count_children(const ServerRef& supervisor) {
-  return detail::call_ref<ChildCounts>(supervisor, Message::of(proto::CountChildren{}), infinity);
+  return call_forever<ChildCounts>(supervisor, Message::of(proto::CountChildren{}));
 }
 Result<DynamicSupervisor::ChildCounts> DynamicSupervisor::count_children(Runtime& rt, const ServerRef& supervisor) {
   return blocking<ChildCounts>(rt, supervisor, Message::of(proto::CountChildren{}));
@@ -481,7 +490,7 @@ NoReply DynamicSupervisor::restarted(Pid old, Result<Pid> outcome) {
 
 // Stops one child, as OTP does, with the supervisor waiting (suspended, not holding a worker)
 // for its exit; starts in flight still complete when it resumes.
-Async<void> DynamicSupervisor::handle_call(proto::TerminateChild request, const From& from) {
+Async<void> DynamicSupervisor::handle_call(proto::TerminateChild request, From from) {
   State& s = *state_;
   const Pid pid = request.pid;
   if (SpecEntry* entry = s.remove_child(pid)) {
