@@ -36,6 +36,7 @@
 #include "coppice/result.hpp"
 #include "coppice/runtime.hpp"
 #include "coppice/server_ref.hpp"
+#include "coppice/supervisor.hpp"  // ChildInfo, ChildCounts
 
 namespace coppice {
 
@@ -80,22 +81,12 @@ class DynamicSupervisor : public GenServer<DynamicSupervisor> {
   using SharedSpec = std::shared_ptr<const ChildSpec>;
   static SharedSpec share(ChildSpec spec) { return std::make_shared<const ChildSpec>(std::move(spec)); }
 
-  // One child as which_children reports it (Elixir's {:undefined, pid | :restarting, type, modules}).
-  struct ChildInfo {
-    Pid pid;                  // the running child; while restarting, the pid it had
-    bool restarting = false;  // its restart has not succeeded yet (OTP shows `restarting`)
-    ChildType type = ChildType::worker;
-    std::vector<std::string> modules;
-  };
-  // Elixir's %{specs, active, supervisors, workers}: restarting children count in specs,
-  // supervisors and workers but not in active.
-  struct ChildCounts {
-    std::size_t specs = 0;
-    std::size_t active = 0;
-    std::size_t supervisors = 0;
-    std::size_t workers = 0;
-    friend bool operator==(const ChildCounts&, const ChildCounts&) = default;
-  };
+  // which_children and count_children answer with the Supervisor's types. Here a child's id
+  // is empty (Elixir's :undefined), and a restarting child keeps the pid it had (the only
+  // handle terminate_child takes), with `restarting` set. In the counts, restarting children
+  // count in specs, supervisors and workers but not in active.
+  using ChildInfo = coppice::ChildInfo;
+  using ChildCounts = coppice::ChildCounts;
 
   // ---- starting the supervisor ----
   // A bad option: invalid_argument naming the field (max_restarts, max_seconds).

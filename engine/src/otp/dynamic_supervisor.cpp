@@ -529,9 +529,9 @@ std::vector<DynamicSupervisor::ChildInfo> DynamicSupervisor::handle_call(proto::
   std::vector<ChildInfo> out;
   out.reserve(s.children.size() + s.restarting.size());
   s.children.for_each([&](Pid pid, const SpecEntry* e) {
-    out.push_back(ChildInfo{pid, false, e->spec->type, e->spec->modules});
+    out.push_back(ChildInfo{std::string(), pid, false, e->spec->type, e->spec->modules});
   });
-  for (const auto& [pid, r] : s.restarting) out.push_back(ChildInfo{pid, true, r.spec->spec->type, r.spec->spec->modules});
+  for (const auto& [pid, r] : s.restarting) out.push_back(ChildInfo{std::string(), pid, true, r.spec->spec->type, r.spec->spec->modules});
   return out;
 }
 

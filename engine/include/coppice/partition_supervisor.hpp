@@ -1,0 +1,125 @@
+// PartitionSupervisor (Elixir's): N copies of one child spec under a static Supervisor
+// (one_for_one), with ids "0".."N-1", and routing of a key to "its" partition. It removes the
+// single-process bottleneck of one DynamicSupervisor or server doing all the work.
+//
+//   coppice::PartitionSupervisorOptions o;
+//   o.child = coppice::DynamicSupervisor::child_spec("dynamic");
+//   o.name = "workers";
+//   coppice::PartitionSupervisor::start(rt, o).value();
+//   coppice::Pid p = coppice::PartitionSupervisor::whereis(rt, "workers", user_id).value();
+//   coppice::DynamicSupervisor::start_child(rt, p, spec);
+//
+// It is a coppice::Supervisor (SEMANTICS.md section 4): partitions start in order, a crashed
+// one is restarted alone within max_restarts/max_seconds, and they stop one at a time in
+// reverse order. Each partition's pid is kept in a table that whereis reads without a call
+// to the supervisor (Elixir keeps it in ETS); the start function records it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "coppice/async.hpp"
+#include "coppice/child_spec.hpp"
+#include "coppice/pid.hpp"
+#include "coppice/result.hpp"
+#include "coppice/runtime.hpp"
+#include "coppice/server_ref.hpp"
+#include "coppice/supervisor.hpp"
+
+namespace coppice {
+
+struct PartitionSupervisorOptions {
+  ChildSpec child;  // started once per partition, with id "0".."N-1"
+  // 0: one per worker thread (Elixir: System.schedulers_online()). The blocking start uses the
+  // runtime's worker count; start_link, inside a process, the machine's hardware threads.
+  std::size_t partitions = 0;
+  // Rewrites the spec for one partition (Elixir's :with_arguments), e.g. to pass it the index.
+  std::function<ChildSpec(ChildSpec, std::size_t partition)> with_arguments;
+  ServerRef name;  // the supervisor's name; whereis accepts it
+  int max_restarts = 3;
+  std::chrono::milliseconds max_seconds{5000};
+};
+
+namespace detail {
+// Where each partition runs now, and how many partitions are in use: read by whereis from
+// any thread, written by the partitions' start function and by resize.
+struct PartitionTable {
+  explicit PartitionTable(std::size_t n) : pids(n), initial(n), count(n) {}
+  std::vector<std::atomic<std::uint64_t>> pids;
+  std::size_t initial;
+  std::atomic<std::size_t> count;
+};
+std::shared_ptr<PartitionTable> partition_table(RuntimeCore& core, Pid supervisor);
+}  // namespace detail
+
+class PartitionSupervisor {
+ public:
+  // Inside a process (linked to it), or from a plain thread. Errors: invalid_argument naming
+  // the field (child, max_restarts, max_seconds), or the Supervisor's start errors.
+  static Async<Result<Pid>> start_link(PartitionSupervisorOptions options);
+  static Result<Pid> start(Runtime& rt, PartitionSupervisorOptions options);
+  static ChildSpec child_spec(std::string id, PartitionSupervisorOptions options);
+
+  // The Supervisor's: ids "0".."N-1", newest first; counts over all partitions.
+  static CallAwaiter<std::vector<ChildInfo>> which_children(const ServerRef& supervisor) {
+    return Supervisor::which_children(supervisor);
+  }
+  static Result<std::vector<ChildInfo>> which_children(Runtime& rt, const ServerRef& supervisor) {
+    return Supervisor::which_children(rt, supervisor);
+  }
+  static CallAwaiter<ChildCounts> count_children(const ServerRef& supervisor) { return Supervisor::count_children(supervisor); }
+  static Result<ChildCounts> count_children(Runtime& rt, const ServerRef& supervisor) {
+    return Supervisor::count_children(rt, supervisor);
+  }
+
+  // How many partitions keys are routed to now.
+  static Result<std::size_t> partitions(const ServerRef& supervisor);
+  static Result<std::size_t> partitions(Runtime& rt, const ServerRef& supervisor);
+  // Elixir's resize!: stops partitions down to `n`, or restarts stopped ones up to the number
+  // it started with; more than that: invalid_argument. Returns the previous number.
+  static Async<Result<std::size_t>> resize(ServerRef supervisor, std::size_t n);
+  static Result<std::size_t> resize(Runtime& rt, const ServerRef& supervisor, std::size_t n);
+
+  // The partition of `key` among `n`: an integer key gives |key| mod n; any other key its
+  // std::hash mod n, which is NOT stable across builds or standard libraries (as Elixir's
+  // phash2 routing is documented to be unstable): do not persist it.
+  template <class K>
+  static std::size_t partition_for(const K& key, std::size_t n) {
+    if constexpr (std::is_integral_v<K>) {
+      using U = std::make_unsigned_t<K>;
+      const U magnitude = key < 0 ? static_cast<U>(U{0} - static_cast<U>(key)) : static_cast<U>(key);
+      return static_cast<std::size_t>(magnitude % n);
+    } else {
+      return std::hash<K>{}(key) % n;
+    }
+  }
+  static std::size_t partition_for(std::string_view key, std::size_t n) { return std::hash<std::string_view>{}(key) % n; }
+  static std::size_t partition_for(const char* key, std::size_t n) { return partition_for(std::string_view(key), n); }
+
+  // The pid of the partition for `key` (Elixir's {:via, PartitionSupervisor, {name, key}}):
+  // a Pid converts to a ServerRef, so the result goes wherever a server is expected. Read
+  // from a table, without a call to the supervisor. noproc if the supervisor (or the
+  // partition, while it restarts or after a resize stopped it) is not running.
+  template <class K>
+  static Result<Pid> whereis(const ServerRef& supervisor, const K& key) {
+    return lookup(detail::current_core(), supervisor, [&](std::size_t n) { return partition_for(key, n); });
+  }
+  template <class K>
+  static Result<Pid> whereis(Runtime& rt, const ServerRef& supervisor, const K& key) {
+    return lookup(rt.core(), supervisor, [&](std::size_t n) { return partition_for(key, n); });
+  }
+
+ private:
+  static Result<Pid> lookup(detail::RuntimeCore& core, const ServerRef& supervisor,
+                            const std::function<std::size_t(std::size_t)>& partition);
+};
+
+}  // namespace coppice
