@@ -17,4 +17,6 @@
 #include "coppice/gen_server.hpp"
 #include "coppice/child_spec.hpp"
 #include "coppice/supervisor.hpp"
+#include "coppice/dynamic_supervisor.hpp"
+#include "coppice/partition_supervisor.hpp"
 #include "coppice/task.hpp"
