@@ -921,7 +921,8 @@ Result<Message> call_blocking(Runtime& rt, const ServerRef& server, Message requ
 template <class R>
 CallAwaiter<R> call_ref(const ServerRef& server, Message request, std::chrono::milliseconds timeout) {
   CallAwaiter<R> a;
-  a.c.wait.timeout_ns = to_timeout_ns(timeout);
+  // infinity arms no timer (a wait that never ends needs none).
+  a.c.wait.timeout_ns = timeout >= infinity ? -1 : to_timeout_ns(timeout);
   if (server.is_local_name()) {
     a.c.name = server.local_name();
   } else {
