@@ -119,6 +119,9 @@ void RuntimeCore::bounce(Pid to, Envelope* e) {
     case SignalKind::monitor:
       deliver(e->from, make_down_signal(to, Ref::from_bits(e->ref), ExitReason::noproc()));
       break;
+    case SignalKind::exit_explicit:
+      if (e->ref != 0) deliver(e->from, make_down_signal(to, Ref::from_bits(e->ref), ExitReason::noproc()));
+      break;
     default:
       break;
   }
@@ -244,18 +247,22 @@ bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
       }
       return true;
     case SignalKind::exit_linked:
-      if (x == nullptr || !x->links.erase(e->from.bits())) {
+      if (!self->remove_link(e->from.bits())) {
         free_envelope(e);  // the link was removed: signals through it are dropped
         return true;
       }
       return apply_exit(self, e, true);
     case SignalKind::exit_explicit:
+      if (e->ref != 0) {  // exit_monitored: the monitor comes with the signal
+        self->ensure_extras().monitored_by.insert(e->ref, e->from.bits());
+        e->ref = 0;
+      }
       return apply_exit(self, e, false);
     case SignalKind::link:
-      self->ensure_extras().links.insert(e->from.bits(), 0);
+      self->add_link(e->from.bits());
       break;
     case SignalKind::unlink:
-      if (x) x->links.erase(e->from.bits());
+      self->remove_link(e->from.bits());
       break;
     case SignalKind::monitor:
       self->ensure_extras().monitored_by.insert(e->ref, e->from.bits());
@@ -329,8 +336,8 @@ ProcessInfo RuntimeCore::info_of(ProcessHeader* self, std::uint64_t asker) {
   info.pid = self->pid;
   info.message_queue_len = self->queue_length;
   info.trap_exit = self->has(trap_exit_flag);
+  self->for_each_link([&](std::uint64_t k) { info.links.push_back(Pid::from_bits(k)); });
   if (ProcessExtras* x = self->extras) {
-    x->links.for_each([&](std::uint64_t k, std::uint64_t) { info.links.push_back(Pid::from_bits(k)); });
     x->monitoring.for_each([&](std::uint64_t, std::uint64_t v) { info.monitors.push_back(Pid::from_bits(v)); });
     x->monitored_by.for_each([&](std::uint64_t ref, std::uint64_t v) {
       if (ref != asker) info.monitored_by.push_back(Pid::from_bits(v));
@@ -345,24 +352,23 @@ ProcessInfo RuntimeCore::info_of(ProcessHeader* self, std::uint64_t asker) {
 Status RuntimeCore::link(ProcessHeader* self, Pid pid) {
   if (pid == self->pid) return {};
   if (!pid) return Error(ErrorKind::invalid_argument, "link: no pid given");
-  ProcessExtras& x = self->ensure_extras();
-  if (x.links.contains(pid.bits())) return {};
+  if (self->has_link(pid.bits())) return {};
   // A closed mailbox is dead too: a dying process stays in the table for a moment after
   // its DOWNs went out, and a link to it must not succeed then.
   ProcessHeader* target = table.lookup(pid);
   if (target == nullptr || target->exiting.load(std::memory_order_acquire) != 0) {
     if (!trapping(self)) return Error(ErrorKind::noproc, "link: " + pid.to_string() + " is not alive", pid);
-    x.links.insert(pid.bits(), 0);
+    self->add_link(pid.bits());
     deliver(self->pid, make_exit_signal(SignalKind::exit_linked, pid, ExitReason::noproc()));
     return {};
   }
-  x.links.insert(pid.bits(), 0);
+  self->add_link(pid.bits());
   deliver(pid, make_signal(SignalKind::link, self->pid, 0));
   return {};
 }
 
 void RuntimeCore::unlink(ProcessHeader* self, Pid pid) {
-  if (self->extras == nullptr || !self->extras->links.erase(pid.bits())) return;
+  if (!self->remove_link(pid.bits())) return;
   deliver(pid, make_signal(SignalKind::unlink, self->pid, 0));
 }
 
@@ -393,6 +399,21 @@ Ref RuntimeCore::monitor(ProcessHeader* self, std::string_view name) {
   }
   Ref ref = monitor(self, pid);
   self->ensure_extras().monitor_names.emplace_back(ref.bits(), std::string(name));
+  return ref;
+}
+
+Ref RuntimeCore::exit_monitored(ProcessHeader* self, Pid pid, ExitReason reason) {
+  Ref ref = make_ref();
+  self->ensure_extras().monitoring.insert(ref.bits(), pid.bits());
+  self->remove_link(pid.bits());
+  ProcessHeader* target = table.lookup(pid);
+  if (target == nullptr || target->exiting.load(std::memory_order_acquire) != 0) {
+    deliver(self->pid, make_down_signal(pid, ref, ExitReason::noproc()));
+    return ref;
+  }
+  Envelope* e = make_exit_signal(SignalKind::exit_explicit, self->pid, std::move(reason));
+  e->ref = ref.bits();
+  deliver(pid, e);
   return ref;
 }
 
@@ -512,8 +533,8 @@ Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, cons
   p->pid = core.table.allocate(w ? &w->slots : nullptr);
   // Link or monitor before anyone can see the child: it cannot die unobserved.
   if (options.link) {
-    p->ensure_extras().links.insert(parent->pid.bits(), 0);
-    parent->ensure_extras().links.insert(p->pid.bits(), 0);
+    p->add_link(parent->pid.bits());
+    parent->add_link(p->pid.bits());
   }
   if (options.monitor) {
     Ref ref = core.make_ref();
@@ -653,6 +674,8 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
         break;
       }
       if (budget == 0) return true;  // fairness: back of the queue
+      // Before the mark: once idle, another worker may run this process.
+      p->release_extras_if_empty();
       if (mailbox_try_mark_idle(p)) return false;
       // Something is arriving. Go round again unless it keeps not showing up (a producer
       // preempted between its CAS and its link): then let others run meanwhile.
@@ -687,9 +710,12 @@ void RuntimeCore::final_arrival(ProcessHeader* self, Envelope* e, const ExitReas
     case SignalKind::monitor:
       deliver(e->from, make_down_signal(self->pid, Ref::from_bits(e->ref), reason));
       break;
+    case SignalKind::exit_explicit:
+      if (e->ref != 0) deliver(e->from, make_down_signal(self->pid, Ref::from_bits(e->ref), reason));
+      break;
     case SignalKind::exit_linked:
     case SignalKind::unlink:
-      if (x) x->links.erase(e->from.bits());
+      self->remove_link(e->from.bits());
       break;
     case SignalKind::demonitor:
       if (x) x->monitored_by.erase(e->ref);
@@ -726,10 +752,11 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
   // 3. The name goes before anyone hears of the death.
   if (p->named.load(std::memory_order_seq_cst)) names.remove_process(p->pid);
   // 4. Links, monitors, and monitors this process held.
+  p->for_each_link([&](std::uint64_t peer) {
+    deliver(Pid::from_bits(peer), make_exit_signal(SignalKind::exit_linked, p->pid, reason));
+  });
+  p->link = 0;
   if (ProcessExtras* x = p->extras) {
-    x->links.for_each([&](std::uint64_t peer, std::uint64_t) {
-      deliver(Pid::from_bits(peer), make_exit_signal(SignalKind::exit_linked, p->pid, reason));
-    });
     x->monitored_by.for_each([&](std::uint64_t ref, std::uint64_t watcher) {
       deliver(Pid::from_bits(watcher), make_down_signal(p->pid, Ref::from_bits(ref), reason));
     });

@@ -15,15 +15,20 @@
 
 namespace coppice::detail {
 
-// Links, monitors, aliases: most processes never have any beyond their supervisor link, so
-// they live here, allocated on first use, not in every header.
+// Links beyond the first, monitors, aliases: most processes never have any beyond their
+// supervisor link (which the header holds), so they live here, allocated on first use and
+// freed when empty again (at the end of a turn), not in every header.
 struct ProcessExtras {
-  FlatMap links;         // peer pid bits -> 0
+  FlatMap links;         // peer pid bits -> 0, once a process has more than one link
   FlatMap monitoring;    // monitor ref -> pid this process watches
   FlatMap monitored_by;  // monitor ref -> pid watching this process
   FlatMap aliases;       // active alias refs (calls awaiting a reply) -> 0
   // Monitors taken by registered name: the name their Down carries.
   std::vector<std::pair<std::uint64_t, std::string>> monitor_names;
+
+  bool empty() const {
+    return links.empty() && monitoring.empty() && monitored_by.empty() && aliases.empty() && monitor_names.empty();
+  }
 };
 
 enum ProcessFlag : std::uint16_t {
@@ -33,6 +38,7 @@ enum ProcessFlag : std::uint16_t {
   body_flag = 1 << 3,      // the activity is the process's body: it exits when that returns
   inbox_flag = 1 << 4,     // an Inbox: "scheduling" it wakes its thread
   reported_flag = 1 << 5,  // a behaviour reported its crash itself (mark_crash_reported)
+  links_spilled_flag = 1 << 6,  // the links are in extras->links, not in the header's one slot
 };
 
 enum class ProcessKind : std::uint8_t { process, inbox };
@@ -64,6 +70,9 @@ struct ProcessHeader {
   ProcessExtras* extras = nullptr;
   ReceiveWait* waiter = nullptr;   // the receive the current activity is suspended in
   void* activity = nullptr;        // root coroutine frame of the current activity
+  // The one link most processes have (to their supervisor), as pid bits (0: none); once a
+  // second link comes, every link moves to extras->links (links_spilled_flag).
+  std::uint64_t link = 0;
   std::uint32_t queue_length = 0;
   std::uint16_t flags = 0;
 
@@ -74,6 +83,53 @@ struct ProcessHeader {
   ProcessExtras& ensure_extras() {
     if (extras == nullptr) extras = new ProcessExtras;
     return *extras;
+  }
+  // Called by the owner between turns, when no reference into extras is held.
+  void release_extras_if_empty() {
+    if (extras == nullptr || !extras->empty()) return;
+    delete extras;
+    extras = nullptr;
+    set(links_spilled_flag, false);
+  }
+
+  // ---- Links (owner only) ----
+  bool has_link(std::uint64_t peer) const {
+    if (!has(links_spilled_flag)) return peer != 0 && link == peer;
+    return extras->links.contains(peer);
+  }
+  // True if the link is new.
+  bool add_link(std::uint64_t peer) {
+    if (!has(links_spilled_flag)) {
+      if (link == 0) {
+        link = peer;
+        return true;
+      }
+      if (link == peer) return false;
+      ProcessExtras& x = ensure_extras();
+      x.links.insert(peer, 0);
+      x.links.insert(link, 0);
+      link = 0;
+      set(links_spilled_flag);
+      return true;
+    }
+    return extras->links.insert(peer, 0);
+  }
+  // True if the link was there.
+  bool remove_link(std::uint64_t peer) {
+    if (!has(links_spilled_flag)) {
+      if (peer == 0 || link != peer) return false;
+      link = 0;
+      return true;
+    }
+    return extras->links.erase(peer);
+  }
+  template <class F>
+  void for_each_link(F&& f) const {
+    if (!has(links_spilled_flag)) {
+      if (link != 0) f(link);
+      return;
+    }
+    extras->links.for_each([&](std::uint64_t peer, std::uint64_t) { f(peer); });
   }
 };
 static_assert(sizeof(ProcessHeader) <= 128, "the header fits in two cache lines");

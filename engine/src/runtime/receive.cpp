@@ -159,6 +159,9 @@ Status link(Pid pid) { return running_core()->link(&running(), pid); }
 void unlink(Pid pid) { running_core()->unlink(&running(), pid); }
 Ref monitor(Pid pid) { return running_core()->monitor(&running(), pid); }
 Ref monitor(std::string_view name) { return running_core()->monitor(&running(), name); }
+Ref detail::exit_monitored(Pid pid, ExitReason reason) {
+  return running_core()->exit_monitored(&running(), pid, std::move(reason));
+}
 
 From alias() {
   ProcessHeader& p = running();

@@ -48,6 +48,7 @@ class RuntimeCore {
   void unlink(ProcessHeader* self, Pid pid);
   Ref monitor(ProcessHeader* self, Pid pid);
   Ref monitor(ProcessHeader* self, std::string_view name);
+  Ref exit_monitored(ProcessHeader* self, Pid pid, ExitReason reason);
   bool demonitor(ProcessHeader* self, Ref ref, bool flush);
   // Removes queued replies to the alias `ref` (a call that gave up must leave none behind).
   void drop_replies(ProcessHeader* self, Ref ref);
