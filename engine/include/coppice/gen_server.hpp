@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -210,11 +211,20 @@ struct SystemRequest {
 };
 struct SystemOk {};
 
-// How a starting server finds its starter.
+// How a starting server finds its starter, and what it keeps of its StartOptions for life:
+// its parent, and its name only if it has one (most servers do not, and a million idle
+// children should not carry a million empty names).
 struct StartContext {
-  From ack;           // the starter's alias for the InitAck
-  Pid parent;         // the starter, when linked (start_link); Pid{} otherwise
-  StartOptions options;
+  StartContext(From ack_, Pid parent_, StartOptions&& options)
+      : ack(ack_), parent(parent_), name_(options.name.empty() ? nullptr : new ServerRef(std::move(options.name))) {}
+
+  From ack;    // the starter's alias for the InitAck
+  Pid parent;  // the starter, when linked (start_link); Pid{} otherwise
+  const ServerRef& name() const { return name_ ? *name_ : no_name; }
+
+ private:
+  static inline const ServerRef no_name{};
+  std::unique_ptr<ServerRef> name_;
 };
 
 // Non-template parts (gen_server.cpp).
@@ -618,7 +628,7 @@ class ServerProcess final : public Process {
   void crash_in_init(std::exception_ptr e) {
     ExitReason reason;
     describe_exception(e, reason);
-    report_crash(behaviour_name<D>(), context_.options.name, reason, "init");
+    report_crash(behaviour_name<D>(), context_.name(), reason, "init");
     mark_crash_reported();
     acknowledge(context_, InitAck{InitAck::Kind::stop, reason});
     server_.reset();
@@ -776,13 +786,13 @@ class ServerProcess final : public Process {
   void terminate_crashed(std::exception_ptr e) {
     ExitReason reason;
     describe_exception(e, reason);
-    report_crash(behaviour_name<D>(), context_.options.name, reason, "terminate");
+    report_crash(behaviour_name<D>(), context_.name(), reason, "terminate");
     mark_crash_reported();
     stop_self(reason);
   }
   void finish(const ExitReason& reason, bool reported) {
     if (!reason.is_clean()) {
-      if (!reported) report_crash(behaviour_name<D>(), context_.options.name, reason, "");
+      if (!reported) report_crash(behaviour_name<D>(), context_.name(), reason, "");
       mark_crash_reported();
     }
     stop_self(reason);
@@ -793,7 +803,7 @@ class ServerProcess final : public Process {
   Next crash(std::exception_ptr e, std::string_view where) {
     ExitReason reason;
     describe_exception(e, reason);
-    report_crash(behaviour_name<D>(), context_.options.name, reason, where);
+    report_crash(behaviour_name<D>(), context_.name(), reason, where);
     mark_crash_reported();
     if constexpr (async_terminate) {
       Next n;
@@ -845,8 +855,8 @@ class ServerProcess final : public Process {
       case SystemRequest::Op::get_status: {
         ServerStatus st;
         st.pid = self();
-        if (context_.options.name.is_local_name() || context_.options.name.is_registry_name())
-          st.name = context_.options.name.to_string();
+        if (context_.name().is_local_name() || context_.name().is_registry_name())
+          st.name = context_.name().to_string();
         st.behaviour = std::string(behaviour_name<D>());
         st.suspended = suspended_;
         st.message_queue_len = self_info().message_queue_len;
@@ -883,7 +893,7 @@ Async<Result<Pid>> start_server(bool link, StartOptions options, Args... args) {
   const From ack = alias();
   Ref monitor_ref;
   const std::chrono::milliseconds timeout = options.timeout;
-  StartContext context{ack, link ? self() : Pid{}, std::move(options)};
+  StartContext context(ack, link ? self() : Pid{}, std::move(options));
   Pid pid = spawn_in<ServerProcess<D, Args...>>(current_core(), SpawnOptions{.link = link, .monitor = true, .monitor_ref = &monitor_ref},
                                                 std::move(context), std::move(args)...);
   Async<Result<Pid>> wait = await_start(pid, monitor_ref, ack, link, timeout);
@@ -894,7 +904,7 @@ template <class D, class... Args>
 PendingStart spawn_server(StartOptions options, Args... args) {
   const From ack = alias();
   Ref monitor_ref;
-  StartContext context{ack, self(), std::move(options)};
+  StartContext context(ack, self(), std::move(options));
   Pid pid = spawn_in<ServerProcess<D, Args...>>(current_core(), SpawnOptions{.link = true, .monitor = true, .monitor_ref = &monitor_ref},
                                                 std::move(context), std::move(args)...);
   return PendingStart{pid, ack, monitor_ref};

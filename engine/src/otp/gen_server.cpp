@@ -29,7 +29,7 @@ namespace {
 
 }  // namespace
 
-Status init_prologue(const StartContext& context) { return context.options.name.register_self(); }
+Status init_prologue(const StartContext& context) { return context.name().register_self(); }
 
 void acknowledge(const StartContext& context, InitAck ack) { send_reply(context.ack, Message::of(std::move(ack))); }
 
