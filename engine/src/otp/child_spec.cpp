@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <map>
-#include <unordered_map>
 
 namespace coppice {
 
@@ -91,36 +90,39 @@ struct KillTimer {
 
 Async<std::vector<ExitReason>> shutdown_children(std::vector<std::pair<Pid, Shutdown>> children) {
   std::vector<ExitReason> reasons(children.size());
-  std::unordered_map<std::uint64_t, std::size_t> waiting;  // monitor ref -> index
-  waiting.reserve(children.size());
+  // (monitor ref, child index), sorted by ref: searched without a hash table. Refs made in
+  // one turn come from one worker's counter, so they are sorted already.
+  std::vector<std::pair<std::uint64_t, std::size_t>> refs(children.size());
   std::map<std::int64_t, std::vector<std::size_t>> by_timeout;  // one timer per distinct timeout
   std::vector<bool> done(children.size(), false);
   for (std::size_t i = 0; i < children.size(); ++i) {
     const auto& [pid, how] = children[i];
-    const Ref mon = monitor(pid);
-    waiting.emplace(mon.bits(), i);
-    unlink(pid);
-    if (how.kind() == Shutdown::Kind::brutal_kill) {
-      exit(pid, ExitReason::kill());
-    } else {
-      exit(pid, ExitReason::shutdown());
-      if (how.kind() == Shutdown::Kind::timeout) by_timeout[how.time().count()].push_back(i);
-    }
+    // Unlinked (our side), monitored and told to exit, in one signal (OTP: unlink, monitor, exit).
+    const bool brutal = how.kind() == Shutdown::Kind::brutal_kill;
+    refs[i] = {detail::exit_monitored(pid, brutal ? ExitReason::kill() : ExitReason::shutdown()).bits(), i};
+    if (how.kind() == Shutdown::Kind::timeout) by_timeout[how.time().count()].push_back(i);
   }
+  if (!std::is_sorted(refs.begin(), refs.end())) std::sort(refs.begin(), refs.end());
+  auto index_of = [&refs](std::uint64_t ref) -> std::size_t {
+    auto it = std::lower_bound(refs.begin(), refs.end(), std::pair<std::uint64_t, std::size_t>{ref, 0});
+    return it != refs.end() && it->first == ref ? it->second : refs.size();
+  };
   std::vector<TimerRef> timers;
   for (auto& [ms, list] : by_timeout) timers.push_back(send_after(std::chrono::milliseconds(ms), self(), KillTimer{ms}));
-  auto ours = [&waiting](const Message& m) {
-    if (const Down* d = m.get_if<Down>()) return waiting.contains(d->ref.bits());
-    return m.is<KillTimer>();
-  };
   std::size_t left = children.size();
   while (left > 0) {
+    std::size_t index = refs.size();
+    auto ours = [&](const Message& m) {
+      if (const Down* d = m.get_if<Down>()) {
+        index = index_of(d->ref.bits());
+        return index < refs.size() && !done[index];
+      }
+      return m.is<KillTimer>();
+    };
     Message m = co_await receive_if(ours);
     if (const Down* d = m.get_if<Down>()) {
-      auto it = waiting.find(d->ref.bits());
-      reasons[it->second] = d->reason;
-      done[it->second] = true;
-      waiting.erase(it);
+      reasons[index] = d->reason;
+      done[index] = true;
       --left;
     } else {
       // This timeout has expired: whoever of its children is still there is killed.
