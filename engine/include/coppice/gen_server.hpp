@@ -320,11 +320,29 @@ Step noreply_step(X&& result) {
   }
 }
 
+// A handle_call may also end by throwing its reply, `throw CallReturn<R>(value)` (Elixir's
+// `throw {:reply, value, state}`, for a reply from deep inside helper functions): it is
+// read as if returned. R is the handler's reply type.
+template <class X>
+inline constexpr bool throws_reply = [] {
+  using R = typename reply_type<X>::type;
+  return !std::is_void_v<R> && !std::is_same_v<R, NoReply> && !std::is_same_v<R, StopRequest>;
+}();
+
 template <class X>
 Async<Step> call_step_async(Async<X> work, From from) {
   if constexpr (std::is_void_v<X>) {
     co_await work;
     co_return Step{};
+  } else if constexpr (throws_reply<X>) {
+    std::optional<CallReturn<typename reply_type<X>::type>> thrown;
+    try {
+      X result = co_await work;
+      co_return call_step(std::move(result), from);
+    } catch (CallReturn<typename reply_type<X>::type>& r) {
+      thrown.emplace(std::move(r));
+    }
+    co_return call_step(std::move(*thrown), from);
   } else {
     X result = co_await work;
     co_return call_step(std::move(result), from);
@@ -375,18 +393,33 @@ concept HasCasts = requires { typename D::casts; };
 template <class D>
 concept HasInfos = requires { typename D::infos; };
 
+// Invokes a handle_call; a thrown CallReturn<R> is its reply (see throws_reply).
+template <class F>
+Dispatched invoke_call(F&& f, const From& from) {
+  auto run = [&] {
+    return invoke_step(f, [&](auto&& r) { return call_step(std::forward<decltype(r)>(r), from); },
+                       [&](auto&& a) { return call_step_async(std::move(a), from); });
+  };
+  using X = std::invoke_result_t<F>;
+  if constexpr (!is_async<X>::value && throws_reply<X>) {
+    try {
+      return run();
+    } catch (CallReturn<typename reply_type<X>::type>& thrown) {
+      return Dispatched(std::in_place_index<0>, call_step(std::move(thrown), from));
+    }
+  } else {
+    return run();
+  }
+}
+
 template <class D, class T>
 Dispatched dispatch_call(D& d, Message& m, const From& from) {
   T& value = m.get<T>();
   if constexpr (HasCallFrom<D, T>) {
-    return invoke_step([&] { return d.handle_call(std::move(value), from); },
-                       [&](auto&& r) { return call_step(std::forward<decltype(r)>(r), from); },
-                       [&](auto&& a) { return call_step_async(std::move(a), from); });
+    return invoke_call([&] { return d.handle_call(std::move(value), from); }, from);
   } else {
     static_assert(HasCall<D, T>, "a type in `calls` needs handle_call(T) or handle_call(T, const From&)");
-    return invoke_step([&] { return d.handle_call(std::move(value)); },
-                       [&](auto&& r) { return call_step(std::forward<decltype(r)>(r), from); },
-                       [&](auto&& a) { return call_step_async(std::move(a), from); });
+    return invoke_call([&] { return d.handle_call(std::move(value)); }, from);
   }
 }
 
@@ -682,9 +715,7 @@ class ServerProcess final : public Process {
         if (CallTable<D, typename D::calls>::dispatch(d, m, from, out)) return std::move(*out);
       }
       if constexpr (HasCallFrom<D, Message>) {
-        return invoke_step([&] { return d.handle_call(std::move(m), from); },
-                           [&](auto&& r) { return call_step(std::forward<decltype(r)>(r), from); },
-                           [&](auto&& a) { return call_step_async(std::move(a), from); });
+        return invoke_call([&] { return d.handle_call(std::move(m), from); }, from);
       }
     } else if (m.is_cast()) {
       if constexpr (HasCasts<D>) {

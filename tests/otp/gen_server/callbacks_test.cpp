@@ -522,5 +522,55 @@ TEST(GenServerCast, AlwaysSucceeds) {
   EXPECT_EQ(coppice::cast(rt, coppice::ServerRef{}, 1).error().kind(), ErrorKind::invalid_argument);
 }
 
+// [PAR gen_server_test "call which throws a reply"] handle_call throws its reply, as Elixir's
+// `throw {:reply, :response, :new_state}`: the caller gets the reply and the state kept the
+// change made before the throw. Plain and coroutine handlers alike.
+struct ThrowReply {
+  int reply;
+  int new_state;
+};
+struct ThrowReplyLater {
+  int reply;
+  int new_state;
+};
+struct ReadState {};
+
+class Thrower : public GenServer<Thrower> {
+ public:
+  using calls = coppice::Protocol<ThrowReply, ThrowReplyLater, ReadState>;
+  int handle_call(ThrowReply t) {
+    state_ = t.new_state;
+    deep_inside(t.reply);
+    return -1;  // never reached
+  }
+  Async<int> handle_call(ThrowReplyLater t) {
+    state_ = t.new_state;
+    auto self_call = Thrower::call(coppice::self(), ReadState{});
+    Result<int> refused = co_await self_call;  // calling_self: the coroutine goes on
+    if (refused) co_return -2;
+    deep_inside(t.reply);
+    co_return -1;
+  }
+  int handle_call(ReadState) { return state_; }
+
+ private:
+  static void deep_inside(int reply) { throw CallReturn<int>(reply); }
+  int state_ = 0;
+};
+
+TEST(Scenario, parent_gen_server_test_call_which_throws_a_reply) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Pid s = Thrower::start(rt, StartOptions{}).value();
+  Result<int> r = Thrower::call(rt, s, ThrowReply{42, 7});
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_EQ(*r, 42);
+  EXPECT_EQ(Thrower::call(rt, s, ReadState{}).value(), 7);
+  Result<int> later = Thrower::call(rt, s, ThrowReplyLater{43, 8});
+  ASSERT_TRUE(later.has_value()) << later.error();
+  EXPECT_EQ(*later, 43);
+  EXPECT_EQ(Thrower::call(rt, s, ReadState{}).value(), 8);
+  EXPECT_TRUE(rt.process_info(s).has_value()) << "a thrown reply is not a crash";
+}
+
 }  // namespace
 }  // namespace coppice_test
