@@ -23,6 +23,8 @@
 // Runtime::process_count() is back where it was, and prints the timings.
 #include <coppice/coppice.hpp>
 
+#include "check.hpp"
+
 #include <any>
 #include <chrono>
 #include <cstdio>
@@ -43,12 +45,8 @@ using coppice::PartitionSupervisorOptions;
 using coppice::Pid;
 using coppice::Result;
 
-struct Failed : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-void expect(bool condition, const std::string& what) {
-  if (!condition) throw Failed(what);
-}
+using recipe_check::expect;
+using recipe_check::Failed;
 
 // Bounds a wait for something that must happen; reaching it is a failure, not a pace.
 constexpr auto failure_bound = 100s;
@@ -249,13 +247,8 @@ int run(std::size_t count) {
 }
 
 int main(int argc, char** argv) {
-  try {
+  return recipe_check::run_recipe("million", [&] {
     const std::size_t count = argc > 1 ? std::stoul(argv[1]) : 1000000;
     return run(count);
-  } catch (const Failed& f) {
-    std::cerr << "million: FAILED: " << f.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "million: FAILED with an exception: " << e.what() << "\n";
-  }
-  return 1;
+  });
 }

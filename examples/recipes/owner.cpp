@@ -25,6 +25,8 @@
 // Runtime::process_count() is back where it was.
 #include <coppice/coppice.hpp>
 
+#include "check.hpp"
+
 #include <chrono>
 #include <iostream>
 #include <stdexcept>
@@ -42,12 +44,7 @@ using coppice::Result;
 using coppice::StartOptions;
 using coppice::Supervisor;
 
-struct Failed : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-void expect(bool condition, const std::string& what) {
-  if (!condition) throw Failed(what);
-}
+using recipe_check::expect;
 
 // Bounds a wait for something that must happen; reaching it is a failure, not a pace.
 constexpr auto failure_bound = 10s;
@@ -185,13 +182,4 @@ int run() {
   return 0;
 }
 
-int main() {
-  try {
-    return run();
-  } catch (const Failed& f) {
-    std::cerr << "owner: FAILED: " << f.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "owner: FAILED with an exception: " << e.what() << "\n";
-  }
-  return 1;
-}
+int main() { return recipe_check::run_recipe("owner", run); }

@@ -24,6 +24,8 @@
 // items reach the consumer now running.
 #include <coppice/coppice.hpp>
 
+#include "check.hpp"
+
 #include <chrono>
 #include <iostream>
 #include <stdexcept>
@@ -38,12 +40,7 @@ using coppice::Pid;
 using coppice::Result;
 using coppice::Supervisor;
 
-struct Failed : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-void expect(bool condition, const std::string& what) {
-  if (!condition) throw Failed(what);
-}
+using recipe_check::expect;
 
 // Bounds a wait for something that must happen; reaching it is a failure, not a pace.
 constexpr auto failure_bound = 10s;
@@ -161,13 +158,4 @@ int run() {
   return 0;
 }
 
-int main() {
-  try {
-    return run();
-  } catch (const Failed& f) {
-    std::cerr << "rewire: FAILED: " << f.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "rewire: FAILED with an exception: " << e.what() << "\n";
-  }
-  return 1;
-}
+int main() { return recipe_check::run_recipe("rewire", run); }

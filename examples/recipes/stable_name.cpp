@@ -18,6 +18,8 @@
 // the EXIT and restarted the child.
 #include <coppice/coppice.hpp>
 
+#include "check.hpp"
+
 #include <chrono>
 #include <iostream>
 #include <stdexcept>
@@ -33,12 +35,7 @@ using coppice::Result;
 using coppice::ServerRef;
 using coppice::Supervisor;
 
-struct Failed : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-void expect(bool condition, const std::string& what) {
-  if (!condition) throw Failed(what);
-}
+using recipe_check::expect;
 
 // Bounds a wait for something that must happen; reaching it is a failure, not a pace.
 constexpr auto failure_bound = 10s;
@@ -115,13 +112,4 @@ int run() {
   return 0;
 }
 
-int main() {
-  try {
-    return run();
-  } catch (const Failed& f) {
-    std::cerr << "stable_name: FAILED: " << f.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "stable_name: FAILED with an exception: " << e.what() << "\n";
-  }
-  return 1;
-}
+int main() { return recipe_check::run_recipe("stable_name", run); }
