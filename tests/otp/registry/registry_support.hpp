@@ -48,25 +48,7 @@ class Registrant : public coppice::Process {
   }
 };
 
-// run_process (otp_support.hpp) monitors its process after spawning it, and a monitor set on
-// a process that is already exiting gives a DOWN with noproc at once: a short body can end
-// before the monitor is set. This waits for a Go first, so the monitor is always in place.
-struct Go {};
-template <class F>
-coppice::ExitReason run_gated(coppice::Runtime& rt, F body) {
-  coppice::Inbox inbox(rt);
-  auto gated = [](F f) -> coppice::Async<void> {
-    Go go = co_await coppice::receive<Go>();
-    (void)go;
-    coppice::Async<void> inner = f();
-    co_await inner;
-  };
-  const coppice::Pid p = rt.spawn(gated, std::move(body));
-  const coppice::Ref watch = inbox.monitor(p);
-  inbox.send(p, Go{});
-  std::optional<coppice::Down> d = down_for(inbox, watch, 4 * wait_time);
-  return d ? d->reason : coppice::ExitReason::timeout();
-}
+struct Go {};  // starts a stress test's registrant once it is monitored
 
 inline coppice::RegistryOptions registry_options(std::string name, coppice::RegistryKeys keys = coppice::RegistryKeys::unique,
                                                  unsigned partitions = 1) {

@@ -57,7 +57,7 @@ TEST(Registry, StartLinkEndsWithItsParent) {
   coppice::Runtime rt(workers(2));
   coppice::Inbox inbox(rt);
   const Pid observer = inbox.pid();
-  ExitReason r = run_gated(rt, [observer]() -> Async<void> {
+  ExitReason r = run_process(rt, [observer]() -> Async<void> {
     auto start = Registry::start_link(registry_options("owned", RegistryKeys::duplicate, 2));
     Result<Pid> top = co_await start;
     CO_ASSERT_TRUE(top.has_value());
@@ -119,7 +119,7 @@ TEST(Registry, DuplicateKeysHoldEveryRegistrationAndDispatchSeesThemAll) {
     coppice::Inbox inbox(rt);
     const Pid other = rt.spawn<Registrant>();
     ASSERT_TRUE(register_from(inbox, other, "topics", "news", 3).has_value());
-    ExitReason r = run_gated(rt, [other]() -> Async<void> {
+    ExitReason r = run_process(rt, [other]() -> Async<void> {
       const Pid me = coppice::self();
       CO_ASSERT_TRUE(Registry::register_key("topics", "news", 1).has_value());
       CO_ASSERT_TRUE(Registry::register_key("topics", "news", 2).has_value());
@@ -180,7 +180,7 @@ TEST(Registry, ADeadRegistrantTakesOnlyItsOwnEntriesWithIt) {
 TEST(Registry, UniqueKeysSpreadOverPartitionsAndLinkToEachOwner) {
   coppice::Runtime rt(workers(2));
   ASSERT_TRUE(Registry::start(rt, registry_options("spread", RegistryKeys::unique, 8)).has_value());
-  ExitReason r = run_gated(rt, []() -> Async<void> {
+  ExitReason r = run_process(rt, []() -> Async<void> {
     const std::vector<Pid> partitions = Registry::partitions("spread").value();
     EXPECT_EQ(std::set<Pid>(partitions.begin(), partitions.end()).size(), 8u);
     std::set<Pid> owners;
@@ -236,7 +236,7 @@ TEST(Registry, UpdateValueReplacesTheCallersValueOnly) {
   coppice::Inbox inbox(rt);
   const Pid other = rt.spawn<Registrant>();
   ASSERT_TRUE(register_from(inbox, other, "counter", "theirs", 100).has_value());
-  ExitReason r = run_gated(rt, []() -> Async<void> {
+  ExitReason r = run_process(rt, []() -> Async<void> {
     CO_ASSERT_TRUE(Registry::register_key("counter", "mine", 1).has_value());
     auto add_one = [](const std::any& v) -> std::any { return std::any_cast<int>(v) + 1; };
     auto updated = Registry::update_value("counter", "mine", add_one);
@@ -266,7 +266,7 @@ TEST(Registry, MetaHoldsWhatWasPut) {
   EXPECT_EQ(Registry::meta(rt, "meta", "unknown").error().kind(), ErrorKind::not_found);
   ASSERT_TRUE(Registry::put_meta(rt, "meta", "custom_key", 7).has_value());
   EXPECT_EQ(std::any_cast<int>(Registry::meta(rt, "meta", "custom_key").value()), 7);
-  ExitReason r = run_gated(rt, []() -> Async<void> {
+  ExitReason r = run_process(rt, []() -> Async<void> {
     CO_ASSERT_TRUE(Registry::put_meta("meta", "from_process", true).has_value());
     EXPECT_TRUE(std::any_cast<bool>(Registry::meta("meta", "from_process").value()));
     co_return;
@@ -301,7 +301,7 @@ TEST(Registry, AnUnknownRegistryIsNotFoundEverywhere) {
   EXPECT_EQ(Registry::sync(rt, "none").error().kind(), ErrorKind::not_found);
   EXPECT_EQ(Registry::dispatch(rt, "none", "k", [](const coppice::RegistryEntries&) {}).error().kind(), ErrorKind::not_found);
   EXPECT_FALSE(Registry::whereis_name(rt, "none", "k"));
-  ExitReason r = run_gated(rt, []() -> Async<void> {
+  ExitReason r = run_process(rt, []() -> Async<void> {
     Result<Pid> reg = Registry::register_key("none", "k", 1);
     CO_ASSERT_FALSE(reg.has_value());
     EXPECT_EQ(reg.error().kind(), ErrorKind::not_found);
@@ -331,7 +331,7 @@ TEST(Registry, WritesFromAPlainThreadAreNotInProcess) {
 TEST(Registry, BlockingFormsRefuseToRunInsideAProcess) {
   coppice::Runtime rt(workers(1));
   ASSERT_TRUE(Registry::start(rt, registry_options("blocking")).has_value());
-  ExitReason r = run_gated(rt, [&rt]() -> Async<void> {
+  ExitReason r = run_process(rt, [&rt]() -> Async<void> {
     EXPECT_EQ(Registry::start(rt, registry_options("inner")).error().kind(), ErrorKind::blocking_in_process);
     EXPECT_EQ(Registry::stop(rt, "blocking").error().kind(), ErrorKind::blocking_in_process);
     EXPECT_EQ(Registry::sync(rt, "blocking").error().kind(), ErrorKind::blocking_in_process);

@@ -23,7 +23,7 @@ bool has(const std::vector<Pid>& pids, Pid p) { return std::find(pids.begin(), p
 TEST(Scenario, registry_unique_test_has_unique_registrations) {
   coppice::Runtime rt(workers(2));
   ASSERT_TRUE(Registry::start(rt, registry_options("unique")).has_value());
-  ExitReason r = run_gated(rt, []() -> Async<void> {
+  ExitReason r = run_process(rt, []() -> Async<void> {
     const Pid me = coppice::self();
     Result<Pid> owner = Registry::register_key("unique", "hello", std::string("value"));
     CO_ASSERT_TRUE(owner.has_value());
@@ -84,7 +84,7 @@ TEST(Scenario, registry_unique_test_allows_listeners) {
   coppice::RegistryOptions o = registry_options("heard");
   o.listeners = {"listener"};
   ASSERT_TRUE(Registry::start(rt, o).has_value());
-  ExitReason r = run_gated(rt, [&rt]() -> Async<void> {
+  ExitReason r = run_process(rt, [&rt]() -> Async<void> {
     const Pid me = coppice::self();
     CO_ASSERT_TRUE(coppice::register_name("listener").has_value());
     const Pid task = rt.spawn<Registrant>();
@@ -131,7 +131,7 @@ TEST(Scenario, registry_unique_test_allows_listeners) {
 TEST(Scenario, registry_unique_test_links_and_unlinks_on_register_unregister) {
   coppice::Runtime rt(workers(2));
   ASSERT_TRUE(Registry::start(rt, registry_options("links")).has_value());
-  ExitReason r = run_gated(rt, []() -> Async<void> {
+  ExitReason r = run_process(rt, []() -> Async<void> {
     Result<Pid> owner = Registry::register_key("links", "hello", 1);
     CO_ASSERT_TRUE(owner.has_value());
     EXPECT_TRUE(has(coppice::self_info().links, *owner));

@@ -21,7 +21,7 @@ using coppice::Task;
 
 TEST(Task, AwaitGivesThePlainFunctionsValue) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<std::string> t = coppice::task::async([](int n) { return std::string(static_cast<std::size_t>(n), 'x'); }, 3);
     auto wait = t.await();
     Result<std::string> r = co_await wait;
@@ -36,7 +36,7 @@ TEST(Task, AwaitGivesThePlainFunctionsValue) {
 
 TEST(Task, AwaitGivesTheCoroutinesValue) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 7);
     Ready ready = co_await coppice::receive<Ready>();
     coppice::send(ready.pid, Release{});
@@ -50,7 +50,7 @@ TEST(Task, AwaitGivesTheCoroutinesValue) {
 
 TEST(Task, AVoidFunctionsTaskAwaitsToOk) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     const Pid me = coppice::self();
     Task<void> t = coppice::task::async([me] { coppice::send(me, 5); });
     auto wait = t.await();
@@ -65,7 +65,7 @@ TEST(Task, AVoidFunctionsTaskAwaitsToOk) {
 // [EX task_test "await/2 demonitors and unalias on timeout"]
 TEST(Task, AwaitTimeoutLeavesNothingBehind) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 1);
     Ready ready = co_await coppice::receive<Ready>();
     auto wait = t.await(0ms);
@@ -87,7 +87,7 @@ TEST(Task, AwaitTimeoutLeavesNothingBehind) {
 
 TEST(Task, AnExceptionInTheTaskIsItsExitReason) {
   Runtime rt(quiet(workers(2)));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     coppice::trap_exit(true);
     Task<int> t = coppice::task::async([]() -> int { throw TaskError("boom"); });
     auto wait = t.await();
@@ -104,7 +104,7 @@ TEST(Task, AnExceptionInTheTaskIsItsExitReason) {
 // The link: a task that crashes takes its non-trapping owner with it.
 TEST(Task, ACrashingTaskKillsANonTrappingOwner) {
   Runtime rt(quiet(workers(2)));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     [[maybe_unused]] Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 1);
     Ready ready = co_await coppice::receive<Ready>();
     coppice::send(ready.pid, Crash{});
@@ -119,7 +119,7 @@ TEST(Task, ACrashingTaskKillsANonTrappingOwner) {
 // A trapping owner survives: it gets the Exit, and await gives the task's reason.
 TEST(Task, ATrappingOwnerGetsTheExitAndAwaitGivesTheReason) {
   Runtime rt(quiet(workers(2)));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     coppice::trap_exit(true);
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 1);
     Ready ready = co_await coppice::receive<Ready>();
@@ -159,7 +159,7 @@ TEST(Task, ACrashingOwnerKillsItsTask) {
 
 TEST(Task, YieldGivesNothingWhileTheTaskRunsThenItsValue) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 9);
     Ready ready = co_await coppice::receive<Ready>();
     auto early = t.yield(0ms);
@@ -179,7 +179,7 @@ TEST(Task, YieldGivesNothingWhileTheTaskRunsThenItsValue) {
 
 TEST(Task, YieldGivesTheReasonOfATaskThatDied) {
   Runtime rt(quiet(workers(2)));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     coppice::trap_exit(true);
     Task<int> t = coppice::task::async([]() -> int { coppice::exit(ExitReason::other("gone")); });
     auto wait = t.yield(wait_time);
@@ -193,7 +193,7 @@ TEST(Task, YieldGivesTheReasonOfATaskThatDied) {
 
 TEST(Task, IgnoreUnlinksAndDropsTheLateReply) {
   Runtime rt(quiet(workers(2)));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 1);
     Ready ready = co_await coppice::receive<Ready>();
     std::optional<Result<int>> r = t.ignore();
@@ -211,7 +211,7 @@ TEST(Task, IgnoreUnlinksAndDropsTheLateReply) {
 
 TEST(Task, IgnoreGivesAReplyThatAlreadyArrived) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 3);
     Ready ready = co_await coppice::receive<Ready>();
     ExitReason reason = co_await end_after(ready.pid, Release{});  // its reply is queued by now
@@ -228,7 +228,7 @@ TEST(Task, IgnoreGivesAReplyThatAlreadyArrived) {
 // Elixir raises ArgumentError; coppice answers invalid_argument, and the task is untouched.
 TEST(Task, OnlyTheOwnerMayAwaitYieldShutDownOrIgnore) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 4);
     Ready ready = co_await coppice::receive<Ready>();
     const Pid me = coppice::self();
@@ -260,7 +260,7 @@ TEST(Task, OnlyTheOwnerMayAwaitYieldShutDownOrIgnore) {
 
 TEST(Task, AwaitManyGivesTheValuesInTheOrderOfTheTasks) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     const Pid me = coppice::self();
     std::vector<Task<int>> tasks;
     for (int i = 0; i < 3; ++i) tasks.push_back(coppice::task::async(wait_then_answer, me, i * 10));
@@ -282,7 +282,7 @@ TEST(Task, AwaitManyGivesTheValuesInTheOrderOfTheTasks) {
 
 TEST(Task, AwaitManyStopsAtTheFirstTaskToDieAndForgetsTheOthers) {
   Runtime rt(quiet(workers(2)));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     coppice::trap_exit(true);
     const Pid me = coppice::self();
     std::vector<Task<int>> tasks;
@@ -316,7 +316,7 @@ TEST(Task, AwaitManyStopsAtTheFirstTaskToDieAndForgetsTheOthers) {
 
 TEST(Task, AwaitManyTimesOutAndForgetsTheTasks) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     const Pid me = coppice::self();
     std::vector<Task<int>> tasks;
     tasks.push_back(coppice::task::async([] { return 1; }));
@@ -336,7 +336,7 @@ TEST(Task, AwaitManyTimesOutAndForgetsTheTasks) {
 
 TEST(Task, StartLinkAndStartRunTheFunctionAndTellNobody) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     const Pid me = coppice::self();
     Pid linked = coppice::task::start_link([me]() -> Async<void> {
       Release go = co_await coppice::receive<Release>();
@@ -367,7 +367,7 @@ TEST(Task, StartLinkAndStartRunTheFunctionAndTellNobody) {
 TEST(Task, TenThousandTasksAwaited) {
   Runtime rt(workers(2));
   constexpr int count = 10000;
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     std::vector<Task<long>> tasks;
     tasks.reserve(count);
     for (int i = 0; i < count; ++i) tasks.push_back(coppice::task::async([](long n) { return n * 2; }, long{i}));

@@ -18,7 +18,7 @@ using coppice::Runtime;
 // {:DOWN, ref, _, _, :normal}.
 TEST(Scenario, task_test_async_1) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     const Pid me = coppice::self();
     coppice::Task<int> t = coppice::task::async(wait_then_answer, me, 42);
     EXPECT_TRUE(t.pid());
@@ -49,7 +49,7 @@ TEST(Scenario, task_test_async_1) {
 // gives its reason, normal.
 TEST(Scenario, task_test_exits_on_normal_exit) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     coppice::Task<int> t = coppice::task::async([]() -> int { coppice::exit(ExitReason::normal()); });
     auto wait = t.await();
     Result<int> r = co_await wait;

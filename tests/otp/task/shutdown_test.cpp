@@ -16,7 +16,7 @@ using coppice::Task;
 
 TEST(Task, ShutdownOfARunningTaskGivesNothingAndLeavesNothing) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 1);
     Ready ready = co_await coppice::receive<Ready>();
     (void)ready;
@@ -35,7 +35,7 @@ TEST(Task, ShutdownOfARunningTaskGivesNothingAndLeavesNothing) {
 
 TEST(Task, BrutalKillShutdownGivesNothing) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 1);
     Ready ready = co_await coppice::receive<Ready>();
     (void)ready;
@@ -52,7 +52,7 @@ TEST(Task, BrutalKillShutdownGivesNothing) {
 // A task that traps exits ignores the shutdown: it is killed when the timeout runs out.
 TEST(Task, ATaskThatOutlivesTheShutdownTimeoutIsKilled) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     const Pid me = coppice::self();
     Task<int> t = coppice::task::async([me]() -> Async<int> {
       coppice::trap_exit(true);
@@ -76,7 +76,7 @@ TEST(Task, ATaskThatOutlivesTheShutdownTimeoutIsKilled) {
 
 TEST(Task, ShutdownGivesAReplyThatRacedIn) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 5);
     Ready ready = co_await coppice::receive<Ready>();
     ExitReason reason = co_await end_after(ready.pid, Release{});  // replied and gone
@@ -93,7 +93,7 @@ TEST(Task, ShutdownGivesAReplyThatRacedIn) {
 
 TEST(Task, ShutdownGivesTheReasonOfATaskThatEndedOtherwise) {
   Runtime rt(quiet(workers(2)));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     coppice::trap_exit(true);
     Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 5);
     Ready ready = co_await coppice::receive<Ready>();
@@ -115,7 +115,7 @@ TEST(Task, ShutdownGivesTheReasonOfATaskThatEndedOtherwise) {
 // Shutdown after the task's outcome was taken: its monitor is gone; noproc, as in Elixir.
 TEST(Task, ShutdownOfATaskAlreadyAwaitedGivesNoproc) {
   Runtime rt(workers(2));
-  ExitReason owner = run_owner(rt, []() -> Async<void> {
+  ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async([] { return 1; });
     auto wait = t.await();
     Result<int> v = co_await wait;

@@ -31,29 +31,6 @@ inline coppice::Async<int> wait_then_answer(coppice::Pid observer, int value) {
   co_return value;
 }
 
-struct Begin {};  // lets run_owner's process start its body
-
-template <class F>
-coppice::Async<void> after_begin(F body) {
-  Begin begin = co_await coppice::receive<Begin>();
-  (void)begin;
-  coppice::Async<void> run = body();
-  co_await run;
-}
-
-// Runs `body` (a callable returning coppice::Async<void>) as a process and returns its exit
-// reason. Unlike run_process, the body starts only once it is monitored, so a body that ends
-// at once still reports its own reason (not noproc).
-template <class F>
-coppice::ExitReason run_owner(coppice::Runtime& rt, F body) {
-  coppice::Inbox inbox(rt);
-  coppice::Pid p = rt.spawn(&after_begin<F>, std::move(body));
-  const coppice::Ref ref = inbox.monitor(p);
-  inbox.send(p, Begin{});
-  std::optional<coppice::Down> d = down_for(inbox, ref, 4 * wait_time);
-  return d ? d->reason : coppice::ExitReason::timeout();
-}
-
 inline bool contains(const std::vector<coppice::Pid>& pids, coppice::Pid pid) {
   return std::find(pids.begin(), pids.end(), pid) != pids.end();
 }
