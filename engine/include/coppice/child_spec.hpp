@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -111,6 +112,11 @@ ChildSpec child(std::string id, Args... args) {
 
 // A validation error names the field: invalid_child_spec "id: missing", and so on.
 Status validate(const ChildSpec& spec, bool id_required = true);
+
+namespace detail {
+// "invalid <what>: <field>: <problem>", of `kind`: the shape of every validation error.
+Error invalid_field(ErrorKind kind, std::string_view what, std::string_view field, std::string_view problem);
+}  // namespace detail
 
 // ---- Shutting children down (SEMANTICS.md 3.4 and 4) -------------------------------------
 

@@ -26,13 +26,19 @@ std::string Shutdown::to_string() const {
   return "?";
 }
 
-namespace {
-Error invalid(std::string_view field, std::string_view what) {
-  std::string m = "invalid child spec: ";
+Error detail::invalid_field(ErrorKind kind, std::string_view what, std::string_view field, std::string_view problem) {
+  std::string m = "invalid ";
+  m.append(what);
+  m.append(": ");
   m.append(field);
   m.append(": ");
-  m.append(what);
-  return Error(ErrorKind::invalid_child_spec, std::move(m));
+  m.append(problem);
+  return Error(kind, std::move(m));
+}
+
+namespace {
+Error invalid(std::string_view field, std::string_view problem) {
+  return detail::invalid_field(ErrorKind::invalid_child_spec, "child spec", field, problem);
 }
 }  // namespace
 

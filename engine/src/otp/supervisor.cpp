@@ -26,20 +26,12 @@ std::string_view to_string(AutoShutdown a) {
 
 namespace {
 
-Error invalid_flag(std::string_view field, std::string what) {
-  std::string m = "invalid supervisor flags: ";
-  m.append(field);
-  m.append(": ");
-  m.append(what);
-  return Error(ErrorKind::invalid_argument, std::move(m));
+Error invalid_flag(std::string_view field, std::string_view problem) {
+  return detail::invalid_field(ErrorKind::invalid_argument, "supervisor flags", field, problem);
 }
 
-Error invalid_spec(std::string_view field, std::string what) {
-  std::string m = "invalid child spec: ";
-  m.append(field);
-  m.append(": ");
-  m.append(what);
-  return Error(ErrorKind::invalid_child_spec, std::move(m));
+Error invalid_spec(std::string_view field, std::string_view problem) {
+  return detail::invalid_field(ErrorKind::invalid_child_spec, "child spec", field, problem);
 }
 
 // A significant child needs a supervisor that shuts itself down (SEMANTICS.md 3.1).
