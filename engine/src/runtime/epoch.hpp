@@ -64,6 +64,16 @@ class EpochDomain {
   // shared ones). Cheap when there is nothing to do.
   void collect(Participant* owner);
 
+  // Liveness of the shared bags. Workers collect them, but a plain thread inside an
+  // ExternalGuard can hold the epoch back while every worker collects and parks; when the
+  // guard ends, nobody would collect until some worker woke for other work, and a dead
+  // process's late link and monitor requests (answered at reclamation) would wait with it.
+  // So a participant going offline with shared garbage left calls `wake` (the scheduler
+  // wakes a parked worker), and a worker about to park asks `must_collect_before_parking`
+  // after listing itself as a sleeper: one of the two sees the other (both fence).
+  void set_wake_hook(void (*wake)(void* context), void* context);
+  bool must_collect_before_parking(const Participant* self) const;
+
  private:
   bool try_advance();
   std::size_t retire_into(Bag* bags, std::uint64_t e, Retired r);  // returns how many it freed
@@ -76,6 +86,8 @@ class EpochDomain {
   std::mutex shared_mutex_;
   Bag shared_bags_[3];
   std::atomic<std::size_t> shared_pending_{0};
+  void (*wake_)(void*) = nullptr;  // set once, before any participant goes online
+  void* wake_context_ = nullptr;
 };
 
 // Keeps a plain thread online for one operation on the runtime.

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "coppice/process.hpp"
+#include "coppice/runtime.hpp"
+#include "coppice/test_hooks.hpp"
 #include "runtime/allocation.hpp"
 #include "runtime/mailbox.hpp"
 #include "runtime/runtime_core.hpp"
@@ -96,18 +98,32 @@ Envelope* make_down_signal(Pid dead, Ref ref, ExitReason reason) {
 
 void RuntimeCore::deliver(Pid to, Envelope* e) {
   if (ProcessHeader* p = table.lookup(to)) {
-    const SignalKind kind = kind_of(e);  // e belongs to the receiver once pushed
-    // A process that is exiting still takes the envelope; its reclamation answers it.
-    const bool was_idle = mailbox_push(p, e);
-    if (kind == SignalKind::exit_explicit || kind == SignalKind::exit_linked) {
-      // Release: a receiver that sees the flag (acquire) finds the signal in its mailbox.
-      p->urgent.store(1, std::memory_order_release);
-    }
-    if (was_idle) schedule(p);
+    push(p, e);
     return;
   }
   bounce(to, e);
 }
+
+void RuntimeCore::push(ProcessHeader* p, Envelope* e) {
+  const SignalKind kind = kind_of(e);  // e belongs to the receiver once pushed
+  // A process that is exiting still takes the envelope; its reclamation answers it.
+  const bool was_idle = mailbox_push(p, e);
+  if (kind == SignalKind::exit_explicit || kind == SignalKind::exit_linked) {
+    // Release: a receiver that sees the flag (acquire) finds the signal in its mailbox.
+    p->urgent.store(1, std::memory_order_release);
+  }
+  if (was_idle) schedule(p);
+}
+
+namespace {
+// Tests only (coppice/test_hooks.hpp): runs between a link, monitor or exit_monitored's check
+// that the target is alive and the push of its request, to widen that window at will.
+std::atomic<void (*)(Pid)> signal_push_hook{nullptr};
+
+void before_signal_push(Pid target) {
+  if (auto* hook = signal_push_hook.load(std::memory_order_acquire)) hook(target);
+}
+}  // namespace
 
 void RuntimeCore::bounce(Pid to, Envelope* e) {
   // The receiver is gone. A request that expects an answer gets the one a dead process
@@ -363,7 +379,8 @@ Status RuntimeCore::link(ProcessHeader* self, Pid pid) {
     return {};
   }
   self->add_link(pid.bits());
-  deliver(pid, make_signal(SignalKind::link, self->pid, 0));
+  before_signal_push(pid);
+  push(target, make_signal(SignalKind::link, self->pid, 0));
   return {};
 }
 
@@ -382,7 +399,8 @@ Ref RuntimeCore::monitor(ProcessHeader* self, Pid pid) {
     deliver(self->pid, make_down_signal(pid, ref, ExitReason::noproc()));
     return ref;
   }
-  deliver(pid, make_signal(SignalKind::monitor, self->pid, ref.bits()));
+  before_signal_push(pid);
+  push(target, make_signal(SignalKind::monitor, self->pid, ref.bits()));
   return ref;
 }
 
@@ -413,7 +431,8 @@ Ref RuntimeCore::exit_monitored(ProcessHeader* self, Pid pid, ExitReason reason)
   }
   Envelope* e = make_exit_signal(SignalKind::exit_explicit, self->pid, std::move(reason));
   e->ref = ref.bits();
-  deliver(pid, e);
+  before_signal_push(pid);
+  push(target, e);
   return ref;
 }
 
@@ -776,3 +795,10 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
 }
 
 }  // namespace coppice::detail
+
+namespace coppice::test_hooks {
+void set_signal_push_hook(void (*hook)(Pid target)) noexcept {
+  detail::signal_push_hook.store(hook, std::memory_order_release);
+}
+std::size_t parked_workers(Runtime& runtime) { return runtime.core().scheduler.parked(); }
+}  // namespace coppice::test_hooks

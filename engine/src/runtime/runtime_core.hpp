@@ -38,6 +38,8 @@ class RuntimeCore {
   // ---- Delivery. `deliver` needs the caller online in the epoch domain; `send` goes
   // online itself when called from a plain thread. ----
   void deliver(Pid to, Envelope* e);
+  // `deliver` to a process already looked up (and checked) by the caller.
+  void push(ProcessHeader* p, Envelope* e);
   void send(Pid to, Envelope* e);
   void schedule(ProcessHeader* p);
   Ref make_ref();

@@ -40,6 +40,8 @@ Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(c
     w->random_state = 0x9e3779b97f4a7c15ULL * (i + 1);
     workers_.push_back(std::move(w));
   }
+  // A plain thread that held the epoch back while every worker parked wakes one to collect.
+  core_.epoch.set_wake_hook([](void* s) { static_cast<Scheduler*>(s)->notify_one(); }, this);
 }
 
 Scheduler::~Scheduler() { stop(); }
@@ -244,8 +246,12 @@ void Scheduler::park(Worker& w) {
   // Dekker with notify_one: a waker publishes work, fences, then reads sleeping_/searching_;
   // we published ourselves as sleeping (and not searching), fence, then look for work. One
   // of us sees the other, so work published before we sleep is never left unnoticed.
+  // The same fence pairs with a plain thread's ExternalGuard ending: if we see nobody else
+  // online while the shared bags hold garbage, nobody will free it (and answer a dead
+  // process's late requests) until a worker wakes, so we collect again instead of sleeping.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (work_visible() || stopping_.load(std::memory_order_seq_cst)) {
+  if (work_visible() || stopping_.load(std::memory_order_seq_cst) ||
+      core_.epoch.must_collect_before_parking(w.participant)) {
     std::lock_guard lock(sleepers_mutex_);
     for (auto it = sleepers_.begin(); it != sleepers_.end(); ++it) {
       if (*it == &w) {

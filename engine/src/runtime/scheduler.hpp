@@ -62,6 +62,8 @@ class Scheduler {
   // The calling thread's worker, if it is one of ours.
   Worker* current() const;
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
+  // Workers asleep now (tests: coppice::test_hooks::parked_workers).
+  std::size_t parked() const { return sleeping_.load(std::memory_order_seq_cst); }
   Worker& worker(unsigned i) { return *workers_[i]; }
 
  private:

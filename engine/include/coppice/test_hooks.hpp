@@ -1,0 +1,23 @@
+// Hooks for coppice's own race tests. Not for applications: they widen the windows that the
+// runtime's memory-order arguments close, so that a test can show a window is closed.
+#pragma once
+
+#include <cstddef>
+
+#include "coppice/pid.hpp"
+
+namespace coppice {
+class Runtime;
+}
+
+namespace coppice::test_hooks {
+
+// `hook(target)` runs on the calling thread inside link, monitor and a supervisor's
+// exit-and-monitor, after the check that `target` is alive and before the request is pushed
+// into its mailbox. Null (the default) removes it. One hook for the whole program.
+void set_signal_push_hook(void (*hook)(Pid target)) noexcept;
+
+// Workers of `runtime` asleep at this moment (parked: nothing to run, nothing to collect).
+std::size_t parked_workers(Runtime& runtime);
+
+}  // namespace coppice::test_hooks
