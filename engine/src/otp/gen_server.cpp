@@ -177,7 +177,10 @@ Result<Message> run_blocking(Runtime& rt, std::function<Async<Message>()> work) 
       return Error(ErrorKind::runtime_stopped, "the runtime stopped before the answer came", helper, reason);
     return Error(ErrorKind::exited, "the helper process exited: " + reason.to_string(), helper, reason);
   }
-  inbox.demonitor(mon, {.flush = true});
+  // The helper exits right after sending: wait for that too, so that a blocking call leaves
+  // no process behind (a process_count() read after it sees none of ours).
+  auto gone = [mon](const Message& m) { return m.is<Down>() && m.get<Down>().ref == mon; };
+  (void)inbox.receive_if(gone, std::chrono::hours(24 * 365));
   return std::move(got->get<BlockingResult>().value);
 }
 

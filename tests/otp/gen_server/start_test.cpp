@@ -201,10 +201,13 @@ TEST(Scenario, gen_server_SUITE_start_with_a_name_twice) {
 
 TEST(GenServerStart, FromAPlainThreadBlocksUntilInitHasRun) {
   coppice::Runtime rt(quiet(workers(2)));
+  const std::size_t before = rt.process_count();
   StartOptions o;
   o.name = "plain";
   Result<Pid> p = Plain::start(rt, o);
   ASSERT_TRUE(p.has_value());
+  // A blocking call runs on a helper process, gone by the time the call returns.
+  EXPECT_EQ(rt.process_count(), before + 1);
   EXPECT_EQ(rt.whereis("plain"), *p);
   EXPECT_EQ(Plain::call(rt, "plain", Get{}).value(), 7);
   EXPECT_EQ(Plain::call(rt, *p, Get{}).value(), 7);
@@ -213,6 +216,7 @@ TEST(GenServerStart, FromAPlainThreadBlocksUntilInitHasRun) {
   EXPECT_EQ(again.error().kind(), ErrorKind::already_started);
   EXPECT_TRUE(coppice::stop(rt, "plain").has_value());
   EXPECT_FALSE(rt.alive(*p));
+  EXPECT_EQ(rt.process_count(), before);
   EXPECT_EQ(coppice::stop(rt, "plain").error().kind(), ErrorKind::noproc);
   Result<Pid> ignored = Scripted::start(rt, StartOptions{}, InitDoes::ignore);
   EXPECT_EQ(ignored.error().kind(), ErrorKind::ignore);
