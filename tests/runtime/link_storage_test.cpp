@@ -190,6 +190,28 @@ TEST(ExitMonitored, ATrappingChildSeesTheExitAndTheDownCarriesItsOwnReason) {
   EXPECT_FALSE(saw->exit_seen);
 }
 
+// The signal unlinks both sides: a trapping child that survives it is linked to nothing,
+// and a link made afterwards is a real one, on both sides (SEMANTICS.md 1.3).
+TEST(ExitMonitored, ATrappingChildThatSurvivesKeepsNoHalfLink) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid child = rt.spawn<Puppet>(inbox.pid(), true);
+  ASSERT_TRUE(answers(inbox, child));
+  const Pid caller = rt.spawn(exit_monitored_by, child, true, ExitReason::shutdown(), inbox.pid());
+  std::optional<SawExit> exit = inbox.receive<SawExit>(wait_time);
+  ASSERT_TRUE(exit);  // the child has acted on the signal
+  EXPECT_EQ(sorted_links(rt, child), std::vector<Pid>{}) << "the child kept its side of the link";
+  // Linked again from the child's side: the caller (still waiting for its DOWN) has it too.
+  link_ok(inbox, child, caller);
+  EXPECT_EQ(sorted_links(rt, child), std::vector<Pid>{caller});
+  EXPECT_EQ(sorted_links(rt, caller), std::vector<Pid>{child});
+  inbox.send(child, Die{ExitReason::other("now")});
+  std::optional<ExitMonitoredSaw> saw = inbox.receive<ExitMonitoredSaw>(wait_time);
+  ASSERT_TRUE(saw);
+  EXPECT_EQ(saw->down.reason, ExitReason::other("now"));
+  EXPECT_TRUE(saw->exit_seen) << "the new link carried the child's exit to the caller";
+}
+
 // kill is untrappable through exit_monitored too.
 TEST(ExitMonitored, KillStopsATrappingChild) {
   Runtime rt(workers(2));

@@ -68,11 +68,11 @@ RuntimeCore& current_core();  // the runtime of the running process; throws outs
 bool is_alive(RuntimeCore& core, Pid pid);
 // The running process's behaviour has logged its crash report: the runtime logs no other.
 void mark_crash_reported();
-// A supervisor's shutdown of one child in one signal: drops this process's side of the link
-// to `pid` without telling it (so the child's EXIT is not delivered), monitors it and sends
-// it an exit signal with `reason`, all at once. The DOWN (with the child's exit reason, or
-// noproc if it was gone) is guaranteed, as after monitor + unlink + exit, which this
-// replaces at a third of the signals.
+// A supervisor's shutdown of one child in one signal: unlinks `pid` (this side at once, so
+// the child's EXIT is not delivered; the child's side when the signal arrives, before the
+// exit acts), monitors it and sends it an exit signal with `reason`. The DOWN (with the
+// child's exit reason, or noproc if it was gone) is guaranteed, as after unlink + monitor +
+// exit, which this replaces at a third of the signals.
 Ref exit_monitored(Pid pid, ExitReason reason);
 Pid whereis(RuntimeCore& core, std::string_view name);
 void log(RuntimeCore& core, std::string_view line);

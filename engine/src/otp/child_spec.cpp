@@ -103,7 +103,7 @@ Async<std::vector<ExitReason>> shutdown_children(std::vector<std::pair<Pid, Shut
   std::vector<bool> done(children.size(), false);
   for (std::size_t i = 0; i < children.size(); ++i) {
     const auto& [pid, how] = children[i];
-    // Unlinked (our side), monitored and told to exit, in one signal (OTP: unlink, monitor, exit).
+    // Unlinked, monitored and told to exit, in one signal (Elixir: monitor, unlink, exit).
     const bool brutal = how.kind() == Shutdown::Kind::brutal_kill;
     refs[i] = {detail::exit_monitored(pid, brutal ? ExitReason::kill() : ExitReason::shutdown()).bits(), i};
     if (how.kind() == Shutdown::Kind::timeout) by_timeout[how.time().count()].push_back(i);

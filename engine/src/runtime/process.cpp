@@ -269,7 +269,8 @@ bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
       }
       return apply_exit(self, e, true);
     case SignalKind::exit_explicit:
-      if (e->ref != 0) {  // exit_monitored: the monitor comes with the signal
+      if (e->ref != 0) {  // exit_monitored: an unlink and a monitor come with the signal
+        self->remove_link(e->from.bits());
         self->ensure_extras().monitored_by.insert(e->ref, e->from.bits());
         e->ref = 0;
       }
@@ -784,6 +785,7 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
     });
     delete x;
     p->extras = nullptr;
+    p->set(links_spilled_flag, false);  // the links went with the extras
   }
   // 5. Free the slot now, the memory once no thread can hold the header.
   table.remove(p->pid, w ? &w->slots : nullptr);
