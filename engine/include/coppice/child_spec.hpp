@@ -123,8 +123,9 @@ Error invalid_field(ErrorKind kind, std::string_view what, std::string_view fiel
 // Stops one child with OTP's protocol: monitor; kill (brutal_kill) or shutdown then kill
 // after the timeout, or shutdown and wait (infinity); then unlink and take a queued EXIT from
 // it. Returns the reason it exited with (the EXIT's reason is preferred over the DOWN's).
-// A child that unlinked itself still stops (the monitor sees it go).
-Async<ExitReason> shutdown_child(Pid child, Shutdown how);
+// A child that unlinked itself still stops (the monitor sees it go). `signal` is the exit
+// signal sent before the kill (a Parent sends other reasons: timeout, or shutdown_all's).
+Async<ExitReason> shutdown_child(Pid child, Shutdown how, ExitReason signal = ExitReason::shutdown());
 
 // Stops many children at once (DynamicSupervisor, and PartitionSupervisor's partitions):
 // every one gets its signal, then all are awaited; one timer per distinct timeout kills the

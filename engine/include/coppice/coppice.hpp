@@ -20,3 +20,4 @@
 #include "coppice/dynamic_supervisor.hpp"
 #include "coppice/partition_supervisor.hpp"
 #include "coppice/task.hpp"
+#include "coppice/parent.hpp"

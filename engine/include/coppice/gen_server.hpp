@@ -237,6 +237,14 @@ void report_unexpected(std::string_view behaviour, Pid self, const Message& m);
 // The result of running `work` on a helper process, for a plain thread that waits for it.
 Result<Message> run_blocking(Runtime& rt, std::function<Async<Message>()> work);
 
+// A Parent's machinery (coppice/parent.hpp, parent.cpp), hooked into its ServerProcess: the
+// server traps exits, child EXITs and the parent requests never reach user callbacks, and
+// the children are stopped after terminate (or after a failed init).
+class ParentBase;
+void parent_attach(ParentBase& parent, const ServerRef& name, std::string_view behaviour);
+std::optional<Dispatched> parent_intercept(ParentBase& parent, Message& m);
+Async<void> parent_stop_children(ParentBase& parent, ExitReason reason);
+
 template <class T>
 struct is_async : std::false_type {};
 template <class T>
@@ -485,6 +493,8 @@ std::string_view behaviour_name() {
 
 template <class D, class... Args>
 class ServerProcess final : public Process {
+  static constexpr bool is_parent = std::is_base_of_v<ParentBase, D>;
+
  public:
   template <class... A>
   explicit ServerProcess(StartContext context, A&&... args)
@@ -501,8 +511,12 @@ class ServerProcess final : public Process {
       crash_in_init(std::current_exception());
       return;
     }
+    if constexpr (is_parent) {
+      trap_exit(true);
+      parent_attach(parent(), context_.name(), behaviour_name<D>());
+    }
     using X = decltype(init_result());
-    if constexpr (is_async<X>::value) {
+    if constexpr (is_async<X>::value || is_parent) {
       await(async_init());
     } else {
       std::optional<Init> result;
@@ -621,11 +635,23 @@ class ServerProcess final : public Process {
   }
   Async<void> async_init() {
     std::optional<Init> result;
+    std::exception_ptr raised;
     try {
       auto work = init_result();
-      result.emplace(co_await work);
+      if constexpr (is_async<decltype(work)>::value) {
+        result.emplace(co_await work);
+      } else {
+        result.emplace(std::move(work));
+      }
     } catch (...) {
-      crash_in_init(std::current_exception());
+      raised = std::current_exception();
+    }
+    if constexpr (is_parent) {
+      // A parent whose init fails leaves no child behind (whatever it started is stopped).
+      if (raised || result->kind() != Init::Kind::ok) co_await parent_stop_children(parent(), ExitReason::shutdown());
+    }
+    if (raised) {
+      crash_in_init(raised);
       co_return;
     }
     Next n = finish_init(std::move(*result));
@@ -682,6 +708,15 @@ class ServerProcess final : public Process {
     Message& m = current_;
     if (auto* sys = m.get_if<SystemRequest>()) return serve_system(*sys, m);
     if (is_parent_exit(m)) return stop_after(Step{Step::Kind::stop, {}, m.get<Exit>().reason, {}, {}});
+    if constexpr (is_parent) {
+      std::optional<Dispatched> served;
+      try {
+        served = parent_intercept(parent(), m);
+      } catch (...) {
+        return crash(std::current_exception(), m.type_name());
+      }
+      if (served) return next_of(std::move(*served));
+    }
     std::optional<Dispatched> d;
     try {
       d.emplace(dispatch(m));
@@ -784,10 +819,13 @@ class ServerProcess final : public Process {
     }
   }
   static constexpr bool async_terminate = is_async<decltype(std::declval<ServerProcess&>().call_terminate(ExitReason{}))>::value;
+  // A parent stops its children after terminate, which needs waiting: always the async path.
+  static constexpr bool stop_async_path = async_terminate || is_parent;
+  ParentBase& parent() { return static_cast<ParentBase&>(*server_); }
 
   // terminate runs first, then a stop's reply goes, then the process exits with the reason.
   Next stop_after(Step step) {
-    if constexpr (async_terminate) {
+    if constexpr (stop_async_path) {
       Next n;
       n.work.emplace(stop_async(std::move(step), false));
       return n;
@@ -804,11 +842,21 @@ class ServerProcess final : public Process {
     }
   }
   Async<void> stop_async(Step step, bool reported) {
+    std::exception_ptr raised;
     try {
-      auto work = call_terminate(step.reason);
-      co_await work;
+      if constexpr (async_terminate) {
+        auto work = call_terminate(step.reason);
+        co_await work;
+      } else {
+        call_terminate(step.reason);
+      }
     } catch (...) {
-      terminate_crashed(std::current_exception());
+      raised = std::current_exception();
+    }
+    // A parent's children stop after its terminate, even one that raised (SEMANTICS.md 7.5).
+    if constexpr (is_parent) co_await parent_stop_children(parent(), step.reason);
+    if (raised) {
+      terminate_crashed(raised);
       co_return;
     }
     if (step.reply) send_reply(step.reply_to, std::move(*step.reply));
@@ -836,7 +884,7 @@ class ServerProcess final : public Process {
     describe_exception(e, reason);
     report_crash(behaviour_name<D>(), context_.name(), reason, where);
     mark_crash_reported();
-    if constexpr (async_terminate) {
+    if constexpr (stop_async_path) {
       Next n;
       n.work.emplace(stop_async(Step{Step::Kind::stop, {}, reason, {}, {}}, true));
       return n;

@@ -37,6 +37,10 @@ enum class ErrorKind {
   invalid_child_spec,
   ignore,
   start_error,
+  // Parent (SEMANTICS.md 7.3): binds_to names a sibling that is not there; a shutdown group
+  // whose members would differ in restart or ephemeral.
+  missing_deps,
+  non_uniform_shutdown_group,
 };
 
 std::string_view to_string(ErrorKind kind);

@@ -59,7 +59,7 @@ bool expected_shutdown_reason(const ExitReason& reason, Shutdown how, Restart re
   return false;
 }
 
-Async<ExitReason> shutdown_child(Pid child, Shutdown how) {
+Async<ExitReason> shutdown_child(Pid child, Shutdown how, ExitReason signal) {
   const Ref mon = monitor(child);
   auto down = [mon](const Message& m) { return m.is<Down>() && m.get<Down>().ref == mon; };
   std::optional<Message> d;
@@ -67,7 +67,7 @@ Async<ExitReason> shutdown_child(Pid child, Shutdown how) {
     exit(child, ExitReason::kill());
     d.emplace(co_await receive_if(down));
   } else {
-    exit(child, ExitReason::shutdown());
+    exit(child, std::move(signal));
     if (how.kind() == Shutdown::Kind::timeout) {
       d = co_await receive_if(down, how.time());
       if (!d) {

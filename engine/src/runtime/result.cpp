@@ -29,6 +29,8 @@ std::string_view to_string(ErrorKind kind) {
     case ErrorKind::invalid_child_spec: return "invalid_child_spec";
     case ErrorKind::ignore: return "ignore";
     case ErrorKind::start_error: return "start_error";
+    case ErrorKind::missing_deps: return "missing_deps";
+    case ErrorKind::non_uniform_shutdown_group: return "non_uniform_shutdown_group";
   }
   return "unknown";
 }
