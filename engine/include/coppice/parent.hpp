@@ -267,4 +267,26 @@ class ParentClient {
   static Status return_children(Runtime& rt, const ServerRef& parent, StoppedChildren stopped);
 };
 
+// A Parent with no callbacks of its own (the `parent` library's Parent.Supervisor): it starts
+// `children` in order and supervises them by their own rules, binds_to and shutdown_group,
+// for trees that want those instead of a strategy. If a child fails to start, those started
+// are stopped and the start returns start_error (its reason: start_error_reason()).
+class ParentSupervisor : public Parent<ParentSupervisor> {
+ public:
+  static constexpr std::string_view behaviour = "Parent.Supervisor";
+
+  static Async<Result<Pid>> start_link(std::vector<ParentChildSpec> children, ParentOptions options = {},
+                                       StartOptions start = {});
+  static Result<Pid> start(Runtime& rt, std::vector<ParentChildSpec> children, ParentOptions options = {},
+                           StartOptions start = {});
+  // A spec that starts one under another supervisor: type supervisor, shutdown infinity.
+  static ChildSpec child_spec(std::string id, std::vector<ParentChildSpec> children, ParentOptions options = {});
+
+  ParentSupervisor(std::vector<ParentChildSpec> children, ParentOptions options);
+  Async<Init> init();
+
+ private:
+  std::vector<ParentChildSpec> children_;
+};
+
 }  // namespace coppice

@@ -1,9 +1,12 @@
-// ServerRef: where a server is. A pid, a locally registered name, or a key in a Registry
-// (Elixir's {:via, Registry, {registry, key}}); every behaviour accepts one wherever OTP
-// accepts a server name: to start under it, to call, cast or send to it, in a child spec.
+// ServerRef: where a server is. A pid, a locally registered name, a key in a Registry
+// (Elixir's {:via, Registry, {registry, key}}), or the child with a given id of a Parent (the
+// `parent` library's {:via, Parent.Client, {parent, id}}); every behaviour accepts one
+// wherever OTP accepts a server name: to call, cast or send to it, and (but the last) to
+// start under it and in a child spec.
 #pragma once
 
 #include <any>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,6 +26,15 @@ struct RegistryName {
   std::any value{};
 };
 
+class ServerRef;
+
+// The child `id` of the Parent at `parent`: resolved through the parent's own table, so it
+// follows the child across restarts. Kept by the parent, not registered by the child.
+struct ParentChildName {
+  std::shared_ptr<const ServerRef> parent;
+  std::string id;
+};
+
 class ServerRef {
  public:
   ServerRef() = default;
@@ -31,18 +43,23 @@ class ServerRef {
   ServerRef(std::string_view name) : where_(std::string(name)) {}
   ServerRef(const char* name) : where_(std::string(name)) {}
   ServerRef(RegistryName name) : where_(std::move(name)) {}
+  ServerRef(ParentChildName name) : where_(std::move(name)) {}
   // {:via, Registry, {registry, key}}
   static ServerRef via(std::string registry, std::string key, std::any value = {}) {
     return ServerRef(RegistryName{std::move(registry), std::move(key), std::move(value)});
   }
+  // The child `id` of the Parent at `parent` (a pid or a name).
+  static ServerRef child_of(ServerRef parent, std::string id);
 
   bool empty() const { return std::holds_alternative<std::monostate>(where_); }
   bool is_pid() const { return std::holds_alternative<Pid>(where_); }
   bool is_local_name() const { return std::holds_alternative<std::string>(where_); }
   bool is_registry_name() const { return std::holds_alternative<RegistryName>(where_); }
+  bool is_parent_child() const { return std::holds_alternative<ParentChildName>(where_); }
   Pid pid() const { return is_pid() ? std::get<Pid>(where_) : Pid{}; }
   const std::string& local_name() const { return std::get<std::string>(where_); }
   const RegistryName& registry_name() const { return std::get<RegistryName>(where_); }
+  const ParentChildName& parent_child() const { return std::get<ParentChildName>(where_); }
 
   // The live process behind it now, or Pid{} (a dead pid resolves to Pid{} too: a name
   // lookup never returns a dead pid).
@@ -51,6 +68,7 @@ class ServerRef {
 
   // Registers the running process under this name (local or Registry). A name held by a
   // live process: already_started with the holder's pid. A pid or an empty ref: ok, nothing.
+  // A child_of name: invalid_argument (its parent keeps it: start the child there with that id).
   Status register_self() const;
   // Releases the name the running process registered with register_self (best effort).
   void unregister_self() const;
@@ -59,7 +77,7 @@ class ServerRef {
   std::string to_string() const;
 
  private:
-  std::variant<std::monostate, Pid, std::string, RegistryName> where_;
+  std::variant<std::monostate, Pid, std::string, RegistryName, ParentChildName> where_;
 };
 
 namespace detail {
@@ -67,6 +85,8 @@ namespace detail {
 Pid registry_whereis(RuntimeCore& core, const RegistryName& name);
 Status registry_register_self(const RegistryName& name);
 void registry_unregister_self(const RegistryName& name);
+// Implemented by Parent (parent.cpp): the live child `id` of the live parent `parent`.
+Pid parent_child_whereis(RuntimeCore& core, Pid parent, std::string_view id);
 }  // namespace detail
 
 }  // namespace coppice

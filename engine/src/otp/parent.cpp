@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <list>
 #include <random>
+#include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -80,6 +82,60 @@ Status validate(const ParentChildSpec& spec) {
 
 namespace detail {
 
+namespace {
+// The running children with ids of every live parent, for ServerRef::child_of: a lookup from
+// any thread without a call to the parent. Keyed by runtime too (pids are per runtime).
+class Directory {
+ public:
+  void put(RuntimeCore* core, Pid parent, const std::string& id, Pid child) {
+    std::unique_lock lock(mutex_);
+    map_[Key{core, parent}][id] = child;
+  }
+  void erase(RuntimeCore* core, Pid parent, const std::string& id, Pid child) {
+    std::unique_lock lock(mutex_);
+    auto p = map_.find(Key{core, parent});
+    if (p == map_.end()) return;
+    if (auto c = p->second.find(id); c != p->second.end() && c->second == child) p->second.erase(c);
+    if (p->second.empty()) map_.erase(p);
+  }
+  void drop(RuntimeCore* core, Pid parent) {
+    std::unique_lock lock(mutex_);
+    map_.erase(Key{core, parent});
+  }
+  Pid get(RuntimeCore* core, Pid parent, std::string_view id) const {
+    std::shared_lock lock(mutex_);
+    auto p = map_.find(Key{core, parent});
+    if (p == map_.end()) return {};
+    auto c = p->second.find(std::string(id));
+    return c == p->second.end() ? Pid{} : c->second;
+  }
+
+ private:
+  struct Key {
+    RuntimeCore* core;
+    Pid parent;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const {
+      return std::hash<const void*>{}(k.core) ^ (std::hash<Pid>{}(k.parent) * 0x9e3779b97f4a7c15ULL);
+    }
+  };
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<Key, std::unordered_map<std::string, Pid>, KeyHash> map_;
+};
+
+Directory& directory() {
+  static Directory* d = new Directory;  // never destroyed: parents may outlive static teardown
+  return *d;
+}
+}  // namespace
+
+Pid parent_child_whereis(RuntimeCore& core, Pid parent, std::string_view id) {
+  const Pid child = directory().get(&core, parent, id);
+  return child && is_alive(core, child) ? child : Pid{};
+}
+
 class ParentCore {
  public:
   ParentCore(ParentOptions options, ParentBase& base, ParentBase::StoppedThunk on_stopped, bool user_handles_exits)
@@ -91,9 +147,15 @@ class ParentCore {
         on_stopped_(on_stopped),
         user_handles_exits_(user_handles_exits) {}
 
+  ~ParentCore() {
+    if (published_) directory().drop(runtime_, self_);
+  }
+
   void attach(const ServerRef& name, std::string_view behaviour) {
     name_ = name;
     behaviour_ = behaviour;
+    self_ = coppice::self();
+    runtime_ = &current_core();
   }
 
   // ---- the API (inside the parent) ----
@@ -364,6 +426,10 @@ class ParentCore {
     c->waiting = false;
     c->started = std::chrono::steady_clock::now();
     by_pid_.emplace(pid, c);
+    if (!c->spec.id.empty()) {
+      directory().put(runtime_, self_, c->spec.id, pid);
+      published_ = true;
+    }
     if (c->spec.lifetime) {
       c->lifetime_timer = coppice::send_after(*c->spec.lifetime, coppice::self(), ParentLifetime{pid});
       c->timed = true;
@@ -373,6 +439,7 @@ class ParentCore {
   void clear_running(Pos c) {
     if (c->pid) {
       by_pid_.erase(c->pid);
+      if (!c->spec.id.empty()) directory().erase(runtime_, self_, c->spec.id, c->pid);
       c->last = c->pid;
       c->pid = Pid{};
     }
@@ -734,6 +801,9 @@ class ParentCore {
   bool user_handles_exits_;
   ServerRef name_;
   std::string behaviour_ = "Parent";
+  Pid self_;
+  RuntimeCore* runtime_ = nullptr;
+  bool published_ = false;  // some child is in the directory
 
   Children children_;
   std::unordered_map<std::string, Pos> by_id_;
@@ -873,6 +943,39 @@ Result<StoppedChildren> ParentClient::shutdown_all(Runtime& rt, const ServerRef&
 }
 Status ParentClient::return_children(Runtime& rt, const ServerRef& parent, StoppedChildren stopped) {
   return ok_of(ask<detail::SupervisorOk>(rt, parent, with_stopped(std::move(stopped)), infinity));
+}
+
+// ---- ParentSupervisor -----------------------------------------------------------------------
+
+ParentSupervisor::ParentSupervisor(std::vector<ParentChildSpec> children, ParentOptions options)
+    : Parent(options), children_(std::move(children)) {}
+
+Async<Init> ParentSupervisor::init() {
+  auto work = start_all_children(std::move(children_));
+  std::vector<Pid> pids = co_await work;
+  (void)pids;
+  co_return ok();
+}
+
+Async<Result<Pid>> ParentSupervisor::start_link(std::vector<ParentChildSpec> children, ParentOptions options,
+                                                StartOptions start) {
+  return GenServer<ParentSupervisor>::start_link(std::move(start), std::move(children), options);
+}
+
+Result<Pid> ParentSupervisor::start(Runtime& rt, std::vector<ParentChildSpec> children, ParentOptions options,
+                                    StartOptions start) {
+  return GenServer<ParentSupervisor>::start(rt, std::move(start), std::move(children), options);
+}
+
+ChildSpec ParentSupervisor::child_spec(std::string id, std::vector<ParentChildSpec> children, ParentOptions options) {
+  ChildSpec spec;
+  spec.id = std::move(id);
+  spec.type = ChildType::supervisor;
+  spec.modules = {std::string(behaviour)};
+  spec.start = [children = std::move(children), options](const StartArgs& a) -> Async<Result<Pid>> {
+    return GenServer<ParentSupervisor>::start_link(a.options, children, options);
+  };
+  return spec;
 }
 
 }  // namespace coppice

@@ -10,8 +10,16 @@ struct Resolve {
   Pid operator()(Pid p) const { return detail::is_alive(core, p) ? p : Pid{}; }
   Pid operator()(const std::string& name) const { return detail::whereis(core, name); }
   Pid operator()(const RegistryName& name) const { return detail::registry_whereis(core, name); }
+  Pid operator()(const ParentChildName& name) const {
+    const Pid parent = name.parent ? name.parent->whereis(core) : Pid{};
+    return parent ? detail::parent_child_whereis(core, parent, name.id) : Pid{};
+  }
 };
 }  // namespace
+
+ServerRef ServerRef::child_of(ServerRef parent, std::string id) {
+  return ServerRef(ParentChildName{std::make_shared<const ServerRef>(std::move(parent)), std::move(id)});
+}
 
 Pid ServerRef::whereis(detail::RuntimeCore& core) const { return std::visit(Resolve{core}, where_); }
 
@@ -24,6 +32,9 @@ Status ServerRef::register_self() const {
     return s;
   }
   if (is_registry_name()) return detail::registry_register_self(registry_name());
+  if (is_parent_child())
+    return Error(ErrorKind::invalid_argument,
+                 "a process cannot register itself as " + to_string() + ": the parent keeps that name for its child");
   return {};
 }
 
@@ -49,6 +60,14 @@ std::string ServerRef::to_string() const {
     s.append("' '");
     s.append(registry_name().key);
     s.append("'}");
+    return s;
+  }
+  if (is_parent_child()) {
+    std::string s = "{child '";
+    s.append(parent_child().id);
+    s.append("' of ");
+    s.append(parent_child().parent ? parent_child().parent->to_string() : "(no parent)");
+    s.push_back('}');
     return s;
   }
   return "(no server)";

@@ -73,3 +73,67 @@ TEST(Scenario, parent_gen_server_test_terminates_children_before_the_parent_stop
   }
   EXPECT_EQ(order, (std::vector<coppice::Ref>{m2, m1, mp}));
 }
+
+// ServerRef::child_of(parent, id) follows the child across restarts, for callers that hold
+// only the parent and the id; a child that is not running resolves to nothing (noproc).
+TEST(ParentBasics, ChildOfNameFollowsTheChildAcrossRestarts) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  Result<Pid> parent = Owner::start(rt, {.name = "owner"}, inbox.pid());
+  ASSERT_TRUE(parent);
+  ASSERT_TRUE(ask<Pid>(rt, *parent, StartChild{pworker("device", inbox.pid())}));
+  const Pid first = started_pid(inbox, "device");
+  const coppice::ServerRef device = coppice::ServerRef::child_of("owner", "device");
+  EXPECT_EQ(device.to_string(), "{child 'device' of 'owner'}");
+  Result<Pid> who = coppice::call<Pid>(rt, device, Whoami{});
+  ASSERT_TRUE(who) << who.error();
+  EXPECT_EQ(*who, first);
+  ASSERT_TRUE(coppice::cast(rt, device, Crash{ExitReason::other("boom")}));
+  const Pid second = started_pid(inbox, "device");
+  who = coppice::call<Pid>(rt, device, Whoami{});
+  ASSERT_TRUE(who) << who.error();
+  EXPECT_EQ(*who, second);
+  Result<StoppedChildren> stopped = ask<StoppedChildren>(rt, *parent, ShutdownChild{"device"});
+  ASSERT_TRUE(stopped) << stopped.error();
+  Result<Pid> gone = coppice::call<Pid>(rt, device, Whoami{});
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().kind(), ErrorKind::noproc);
+  Result<Pid> unknown = coppice::call<Pid>(rt, coppice::ServerRef::child_of("nobody", "device"), Whoami{});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().kind(), ErrorKind::noproc);
+}
+
+// ParentSupervisor: a list of children under bindings instead of a strategy. Under a
+// Supervisor it reports as a supervisor; a child that fails to start fails the whole start.
+TEST(ParentBasics, ParentSupervisorStartsItsChildrenAndSitsInASupervisionTree) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  std::vector<ParentChildSpec> kids{pworker("a", inbox.pid()), pworker("b", inbox.pid()).bound_to({"a"})};
+  Result<Pid> top = Supervisor::start(rt, {coppice::ParentSupervisor::child_spec("tree", kids)});
+  ASSERT_TRUE(top) << top.error();
+  const Pid a = started_pid(inbox, "a");
+  const Pid b = started_pid(inbox, "b");
+  Result<std::vector<ChildInfo>> which = Supervisor::which_children(rt, *top);
+  ASSERT_TRUE(which) << which.error();
+  ASSERT_EQ(which->size(), 1u);
+  EXPECT_EQ((*which)[0].type, ChildType::supervisor);
+  Result<coppice::ChildSpec> spec = Supervisor::get_childspec(rt, *top, "tree");
+  ASSERT_TRUE(spec);
+  EXPECT_EQ(spec->effective_shutdown(), Shutdown::infinity());
+  // b is bound to a: a crash of a brings both back, b after a.
+  ASSERT_TRUE(coppice::cast(rt, a, Crash{ExitReason::other("boom")}));
+  std::optional<Started> s1 = started(inbox);
+  std::optional<Started> s2 = started(inbox);
+  ASSERT_TRUE(s1 && s2);
+  EXPECT_EQ(s1->id, "a");
+  EXPECT_EQ(s2->id, "b");
+  EXPECT_NE(s2->pid, b);
+
+  auto failing_start = ParentChildSpec(failing("bad", coppice::Error(ErrorKind::start_error, "no device")));
+  Result<Pid> broken = coppice::ParentSupervisor::start(rt, {pworker("c", inbox.pid()), failing_start});
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(broken.error().kind(), ErrorKind::start_error);
+  EXPECT_EQ(broken.error().reason(), coppice::start_error_reason());
+  const Pid c = started_pid(inbox, "c");
+  EXPECT_FALSE(rt.alive(c)) << "the child started before the failure was left running";
+}
