@@ -57,6 +57,18 @@ class ChildRef {
 // multiplied by a random factor in [1 - jitter, 1 + jitter]. A child that then runs for
 // reset_after (default: max) without stopping starts over at initial.
 struct Backoff {
+  // Backoff::exponential(50ms, 2s): every field in one expression (a designated initializer
+  // that leaves some out trips g++'s -Wmissing-field-initializers).
+  static Backoff exponential(std::chrono::milliseconds initial, std::chrono::milliseconds max, double multiplier = 2.0,
+                             double jitter = 0.2) {
+    Backoff b;
+    b.initial = initial;
+    b.max = max;
+    b.multiplier = multiplier;
+    b.jitter = jitter;
+    return b;
+  }
+
   std::chrono::milliseconds initial{100};
   std::chrono::milliseconds max{10000};
   double multiplier = 2.0;
