@@ -8,6 +8,7 @@
 #include <random>
 #include <mutex>
 #include <shared_mutex>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -816,8 +817,20 @@ class ParentCore {
 
 // ---- ParentBase: the members a server class uses, forwarded to its core -----------------
 
+namespace {
+// Thrown from the server's constructor, which makes the start fail with this message.
+ParentOptions checked(ParentOptions o) {
+  if (o.max_restarts && *o.max_restarts < 0)
+    throw std::invalid_argument("invalid parent options: max_restarts: must be 0 or more, not " +
+                                std::to_string(*o.max_restarts));
+  if (o.max_seconds.count() <= 0)
+    throw std::invalid_argument("invalid parent options: max_seconds: must be more than 0 ms, not " + ms(o.max_seconds));
+  return o;
+}
+}  // namespace
+
 ParentBase::ParentBase(ParentOptions options, StoppedThunk on_stopped, bool user_handles_exits)
-    : core_(std::make_unique<ParentCore>(options, *this, on_stopped, user_handles_exits)) {}
+    : core_(std::make_unique<ParentCore>(checked(options), *this, on_stopped, user_handles_exits)) {}
 ParentBase::~ParentBase() = default;
 
 Async<Result<Pid>> ParentBase::start_child(ParentChildSpec spec) { return core_->start_child(std::move(spec)); }

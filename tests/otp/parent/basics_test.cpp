@@ -90,6 +90,11 @@ TEST(ParentBasics, ChildOfNameFollowsTheChildAcrossRestarts) {
   EXPECT_EQ(*who, first);
   ASSERT_TRUE(coppice::cast(rt, device, Crash{ExitReason::other("boom")}));
   const Pid second = started_pid(inbox, "device");
+  // The parent records the new pid once the child's start has returned: a query to the
+  // parent is served after that (until then the name resolves to nothing, as a Registry's).
+  Result<Pid> recorded = ParentClient::child_pid(rt, *parent, "device");
+  ASSERT_TRUE(recorded) << recorded.error();
+  EXPECT_EQ(*recorded, second);
   who = coppice::call<Pid>(rt, device, Whoami{});
   ASSERT_TRUE(who) << who.error();
   EXPECT_EQ(*who, second);
@@ -136,4 +141,21 @@ TEST(ParentBasics, ParentSupervisorStartsItsChildrenAndSitsInASupervisionTree) {
   EXPECT_EQ(broken.error().reason(), coppice::start_error_reason());
   const Pid c = started_pid(inbox, "c");
   EXPECT_FALSE(rt.alive(c)) << "the child started before the failure was left running";
+}
+
+// Parent-wide options are checked when the parent is built: the start fails and says which.
+TEST(ParentBasics, InvalidParentOptionsFailTheStartNamingTheField) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  ParentOptions negative;
+  negative.max_restarts = -1;
+  Result<Pid> a = Owner::start(rt, {}, inbox.pid(), negative);
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().kind(), ErrorKind::start_error);
+  EXPECT_NE(a.error().to_string().find("max_restarts"), std::string::npos) << a.error();
+  ParentOptions zero;
+  zero.max_seconds = std::chrono::milliseconds(0);
+  Result<Pid> b = Owner::start(rt, {}, inbox.pid(), zero);
+  ASSERT_FALSE(b);
+  EXPECT_NE(b.error().to_string().find("max_seconds"), std::string::npos) << b.error();
 }
