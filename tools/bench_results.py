@@ -6,7 +6,8 @@
 # fresh program; the micro-benchmarks run together, with repetitions). The merged file keeps
 # every repetition under the benchmark's canonical name (BENCHMARKS.md's: Google Benchmark's
 # "/iterations:1" and "/manual_time" suffixes dropped) and adds median, min and max
-# aggregates. The summary puts each figure's median beside the peers' figures and the target.
+# aggregates. The summary puts each figure's median beside the peers' figures and the target,
+# and the Parent's (P1, P2) beside W3b's and W2's from the same run.
 import json
 import re
 import statistics
@@ -42,6 +43,25 @@ FIGURES = [
     ("W7_pairs_throughput", "round_trips_per_s", "W7 1,000 pairs", "M round trips/s",
      "0.86", "4.7", "1.2", "10.0", ("ge", 15e6), ("ge", 40e6)),
     ("W7_pairs_throughput", "wall_ms", "W7 1,000 pairs, wall time", "ms", "", "", "", "", None, None),
+]
+
+# The Parent's workloads (no peer figures, no targets), each beside a figure of the same kind
+# from the same run: (benchmark, counter, figure, unit, beside it: benchmark, counter, label).
+PARENT_FIGURES = [
+    ("P1_parent_bound_pair_restart", "p50_us", "P1 bound pair restart, p50", "µs",
+     "W3b_restart_one_for_all_100", "p50_us", "W3b one_for_all 100, p50"),
+    ("P1_parent_bound_pair_restart", "p90_us", "P1 bound pair restart, p90", "µs",
+     "W3b_restart_one_for_all_100", "p90_us", "W3b one_for_all 100, p90"),
+    ("P1_parent_bound_pair_restart", "p99_us", "P1 bound pair restart, p99", "µs",
+     "W3b_restart_one_for_all_100", "p99_us", "W3b one_for_all 100, p99"),
+    ("P1_parent_bound_pair_restart", "p999_us", "P1 bound pair restart, p99.9", "µs",
+     "W3b_restart_one_for_all_100", "p999_us", "W3b one_for_all 100, p99.9"),
+    ("P1_parent_bound_pair_restart", "max_us", "P1 bound pair restart, max", "µs",
+     "W3b_restart_one_for_all_100", "max_us", "W3b one_for_all 100, max"),
+    ("P2_parent_ephemeral_100k", "start_ms", "P2 start 100k ephemeral children", "ms", None, None, ""),
+    ("P2_parent_ephemeral_100k", "stop_ms", "P2 100k ephemeral children stop on their own", "ms", None, None, ""),
+    ("P2_parent_ephemeral_100k", "bytes_per_child", "P2 bytes per child (RSS)", "B",
+     "W2_dynsup_1m", "bytes_per_child", "W2 bytes per child"),
 ]
 
 
@@ -174,6 +194,27 @@ def workload_rows(groups):
     return rows
 
 
+def parent_rows(groups):
+    rows = []
+    for name, key, label, unit, other, other_key, other_label in PARENT_FIGURES:
+        if name not in groups:
+            continue
+        stats = figure_stats(groups, name, key)
+        if stats is None:
+            rows.append([label, unit, "error: " + "; ".join(errors_of(groups, name)), "", "", "", ""])
+            continue
+        median, low, high, n = stats
+        row = [label, unit, show(median, unit), f"{show(low, unit)} – {show(high, unit)} (n={n})"]
+        beside = figure_stats(groups, other, other_key) if other else None
+        if beside is None:
+            row += [f"{other_label} (not run)" if other else "", "", ""]
+        else:
+            b_median, b_low, b_high, b_n = beside
+            row += [other_label, show(b_median, unit), f"{show(b_low, unit)} – {show(b_high, unit)} (n={b_n})"]
+        rows.append(row)
+    return rows
+
+
 def micro_rows(groups):
     rows = []
     for name, runs in groups.items():
@@ -204,6 +245,7 @@ def text_table(header, rows):
 
 WORKLOAD_HEADER = ["figure", "unit", "coppice median", "min – max", "Erlang/OTP 25", "Go 1.19", "CAF 0.17",
                    "Tokio 1.24", "must reach", "met"]
+PARENT_HEADER = ["figure", "unit", "coppice median", "min – max", "beside it (same run)", "its median", "its min – max"]
 MICRO_HEADER = ["micro-benchmark", "median per operation", "min – max"]
 MACHINE_KEYS = ["cpu_model", "cores", "memory", "kernel", "compiler", "build_type", "commit", "date"]
 
@@ -220,6 +262,7 @@ def main():
     Path(latest).write_text(json.dumps(merge(context, groups), indent=2) + "\n")
 
     workloads = workload_rows(groups)
+    parents = parent_rows(groups)
     micros = micro_rows(groups)
     machine = ", ".join(f"{k}: {context[k]}" for k in MACHINE_KEYS if k in context)
     load = context.get("load_avg_1min_range")
@@ -234,6 +277,8 @@ def main():
            "2 vCPU AMD EPYC VM); back-to-back runs drift by up to 1.8x there, so compare ratios.", ""]
     if workloads:
         md += ["## Workloads", "", markdown_table(WORKLOAD_HEADER, workloads), ""]
+    if parents:
+        md += ["## Parent", "", markdown_table(PARENT_HEADER, parents), ""]
     if micros:
         md += ["## Micro-benchmarks", "", markdown_table(MICRO_HEADER, micros), ""]
     Path(summary).write_text("\n".join(md))
@@ -245,10 +290,14 @@ def main():
     if workloads:
         print()
         print(text_table(WORKLOAD_HEADER, workloads))
+    if parents:
+        print()
+        print(text_table(PARENT_HEADER, parents))
     if micros:
         print()
         print(text_table(MICRO_HEADER, micros))
-    failed = any(row[-1] == "FAILED" for row in workloads) or any(row[1].startswith("error") for row in micros)
+    failed = (any(row[-1] == "FAILED" for row in workloads) or any(row[2].startswith("error") for row in parents)
+              or any(row[1].startswith("error") for row in micros))
     return 1 if failed else 0
 
 

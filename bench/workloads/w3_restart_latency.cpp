@@ -1,7 +1,6 @@
 // W3 restart_latency and W3b restart_one_for_all_100: kill a supervised child and time until
 // its replacement's init has reported, with every OTP semantic on the path (links, the
 // supervisor's EXIT handling, restart intensity, a synchronous start, a registered name).
-#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,16 +25,6 @@ class Worker final : public GenServer<Worker> {
   Pid bench_;
   int index_;
 };
-
-struct LatencyFigures {
-  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
-};
-
-LatencyFigures percentiles(std::vector<double> us) {
-  std::sort(us.begin(), us.end());
-  auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * static_cast<double>(us.size())))]; };
-  return {at(0.50), at(0.90), at(0.99), at(0.999), us.back()};
-}
 
 // The benchmark's side, a process: starts the supervisor, then kills and waits, round after round.
 Async<void> drive(Pid report_to, Strategy strategy, int children, int rounds) {
@@ -95,12 +84,7 @@ void run(benchmark::State& state, Strategy strategy, int children, int rounds) {
     runtime.spawn(drive, inbox.pid(), strategy, children, rounds);
     std::optional<LatencyFigures> f = await_report<LatencyFigures>(inbox, state);
     if (!f) return;
-    state.SetIterationTime(f->p50 / 1e6);
-    state.counters["p50_us"] = f->p50;
-    state.counters["p90_us"] = f->p90;
-    state.counters["p99_us"] = f->p99;
-    state.counters["p999_us"] = f->p999;
-    state.counters["max_us"] = f->max;
+    report_latency(state, *f);
   }
 }
 

@@ -1,15 +1,18 @@
-// What every workload (W1-W7) shares: the clock, the resident set size, and how the plain
-// thread that runs a benchmark waits for the report of the process that did the work.
+// What every workload (W1-W7, P1-P2) shares: the clock, the resident set size, restart
+// latency percentiles, and how the plain thread that runs a benchmark waits for the report of
+// the process that did the work.
 #pragma once
 
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <coppice/coppice.hpp>
 
@@ -30,6 +33,27 @@ inline std::size_t resident_bytes() {
   std::fclose(f);
   if (read != 2) return 0;
   return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// The restart latencies of W3, W3b and P1, in microseconds.
+struct LatencyFigures {
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+};
+
+inline LatencyFigures percentiles(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * static_cast<double>(us.size())))]; };
+  return {at(0.50), at(0.90), at(0.99), at(0.999), us.back()};
+}
+
+// The counters W3, W3b and P1 report (BENCHMARKS.md); the iteration time is the median.
+inline void report_latency(benchmark::State& state, const LatencyFigures& f) {
+  state.SetIterationTime(f.p50 / 1e6);
+  state.counters["p50_us"] = f.p50;
+  state.counters["p90_us"] = f.p90;
+  state.counters["p99_us"] = f.p99;
+  state.counters["p999_us"] = f.p999;
+  state.counters["max_us"] = f.max;
 }
 
 // A workload's driver process ends by sending one of these (R holds its figures) to the
