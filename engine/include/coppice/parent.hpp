@@ -138,7 +138,7 @@ struct ParentChild {
 // give, and what return_children takes back (it starts them again, in their old places).
 struct StoppedChild {
   ParentChildSpec spec;
-  Pid pid;                  // the pid it had (Pid{} if it was not running)
+  Pid pid;                  // the pid it last ran as (Pid{} if it never ran)
   ExitReason exit_reason;   // why it stopped (bound siblings taken down with it: shutdown)
   std::uint64_t order = 0;  // its place in the parent's start order
   bool crashed = false;     // returned, it counts as a restart

@@ -163,7 +163,7 @@ class ParentCore {
 
   Async<Result<Pid>> start_child(ParentChildSpec spec) {
     if (Status s = check_new(spec); !s) co_return s.error();
-    Pos c = add(std::move(spec), next_order_++, {});
+    Pos c = add(std::move(spec), next_order_++, std::nullopt);
     Result<Pid> r = co_await start_one(c);
     if (!r) {
       remove(c);
@@ -303,13 +303,12 @@ class ParentCore {
  private:
   struct Child {
     ParentChildSpec spec;
-    StartArgs args;
     Shutdown shutdown = Shutdown::infinity();
     Pid pid;
     Pid last;  // the pid it had when it last ran
     std::uint64_t order = 0;
     std::vector<std::uint64_t> deps;  // the orders of the siblings it binds to
-    std::optional<RestartIntensity> intensity;
+    std::unique_ptr<RestartIntensity> intensity;  // per-child max_restarts, if set
     TimerRef lifetime_timer;
     bool timed = false;    // lifetime_timer is armed
     bool waiting = false;  // a restart is due: a retry, or a backoff's delay
@@ -362,33 +361,33 @@ class ParentCore {
     if (!missing.empty())
       return Error(ErrorKind::missing_deps, "invalid child spec: binds_to: no such sibling: " + missing);
     if (spec.shutdown_group) {
-      for (const Child& c : children_) {
-        if (c.spec.shutdown_group != spec.shutdown_group) continue;
-        if (c.spec.restart != spec.restart || c.spec.ephemeral != spec.ephemeral)
+      // The members agree with each other: one of them speaks for the group.
+      if (auto g = groups_.find(*spec.shutdown_group); g != groups_.end() && !g->second.empty()) {
+        const Child& member = *by_order_.at(g->second.front());
+        if (member.spec.restart != spec.restart || member.spec.ephemeral != spec.ephemeral)
           return Error(ErrorKind::non_uniform_shutdown_group,
                        "invalid child spec: shutdown_group: '" + *spec.shutdown_group +
                            "' has members with another restart or ephemeral setting");
-        break;  // the members agree with each other
       }
     }
     return {};
   }
 
-  // Adds a child at its place in the start order (`order`; new children come last).
-  Pos add(ParentChildSpec spec, std::uint64_t order, std::vector<std::uint64_t> deps) {
+  // Adds a child at its place in the start order (`order`; new children come last). `deps`:
+  // the orders it binds to, when it comes back (return_children); else from spec.binds_to.
+  Pos add(ParentChildSpec spec, std::uint64_t order, std::optional<std::vector<std::uint64_t>> deps) {
     Child c;
     c.order = order;
     c.shutdown = spec.effective_shutdown();
-    c.args.options = spec.options;
     if (spec.max_restarts)
-      c.intensity.emplace(*spec.max_restarts, spec.max_seconds - std::chrono::milliseconds(1));
-    if (deps.empty()) {
+      c.intensity = std::make_unique<RestartIntensity>(*spec.max_restarts, spec.max_seconds - std::chrono::milliseconds(1));
+    if (deps) {
+      c.deps = std::move(*deps);
+    } else {
       for (const ChildRef& ref : spec.binds_to) {
         Pos d = find(ref);
         if (d != children_.end()) c.deps.push_back(d->order);
       }
-    } else {
-      c.deps = std::move(deps);
     }
     c.spec = std::move(spec);
     Pos at = children_.end();
@@ -398,27 +397,50 @@ class ParentCore {
     if (!p->spec.id.empty()) by_id_.emplace(p->spec.id, p);
     by_order_.emplace(p->order, p);
     if (!p->deps.empty() || p->spec.shutdown_group) ++bound_;
+    for (std::uint64_t d : p->deps) dependents_[d].push_back(p->order);
+    if (p->spec.shutdown_group) groups_[*p->spec.shutdown_group].push_back(p->order);
     return p;
   }
 
-  void remove(Pos c) {
+  static void erase_from(std::vector<std::uint64_t>& v, std::uint64_t x) {
+    if (auto it = std::find(v.begin(), v.end(), x); it != v.end()) v.erase(it);
+  }
+
+  // Takes the child out of every index (the list node stays until erased).
+  void detach(Pos c) {
     clear_running(c);
     if (!c->spec.id.empty()) by_id_.erase(c->spec.id);
     by_order_.erase(c->order);
     if (!c->deps.empty() || c->spec.shutdown_group) --bound_;
+    for (std::uint64_t d : c->deps) {
+      auto it = dependents_.find(d);
+      if (it == dependents_.end()) continue;
+      erase_from(it->second, c->order);
+      if (it->second.empty()) dependents_.erase(it);
+    }
+    if (c->spec.shutdown_group) {
+      auto g = groups_.find(*c->spec.shutdown_group);
+      erase_from(g->second, c->order);
+      if (g->second.empty()) groups_.erase(g);
+    }
+  }
+
+  void remove(Pos c) {
+    detach(c);
     children_.erase(c);
   }
 
   // Removes the child and gives back what return_children needs.
   StoppedChild take(Pos c, ExitReason reason, bool crashed = false) {
+    detach(c);
     StoppedChild s;
-    s.pid = c->pid ? c->pid : c->last;
+    s.pid = c->last;
     s.exit_reason = std::move(reason);
     s.order = c->order;
     s.crashed = crashed;
-    s.deps = c->deps;
-    s.spec = c->spec;
-    remove(c);
+    s.deps = std::move(c->deps);
+    s.spec = std::move(c->spec);
+    children_.erase(c);
     return s;
   }
 
@@ -452,32 +474,33 @@ class ParentCore {
 
   // The child and every sibling that goes down with it, in start order: those bound to it
   // (transitively) and the members of its shutdown group (and theirs).
+  // A walk out from `c` over the dependents and group indexes: as long as the answer, not
+  // the table.
   std::vector<Pos> closure(Pos c) {
-    if (bound_ == 0) return {c};
+    if (bound_ == 0 || (!dependents_.contains(c->order) && !c->spec.shutdown_group)) return {c};
+    std::vector<Pos> out{c};
     std::unordered_set<std::uint64_t> in{c->order};
-    std::unordered_set<std::string> groups;
-    if (c->spec.shutdown_group) groups.insert(*c->spec.shutdown_group);
-    for (bool changed = true; changed;) {
-      changed = false;
-      for (Child& x : children_) {
-        if (in.contains(x.order)) continue;
-        bool joins = x.spec.shutdown_group && groups.contains(*x.spec.shutdown_group);
-        for (std::uint64_t d : x.deps) joins = joins || in.contains(d);
-        if (!joins) continue;
-        in.insert(x.order);
-        if (x.spec.shutdown_group) groups.insert(*x.spec.shutdown_group);
-        changed = true;
-      }
+    auto join = [&](std::uint64_t order) {
+      auto it = by_order_.find(order);
+      if (it == by_order_.end() || !in.insert(order).second) return;
+      out.push_back(it->second);
+    };
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const Child& x = *out[i];
+      if (auto d = dependents_.find(x.order); d != dependents_.end())
+        for (std::uint64_t o : d->second) join(o);
+      if (x.spec.shutdown_group)
+        for (std::uint64_t o : groups_.at(*x.spec.shutdown_group)) join(o);
     }
-    std::vector<Pos> out;
-    for (Pos p = children_.begin(); p != children_.end(); ++p)
-      if (in.contains(p->order)) out.push_back(p);
+    std::sort(out.begin(), out.end(), [](Pos a, Pos b) { return a->order < b->order; });
     return out;
   }
 
   Async<Result<Pid>> start_one(Pos c) {
     try {
-      Async<Result<Pid>> start = c->spec.start(c->args);
+      // Built per start (not kept per child); the frame keeps it alive for the start function.
+      const StartArgs args{c->spec.options, {}};
+      Async<Result<Pid>> start = c->spec.start(args);
       Result<Pid> r = co_await start;
       if (!r && r.error().kind() == ErrorKind::ignore) co_return Pid{};
       co_return r;
@@ -812,6 +835,10 @@ class ParentCore {
   std::unordered_map<std::uint64_t, Pos> by_order_;
   std::uint64_t next_order_ = 1;
   std::size_t bound_ = 0;  // children with binds_to or a shutdown group
+  // Who binds to a child (by order, whether or not that child is here now), and who is in a
+  // group: closure() and check_new() look here instead of walking the table.
+  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> dependents_;
+  std::unordered_map<std::string, std::vector<std::uint64_t>> groups_;
   std::minstd_rand random_{std::random_device{}()};
 };
 
