@@ -45,6 +45,33 @@ FIGURES = [
     ("W7_pairs_throughput", "wall_ms", "W7 1,000 pairs, wall time", "ms", "", "", "", "", None, None),
 ]
 
+# The supervision workloads, whose peers differ: (benchmark, counter, figure, unit, Erlang/OTP 25,
+# Elixir 1.14, Go 1.19, CAF 0.17, Tokio 1.24, must reach, aims for). Go, CAF and Tokio have no
+# supervisors: BENCHMARKS.md's figures for them are hand-rolled equivalents.
+SUPERVISOR_FIGURES = [
+    ("W2_dynsup_1m", "start_ms", "W2 start 1M children, each start awaited", "ms",
+     "12214", "22027", "7609 (hand-rolled)", "", "", ("le", 1500), ("le", 500)),
+    ("W2_dynsup_1m", "bytes_per_child", "W2 bytes per child (RSS)", "B",
+     "3089", "3298", "2996", "", "", ("le", 500), ("le", 300)),
+    ("W2_dynsup_1m", "shutdown_ms", "W2 shut down with 1M children", "ms",
+     "29173", "> 60 s", "3748", "", "", ("le", 1000), ("le", 200)),
+    ("W3_restart_latency", "p50_us", "W3 restart, p50", "µs",
+     "117", "119", "", "5.8 (hand-rolled)", "0.55 (hand-rolled)", ("le", 2), ("le", 0.5)),
+    ("W3_restart_latency", "p90_us", "W3 restart, p90", "µs", "", "", "", "", "", None, None),
+    ("W3_restart_latency", "p99_us", "W3 restart, p99", "µs",
+     "612", "530", "", "88", "1.2", None, ("le", 2)),
+    ("W3_restart_latency", "p999_us", "W3 restart, p99.9", "µs",
+     "891", "796", "", "123", "21", ("le", 50), ("le", 10)),
+    ("W3_restart_latency", "max_us", "W3 restart, max", "µs",
+     "3515", "967", "", "1210", "129", None, ("le", 100)),
+    ("W3b_restart_one_for_all_100", "p50_us", "W3b one_for_all 100, p50", "µs",
+     "999", "850", "", "699 (hand-rolled)", "", ("le", 200), ("le", 30)),
+    ("W3b_restart_one_for_all_100", "p99_us", "W3b one_for_all 100, p99", "µs",
+     "2041", "1549", "", "2217", "", None, ("le", 100)),
+]
+SUPERVISOR_HEADER = ["figure", "unit", "coppice median", "min – max", "Erlang/OTP 25", "Elixir 1.14", "Go 1.19",
+                     "CAF 0.17", "Tokio 1.24", "must reach", "met"]
+
 # The Parent's workloads (no peer figures, no targets), each beside a figure of the same kind
 # from the same run: (benchmark, counter, figure, unit, beside it: benchmark, counter, label).
 PARENT_FIGURES = [
@@ -194,6 +221,25 @@ def workload_rows(groups):
     return rows
 
 
+def supervisor_rows(groups):
+    rows = []
+    for name, key, label, unit, erlang, elixir, go, caf, tokio, must, aim in SUPERVISOR_FIGURES:
+        if name not in groups:
+            continue
+        stats = figure_stats(groups, name, key)
+        if stats is None:
+            rows.append([label, unit, "error: " + "; ".join(errors_of(groups, name)), "", erlang, elixir, go, caf,
+                         tokio, target_text(must, unit), "FAILED"])
+            continue
+        median, low, high, n = stats
+        verdict = "" if must is None else ("yes" if met(must, median) else "NO")
+        if aim is not None and met(aim, median):
+            verdict += " (aim met)"
+        rows.append([label, unit, show(median, unit), f"{show(low, unit)} – {show(high, unit)} (n={n})",
+                     erlang, elixir, go, caf, tokio, target_text(must, unit), verdict.strip()])
+    return rows
+
+
 def parent_rows(groups):
     rows = []
     for name, key, label, unit, other, other_key, other_label in PARENT_FIGURES:
@@ -262,6 +308,7 @@ def main():
     Path(latest).write_text(json.dumps(merge(context, groups), indent=2) + "\n")
 
     workloads = workload_rows(groups)
+    supervisors = supervisor_rows(groups)
     parents = parent_rows(groups)
     micros = micro_rows(groups)
     machine = ", ".join(f"{k}: {context[k]}" for k in MACHINE_KEYS if k in context)
@@ -277,6 +324,8 @@ def main():
            "2 vCPU AMD EPYC VM); back-to-back runs drift by up to 1.8x there, so compare ratios.", ""]
     if workloads:
         md += ["## Workloads", "", markdown_table(WORKLOAD_HEADER, workloads), ""]
+    if supervisors:
+        md += ["## Supervision", "", markdown_table(SUPERVISOR_HEADER, supervisors), ""]
     if parents:
         md += ["## Parent", "", markdown_table(PARENT_HEADER, parents), ""]
     if micros:
@@ -290,13 +339,16 @@ def main():
     if workloads:
         print()
         print(text_table(WORKLOAD_HEADER, workloads))
+    if supervisors:
+        print()
+        print(text_table(SUPERVISOR_HEADER, supervisors))
     if parents:
         print()
         print(text_table(PARENT_HEADER, parents))
     if micros:
         print()
         print(text_table(MICRO_HEADER, micros))
-    failed = (any(row[-1] == "FAILED" for row in workloads) or any(row[2].startswith("error") for row in parents)
+    failed = (any(row[-1] == "FAILED" for row in workloads) or any(row[-1] == "FAILED" for row in supervisors) or any(row[2].startswith("error") for row in parents)
               or any(row[1].startswith("error") for row in micros))
     return 1 if failed else 0
 
