@@ -169,7 +169,10 @@ async fn w1_spawn_idle() -> Outcome {
 // supervisor task spawns the child and awaits its JoinHandle; the benchmark kills the child with
 // JoinHandle::abort() (found through a shared slot, the stand-in for a registered name); the
 // supervisor sees the cancelled JoinHandle and spawns a replacement, whose first act reports to
-// the benchmark. No restart intensity, no shutdown protocol.
+// the benchmark. No restart intensity, no shutdown protocol. Nothing pins a task to a worker,
+// but abort(), the JoinHandle's wake-up and tokio::spawn from a worker all schedule onto the
+// current worker: a check (thread-local flag, once, on this machine) found the replacement
+// running on the killing task's worker thread in 9,999 of 10,000 rounds.
 
 struct Supervised {
     /// The current child's JoinHandle: the supervisor awaits it, the benchmark aborts it.
@@ -267,7 +270,8 @@ async fn w3_restart_latency() -> Outcome {
             ("max_us", *us.last().unwrap()),
         ],
         label: "hand-rolled: a supervisor task respawns the child when its JoinHandle reports \
-                abort(); no links, signals or intensity; multi-thread runtime (defaults)"
+                abort(), on the same worker thread; no links, signals or intensity; multi-thread \
+                runtime (defaults)"
             .into(),
     })
 }
