@@ -1,0 +1,3 @@
+module coppice.local/bench/peers/go
+
+go 1.19
