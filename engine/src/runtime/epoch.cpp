@@ -48,12 +48,15 @@ EpochDomain::Participant* EpochDomain::acquire_participant() {
 
 void EpochDomain::release_participant(Participant* p) {
   stamp(p);
-  // seq_cst exchange (a full fence), then the shared bags: Dekker with a parking worker,
-  // which lists itself as a sleeper, fences, then reads whether we are online (see
+  // Offline, fence, then the shared bags and the others: Dekker with a parking worker, which
+  // lists itself as a sleeper, fences, then reads whether we are online (see
   // must_collect_before_parking). Either it sees us offline and collects, or we see it
-  // listed and wake it.
-  p->epoch.exchange(0, std::memory_order_seq_cst);
-  if (wake_ != nullptr && shared_pending_.load(std::memory_order_seq_cst) != 0) wake_(wake_context_);
+  // listed and wake it (notify_one fences and reads the sleepers). If someone else is still
+  // online, they free the garbage (a worker when it parks) or wake a worker (a plain thread
+  // when its guard ends): waking one now would only spin it and park it again.
+  p->epoch.store(0, std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (wake_ != nullptr && shared_pending_.load(std::memory_order_seq_cst) != 0 && !others_online(p)) wake_(wake_context_);
   // Bags stay with the participant; whoever reuses it (or the destructor) frees them.
   p->in_use.store(false, std::memory_order_release);
 }
@@ -160,15 +163,18 @@ void EpochDomain::set_wake_hook(void (*wake)(void* context), void* context) {
   wake_context_ = context;
 }
 
+bool EpochDomain::others_online(const Participant* self) const {
+  for (const Participant* p = participants_.load(std::memory_order_acquire); p != nullptr; p = p->next) {
+    if (p != self && p->epoch.load(std::memory_order_seq_cst) != 0) return true;
+  }
+  return false;
+}
+
 bool EpochDomain::must_collect_before_parking(const Participant* self) const {
   // The caller fenced after listing itself as a sleeper. Garbage in the shared bags that
   // only an offline world can free: if anyone else is online, it frees it (a worker, when it
   // parks) or wakes a sleeper to do so (a plain thread, when its guard ends).
-  if (shared_pending_.load(std::memory_order_seq_cst) == 0) return false;
-  for (const Participant* p = participants_.load(std::memory_order_acquire); p != nullptr; p = p->next) {
-    if (p != self && p->epoch.load(std::memory_order_seq_cst) != 0) return false;
-  }
-  return true;
+  return shared_pending_.load(std::memory_order_seq_cst) != 0 && !others_online(self);
 }
 
 std::size_t EpochDomain::free_bag(Bag& bag) {

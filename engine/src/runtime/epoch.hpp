@@ -73,6 +73,7 @@ class EpochDomain {
   // after listing itself as a sleeper: one of the two sees the other (both fence).
   void set_wake_hook(void (*wake)(void* context), void* context);
   bool must_collect_before_parking(const Participant* self) const;
+  bool others_online(const Participant* self) const;  // any participant but `self` online
 
  private:
   bool try_advance();

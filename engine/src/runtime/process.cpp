@@ -116,6 +116,11 @@ void RuntimeCore::push(ProcessHeader* p, Envelope* e) {
 }
 
 namespace {
+// On an exit_monitored signal (an exit_explicit with a monitor ref): the sender dropped a link
+// it had to the receiver, so the receiver drops its side before acting on the exit. Signals
+// are not messages, so the addressing bits are free; apply_exit's set_type clears them.
+constexpr Addressing unlinks_receiver = Addressing::request;
+
 // Tests only (coppice/test_hooks.hpp): runs between a link, monitor or exit_monitored's check
 // that the target is alive and the push of its request, to widen that window at will.
 std::atomic<void (*)(Pid)> signal_push_hook{nullptr};
@@ -269,8 +274,8 @@ bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
       }
       return apply_exit(self, e, true);
     case SignalKind::exit_explicit:
-      if (e->ref != 0) {  // exit_monitored: an unlink and a monitor come with the signal
-        self->remove_link(e->from.bits());
+      if (e->ref != 0) {  // exit_monitored: a monitor (and maybe an unlink) come with the signal
+        if (e->addressing() == unlinks_receiver) self->remove_link(e->from.bits());
         self->ensure_extras().monitored_by.insert(e->ref, e->from.bits());
         e->ref = 0;
       }
@@ -424,7 +429,7 @@ Ref RuntimeCore::monitor(ProcessHeader* self, std::string_view name) {
 Ref RuntimeCore::exit_monitored(ProcessHeader* self, Pid pid, ExitReason reason) {
   Ref ref = make_ref();
   self->ensure_extras().monitoring.insert(ref.bits(), pid.bits());
-  self->remove_link(pid.bits());
+  const bool had_link = self->remove_link(pid.bits());
   ProcessHeader* target = table.lookup(pid);
   if (target == nullptr || target->exiting.load(std::memory_order_acquire) != 0) {
     deliver(self->pid, make_down_signal(pid, ref, ExitReason::noproc()));
@@ -432,6 +437,10 @@ Ref RuntimeCore::exit_monitored(ProcessHeader* self, Pid pid, ExitReason reason)
   }
   Envelope* e = make_exit_signal(SignalKind::exit_explicit, self->pid, std::move(reason));
   e->ref = ref.bits();
+  // Only an unlink of a link we had tells the receiver to drop its side (as OTP's unlink
+  // sends a signal only for an existing link): a link the child is making right now, which
+  // crosses this signal, must survive on both sides.
+  if (had_link) e->set_type(e->type(), unlinks_receiver);
   before_signal_push(pid);
   push(target, e);
   return ref;
