@@ -69,8 +69,8 @@ bool is_alive(RuntimeCore& core, Pid pid);
 // The running process's behaviour has logged its crash report: the runtime logs no other.
 void mark_crash_reported();
 // A supervisor's shutdown of one child in one signal: unlinks `pid` (this side at once, so
-// the child's EXIT is not delivered; the child's side when the signal arrives, before the
-// exit acts), monitors it and sends it an exit signal with `reason`. The DOWN (with the
+// the child's EXIT is not delivered; the child's side, if this side had a link, when the
+// signal arrives, before the exit acts), monitors it and sends it an exit signal with `reason`. The DOWN (with the
 // child's exit reason, or noproc if it was gone) is guaranteed, as after unlink + monitor +
 // exit, which this replaces at a third of the signals.
 Ref exit_monitored(Pid pid, ExitReason reason);
