@@ -78,6 +78,16 @@ struct ChildCounts {
   std::size_t active = 0;
   std::size_t supervisors = 0;
   std::size_t workers = 0;
+  // Counts one spec (running or not) of `type`.
+  void add(bool running, ChildType type) {
+    ++specs;
+    if (running) ++active;
+    if (type == ChildType::supervisor) {
+      ++supervisors;
+    } else {
+      ++workers;
+    }
+  }
   friend bool operator==(const ChildCounts&, const ChildCounts&) = default;
 };
 

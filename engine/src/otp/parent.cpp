@@ -774,15 +774,7 @@ class ParentCore {
 
   ChildCounts count_children() const {
     ChildCounts n;
-    for (const Child& c : children_) {
-      ++n.specs;
-      if (c.pid) ++n.active;
-      if (c.spec.type == ChildType::supervisor) {
-        ++n.supervisors;
-      } else {
-        ++n.workers;
-      }
-    }
+    for (const Child& c : children_) n.add(static_cast<bool>(c.pid), c.spec.type);
     return n;
   }
 

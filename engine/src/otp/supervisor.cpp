@@ -526,15 +526,7 @@ std::vector<ChildInfo> Supervisor::handle_call(detail::SupervisorWhichChildren) 
 
 ChildCounts Supervisor::handle_call(detail::SupervisorCountChildren) {
   ChildCounts n;
-  for (const Child& c : children_) {
-    ++n.specs;
-    if (c.pid) ++n.active;
-    if (c.spec.type == ChildType::supervisor) {
-      ++n.supervisors;
-    } else {
-      ++n.workers;
-    }
-  }
+  for (const Child& c : children_) n.add(static_cast<bool>(c.pid), c.spec.type);
   return n;
 }
 
