@@ -65,12 +65,47 @@ inline Message as_reply(Status s) {
   return Message::of(Ok{});
 }
 
-class Owner : public Parent<Owner> {
+// A parent whose in-parent API the test drives by calls: each request runs the function of
+// the same name (the test parents below derive from it).
+template <class D>
+class DrivenParent : public Parent<D> {
+ public:
+  explicit DrivenParent(ParentOptions options) : Parent<D>(options) {}
+
+  Async<Message> handle_call(StartChild r) {
+    auto work = this->start_child(std::move(r.spec));
+    co_return as_reply(co_await work);
+  }
+  Async<std::vector<Pid>> handle_call(StartAll r) {
+    auto work = this->start_all_children(std::move(r.specs));
+    co_return co_await work;
+  }
+  Async<Message> handle_call(ShutdownChild r) {
+    auto work = this->shutdown_child(std::move(r.ref));
+    co_return as_reply(co_await work);
+  }
+  Async<Message> handle_call(RestartChild r) {
+    auto work = this->restart_child(std::move(r.ref));
+    co_return as_reply(co_await work);
+  }
+  Async<StoppedChildren> handle_call(ShutdownAll r) {
+    auto work = this->shutdown_all(std::move(r.reason));
+    co_return co_await work;
+  }
+  Async<Message> handle_call(ReturnChildren r) {
+    auto work = this->return_children(std::move(r.stopped));
+    co_return as_reply(co_await work);
+  }
+  std::vector<ParentChild> handle_call(Children) { return this->children(); }
+};
+
+class Owner : public DrivenParent<Owner> {
  public:
   using calls = coppice::Protocol<StartChild, StartAll, ShutdownChild, RestartChild, ShutdownAll, ReturnChildren, Children>;
 
   Owner(Pid observer, ParentOptions options = {}, std::vector<ParentChildSpec> at_init = {})
-      : Parent(options), observer_(observer), at_init_(std::move(at_init)) {}
+      : DrivenParent(options), observer_(observer), at_init_(std::move(at_init)) {}
+  using DrivenParent::handle_call;
 
   Async<Init> init() {
     if (!at_init_.empty()) {
@@ -80,31 +115,6 @@ class Owner : public Parent<Owner> {
     }
     co_return ok();
   }
-  Async<Message> handle_call(StartChild r) {
-    auto work = start_child(std::move(r.spec));
-    co_return as_reply(co_await work);
-  }
-  Async<std::vector<Pid>> handle_call(StartAll r) {
-    auto work = start_all_children(std::move(r.specs));
-    co_return co_await work;
-  }
-  Async<Message> handle_call(ShutdownChild r) {
-    auto work = shutdown_child(std::move(r.ref));
-    co_return as_reply(co_await work);
-  }
-  Async<Message> handle_call(RestartChild r) {
-    auto work = restart_child(std::move(r.ref));
-    co_return as_reply(co_await work);
-  }
-  Async<StoppedChildren> handle_call(ShutdownAll r) {
-    auto work = shutdown_all(std::move(r.reason));
-    co_return co_await work;
-  }
-  Async<Message> handle_call(ReturnChildren r) {
-    auto work = return_children(std::move(r.stopped));
-    co_return as_reply(co_await work);
-  }
-  std::vector<ParentChild> handle_call(Children) { return children(); }
 
   void handle_stopped_children(StoppedChildren stopped) { coppice::send(observer_, SawStopped{std::move(stopped)}); }
 

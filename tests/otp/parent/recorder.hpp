@@ -49,14 +49,15 @@ struct RecorderOptions {
   std::optional<ParentChildSpec> start_in_terminate{};  // terminate starts this child
 };
 
-class Recorder : public Parent<Recorder> {
+class Recorder : public DrivenParent<Recorder> {
  public:
   using calls = coppice::Protocol<StartChild, StartAll, ShutdownChild, RestartChild, ShutdownAll, ReturnChildren,
                                   Children, StopWith, AskSelf>;
   using casts = coppice::Protocol<ReportChildren>;
 
   Recorder(Pid observer, RecorderOptions options)
-      : Parent(options.parent), observer_(observer), options_(std::move(options)) {}
+      : DrivenParent(options.parent), observer_(observer), options_(std::move(options)) {}
+  using DrivenParent::handle_call;
 
   Async<Init> init() {
     if (!options_.at_init.empty()) {
@@ -69,31 +70,6 @@ class Recorder : public Parent<Recorder> {
     co_return ok();
   }
 
-  Async<Message> handle_call(StartChild r) {
-    auto work = start_child(std::move(r.spec));
-    co_return as_reply(co_await work);
-  }
-  Async<std::vector<Pid>> handle_call(StartAll r) {
-    auto work = start_all_children(std::move(r.specs));
-    co_return co_await work;
-  }
-  Async<Message> handle_call(ShutdownChild r) {
-    auto work = shutdown_child(std::move(r.ref));
-    co_return as_reply(co_await work);
-  }
-  Async<Message> handle_call(RestartChild r) {
-    auto work = restart_child(std::move(r.ref));
-    co_return as_reply(co_await work);
-  }
-  Async<StoppedChildren> handle_call(ShutdownAll r) {
-    auto work = shutdown_all(std::move(r.reason));
-    co_return co_await work;
-  }
-  Async<Message> handle_call(ReturnChildren r) {
-    auto work = return_children(std::move(r.stopped));
-    co_return as_reply(co_await work);
-  }
-  std::vector<ParentChild> handle_call(Children) { return children(); }
   coppice::CallReturn<Ok> handle_call(StopWith s) { return stop(s.reason, Ok{}); }
   Async<coppice::Error> handle_call(AskSelf) {
     auto work = ParentClient::children(coppice::self());
