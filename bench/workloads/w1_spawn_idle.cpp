@@ -1,5 +1,7 @@
 // W1 spawn_idle_1m: spawn a million processes that each acknowledge once running and then
 // wait; then stop them all. Figures: spawn time, resident bytes per idle process, stop time.
+// sweep_spawn_idle (tools/bench --sweep) does the same with 1k, 10k, 100k and 1M processes:
+// the spawn curve.
 #include <cstdint>
 #include <vector>
 
@@ -7,8 +9,6 @@
 
 namespace coppice::bench {
 namespace {
-
-constexpr std::uint32_t processes = 1'000'000;
 
 struct Ack {};
 struct Stop {};
@@ -37,12 +37,13 @@ class Idle final : public Process {
 // runtime holds no process but itself.
 class Driver final : public Process {
  public:
-  Driver(Runtime& runtime, Pid report_to) : runtime_(runtime), report_to_(report_to) {}
+  Driver(Runtime& runtime, Pid report_to, std::uint32_t processes)
+      : runtime_(runtime), report_to_(report_to), processes_(processes) {}
 
   void init() override {
     // The pid list is the benchmark's bookkeeping, not the processes' cost: touch all of it
     // before the resident size is taken.
-    pids_.assign(processes, Pid{});
+    pids_.assign(processes_, Pid{});
     resident_before_ = resident_bytes();
     spawn_start_ = Clock::now();
     for (Pid& pid : pids_) pid = coppice::spawn<Idle>(self());
@@ -50,7 +51,7 @@ class Driver final : public Process {
 
   void handle(Message message) override {
     if (message.is<Ack>()) {
-      if (++acks_ == processes) stop_all();
+      if (++acks_ == processes_) stop_all();
     } else if (message.is<Poll>()) {
       poll();
     }
@@ -61,7 +62,7 @@ class Driver final : public Process {
     const Clock::time_point spawned = Clock::now();
     figures_.spawn_ms = ms_between(spawn_start_, spawned);
     figures_.bytes_per_process =
-        (static_cast<double>(resident_bytes()) - static_cast<double>(resident_before_)) / processes;
+        (static_cast<double>(resident_bytes()) - static_cast<double>(resident_before_)) / processes_;
     stop_start_ = Clock::now();
     for (Pid pid : pids_) coppice::send(pid, Stop{});
     poll();
@@ -76,13 +77,14 @@ class Driver final : public Process {
     }
     figures_.stop_ms = ms_between(stop_start_, Clock::now());
     Report<SpawnFigures> report{figures_, {}};
-    if (acks_ != processes)
-      report.error = "spawn_idle: " + std::to_string(acks_) + " acknowledgements, not " + std::to_string(processes);
+    if (acks_ != processes_)
+      report.error = "spawn_idle: " + std::to_string(acks_) + " acknowledgements, not " + std::to_string(processes_);
     coppice::send(report_to_, std::move(report));
   }
 
   Runtime& runtime_;
   Pid report_to_;
+  std::uint32_t processes_;
   std::vector<Pid> pids_;
   std::size_t resident_before_ = 0;
   std::uint32_t acks_ = 0;
@@ -91,13 +93,11 @@ class Driver final : public Process {
   SpawnFigures figures_;
 };
 
-// Run once per fresh program (tools/bench does): a second round in the same program would
-// reuse memory the first one touched, which is not the figure the peers were measured on.
-void W1_spawn_idle_1m(benchmark::State& state) {
+void spawn_idle(benchmark::State& state, std::uint32_t processes) {
   for (auto _ : state) {
     Runtime runtime;
     Inbox inbox(runtime);
-    runtime.spawn<Driver>(runtime, inbox.pid());
+    runtime.spawn<Driver>(runtime, inbox.pid(), processes);
     std::optional<SpawnFigures> figures = await_report<SpawnFigures>(inbox, state);
     if (!figures) return;
     state.SetIterationTime(figures->spawn_ms / 1e3);
@@ -106,7 +106,25 @@ void W1_spawn_idle_1m(benchmark::State& state) {
     state.counters["bytes_per_process"] = figures->bytes_per_process;
   }
 }
+
+// Run once per fresh program (tools/bench does): a second round in the same program would
+// reuse memory the first one touched, which is not the figure the peers were measured on.
+void W1_spawn_idle_1m(benchmark::State& state) { spawn_idle(state, 1'000'000); }
 BENCHMARK(W1_spawn_idle_1m)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// The spawn curve: W1 at 1k, 10k, 100k and 1M processes, each in a fresh program. At 1k and
+// 10k the resident-size delta is a few pages of the allocator's, so bytes per process is
+// coarse there (a 4 KiB page over 1,000 processes is 4 B each).
+void sweep_spawn_idle(benchmark::State& state) { spawn_idle(state, static_cast<std::uint32_t>(state.range(0))); }
+BENCHMARK(sweep_spawn_idle)
+    ->ArgName("processes")
+    ->Arg(1'000)
+    ->Arg(10'000)
+    ->Arg(100'000)
+    ->Arg(1'000'000)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace coppice::bench

@@ -27,7 +27,7 @@ class Worker final : public GenServer<Worker> {
 };
 
 // The benchmark's side, a process: starts the supervisor, then kills and waits, round after round.
-Async<void> drive(Pid report_to, Strategy strategy, int children, int rounds) {
+Async<void> drive(Pid report_to, const char* name, Strategy strategy, int children, int rounds) {
   const Pid me = self();
   std::vector<ChildSpec> specs;
   for (int i = 0; i < children; ++i) {
@@ -66,6 +66,7 @@ Async<void> drive(Pid report_to, Strategy strategy, int children, int rounds) {
     }
     us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - before).count());
   }
+  write_latency_samples(name, us);
   report.figures = percentiles(std::move(us));
   coppice::unlink(*sup);
   ServerRef ref = *sup;
@@ -75,21 +76,25 @@ Async<void> drive(Pid report_to, Strategy strategy, int children, int rounds) {
   coppice::send(report_to, std::move(report));
 }
 
-void run(benchmark::State& state, Strategy strategy, int children, int rounds) {
+void run(benchmark::State& state, const char* name, Strategy strategy, int children, int rounds) {
   for (auto _ : state) {
     RuntimeOptions o;
     o.logger = [](std::string_view) {};  // as the BEAM ran with its logger off
     Runtime runtime(o);
     Inbox inbox(runtime);
-    runtime.spawn(drive, inbox.pid(), strategy, children, rounds);
+    runtime.spawn(drive, inbox.pid(), name, strategy, children, rounds);
     std::optional<LatencyFigures> f = await_report<LatencyFigures>(inbox, state);
     if (!f) return;
     report_latency(state, *f);
   }
 }
 
-void W3_restart_latency(benchmark::State& state) { run(state, Strategy::one_for_one, 1, 10'000); }
-void W3b_restart_one_for_all_100(benchmark::State& state) { run(state, Strategy::one_for_all, 100, 1'000); }
+void W3_restart_latency(benchmark::State& state) {
+  run(state, "W3_restart_latency", Strategy::one_for_one, 1, 10'000);
+}
+void W3b_restart_one_for_all_100(benchmark::State& state) {
+  run(state, "W3b_restart_one_for_all_100", Strategy::one_for_all, 100, 1'000);
+}
 
 BENCHMARK(W3_restart_latency)->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(W3b_restart_one_for_all_100)->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);

@@ -77,9 +77,11 @@ class Root final : public Process {
   std::uint64_t replies_ = 0;
 };
 
-void W4_skynet_1m(benchmark::State& state) {
+void run_W4_skynet_1m(benchmark::State& state, unsigned workers) {
   for (auto _ : state) {
-    Runtime runtime;
+    RuntimeOptions options;
+    if (workers != 0) options.workers = workers;
+    Runtime runtime(std::move(options));
     Inbox inbox(runtime);
     runtime.spawn<Root>(inbox.pid());
     std::optional<SkynetFigures> figures = await_report<SkynetFigures>(inbox, state);
@@ -88,7 +90,14 @@ void W4_skynet_1m(benchmark::State& state) {
     state.counters["wall_ms"] = figures->wall_ms;
   }
 }
+
+// BENCHMARKS.md's figure: the runtime's defaults (a worker per core).
+void W4_skynet_1m(benchmark::State& state) { run_W4_skynet_1m(state, 0); }
 BENCHMARK(W4_skynet_1m)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// tools/bench --sweep: the same with 1 and with 2 workers.
+void sweep_W4_skynet_1m(benchmark::State& state) { run_W4_skynet_1m(state, static_cast<unsigned>(state.range(0))); }
+BENCHMARK(sweep_W4_skynet_1m)->ArgName("workers")->Arg(1)->Arg(2)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace coppice::bench

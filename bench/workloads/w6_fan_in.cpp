@@ -63,9 +63,11 @@ class Receiver final : public Process {
   std::uint64_t sum_ = 0;
 };
 
-void W6_fan_in(benchmark::State& state) {
+void run_W6_fan_in(benchmark::State& state, unsigned workers) {
   for (auto _ : state) {
-    Runtime runtime;
+    RuntimeOptions options;
+    if (workers != 0) options.workers = workers;
+    Runtime runtime(std::move(options));
     Inbox inbox(runtime);
     runtime.spawn<Receiver>(inbox.pid());
     std::optional<FanInFigures> figures = await_report<FanInFigures>(inbox, state);
@@ -75,7 +77,14 @@ void W6_fan_in(benchmark::State& state) {
     state.counters["msgs_per_s"] = messages / (figures->wall_ms / 1e3);
   }
 }
+
+// BENCHMARKS.md's figure: the runtime's defaults (a worker per core).
+void W6_fan_in(benchmark::State& state) { run_W6_fan_in(state, 0); }
 BENCHMARK(W6_fan_in)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// tools/bench --sweep: the same with 1 and with 2 workers.
+void sweep_W6_fan_in(benchmark::State& state) { run_W6_fan_in(state, static_cast<unsigned>(state.range(0))); }
+BENCHMARK(sweep_W6_fan_in)->ArgName("workers")->Arg(1)->Arg(2)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace coppice::bench

@@ -74,9 +74,11 @@ class Driver final : public Process {
   std::uint64_t total_ = 0;
 };
 
-void W7_pairs_throughput(benchmark::State& state) {
+void run_W7_pairs_throughput(benchmark::State& state, unsigned workers) {
   for (auto _ : state) {
-    Runtime runtime;
+    RuntimeOptions options;
+    if (workers != 0) options.workers = workers;
+    Runtime runtime(std::move(options));
     Inbox inbox(runtime);
     runtime.spawn<Driver>(inbox.pid());
     std::optional<PairsFigures> figures = await_report<PairsFigures>(inbox, state);
@@ -86,7 +88,14 @@ void W7_pairs_throughput(benchmark::State& state) {
     state.counters["round_trips_per_s"] = round_trips / (figures->wall_ms / 1e3);
   }
 }
+
+// BENCHMARKS.md's figure: the runtime's defaults (a worker per core).
+void W7_pairs_throughput(benchmark::State& state) { run_W7_pairs_throughput(state, 0); }
 BENCHMARK(W7_pairs_throughput)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// tools/bench --sweep: the same with 1 and with 2 workers.
+void sweep_W7_pairs_throughput(benchmark::State& state) { run_W7_pairs_throughput(state, static_cast<unsigned>(state.range(0))); }
+BENCHMARK(sweep_W7_pairs_throughput)->ArgName("workers")->Arg(1)->Arg(2)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace coppice::bench

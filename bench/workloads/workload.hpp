@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,22 @@ inline LatencyFigures percentiles(std::vector<double> us) {
   std::sort(us.begin(), us.end());
   auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * static_cast<double>(us.size())))]; };
   return {at(0.50), at(0.90), at(0.99), at(0.999), us.back()};
+}
+
+// When COPPICE_LATENCY_SAMPLES_DIR names a directory, writes every latency sample (µs, one
+// per line, in the order measured) to <dir>/<benchmark>.txt: tools/plot draws the whole
+// distribution from it (tools/bench --peers sets it, and the peers write theirs beside it).
+inline void write_latency_samples(const char* benchmark, const std::vector<double>& us) {
+  const char* dir = std::getenv("COPPICE_LATENCY_SAMPLES_DIR");
+  if (dir == nullptr || *dir == '\0') return;
+  const std::string path = std::string(dir) + "/" + benchmark + ".txt";
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "cannot write latency samples to %s\n", path.c_str());
+    return;
+  }
+  for (double v : us) std::fprintf(f, "%.3f\n", v);
+  std::fclose(f);
 }
 
 // The counters W3, W3b and P1 report (BENCHMARKS.md); the iteration time is the median.

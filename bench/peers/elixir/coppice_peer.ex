@@ -111,6 +111,12 @@ defmodule CoppicePeer do
             "#{Float.round((after_ - before) / n, 1)} bytes each; shutting down"
         )
 
+        # The figures so far, for the run script to report should the shutdown time out.
+        IO.puts(
+          :stderr,
+          "elixir: partial {\"start_ms\": #{ms(t0, t1)}, \"bytes_per_child\": #{(after_ - before) / n}}"
+        )
+
         Process.unlink(sup)
         t2 = now_ns()
         :ok = Supervisor.stop(sup, :shutdown, :infinity)

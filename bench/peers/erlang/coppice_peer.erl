@@ -185,10 +185,27 @@ w3_restart(Strategy, Children, Rounds) ->
                                 one_for_one -> "supervisor one_for_one, a gen_server child registered by name, logger off";
                                 one_for_all -> "supervisor one_for_all, 100 gen_server children, logger off"
                             end,
+                    write_samples(Children, lists:reverse(Us)),
                     {ok, percentiles(Us), Label};
                 Error -> Error
             end;
         Error -> Error
+    end.
+
+%% When PEER_LATENCY_SAMPLES_DIR names a directory, every sample (µs, one per line, in the order
+%% measured) goes to <dir>/<workload>.txt, as coppice's W3 writes its own: tools/plot draws the
+%% distributions side by side.
+write_samples(Children, Us) ->
+    case os:getenv("PEER_LATENCY_SAMPLES_DIR") of
+        false -> ok;
+        "" -> ok;
+        Dir ->
+            Name = case Children of 1 -> "W3_restart_latency"; _ -> "W3b_restart_one_for_all_100" end,
+            Lines = [io_lib:format("~.3f~n", [U]) || U <- Us],
+            case file:write_file(filename:join(Dir, Name ++ ".txt"), Lines) of
+                ok -> ok;
+                {error, Why} -> io:format(standard_error, "erlang: cannot write samples to ~s: ~p~n", [Dir, Why])
+            end
     end.
 
 restart_rounds(Rounds, Rounds, _, _, Us) -> {ok, Us};
