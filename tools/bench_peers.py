@@ -3,7 +3,7 @@
 #
 # Usage: bench_peers.py --bench BINARY --runs DIR --out PEERS_JSON --samples DIR
 #                       [--peers erlang,elixir,go,caf,tokio] [--rounds N] [--filter REGEX]
-#                       [--commit C] [--peer-timeout S]
+#                       [--commit C] [--peer-timeout S] [--peers-dir DIR]
 #
 # Order. Each round runs every workload once on every participant, workload by workload (the
 # light ones first, then W4, W1 and W2, as tools/bench orders coppice's), so that the figures
@@ -151,7 +151,7 @@ def run_peer(args, peer, workload, round_no):
     samples = Path(args.samples) / peer
     samples.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PEER_TIMEOUT=str(args.peer_timeout), PEER_LATENCY_SAMPLES_DIR=str(samples))
-    script = ROOT / "bench" / "peers" / peer / "run"
+    script = Path(args.peers_dir) / peer / "run"
     # The script applies PEER_TIMEOUT to the program; a first call also builds the peer.
     backstop = args.peer_timeout + 900
     try:
@@ -180,8 +180,8 @@ def run_peer(args, peer, workload, round_no):
             "error": f"the run script exited with status {p.returncode} without a result: {last_lines(p.stderr)}"}
 
 
-def setup_peer(peer, logdir):
-    script = ROOT / "bench" / "peers" / peer / "setup"
+def setup_peer(args, peer, logdir):
+    script = Path(args.peers_dir) / peer / "setup"
     logfile = logdir / f"{peer}-setup.log"
     try:
         p = subprocess.run([str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -194,9 +194,9 @@ def setup_peer(peer, logdir):
     return None
 
 
-def version_of(peer):
+def version_of(args, peer):
     try:
-        p = subprocess.run([str(ROOT / "bench" / "peers" / peer / "version")], stdout=subprocess.PIPE,
+        p = subprocess.run([str(Path(args.peers_dir) / peer / "version")], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=120, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return "unknown (version timed out)"
@@ -273,6 +273,8 @@ def main():
     ap.add_argument("--filter", default=".")
     ap.add_argument("--commit", default="unknown")
     ap.add_argument("--peer-timeout", type=int, default=int(os.environ.get("PEER_TIMEOUT", "180")))
+    # Where the peers' programs are (tests/bench puts stand-ins there).
+    ap.add_argument("--peers-dir", default=str(ROOT / "bench" / "peers"))
     args = ap.parse_args()
 
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
@@ -297,11 +299,11 @@ def main():
     versions = {}
     for peer in peers:
         log(f"== {PARTICIPANTS[peer][0]}: setup (Debian packages; logs in {logdir})")
-        err = setup_peer(peer, logdir)
+        err = setup_peer(args, peer, logdir)
         if err:
             log(f"   {err}")
             setup_errors[peer] = err
-        versions[peer] = version_of(peer)
+        versions[peer] = version_of(args, peer)
         log(f"   {versions[peer]}")
 
     participants = ["coppice"] + peers

@@ -113,7 +113,7 @@ def labels_of(peers):
     names = {p["id"]: p["name"] for p in peers["participants"]}
     lines = []
     for (who, label), workloads in seen.items():
-        ws = sorted(set(w.split("/")[0] if w.startswith("W5") else w for w in workloads))
+        ws = sorted(set(workloads))
         lines.append(f"- {names.get(who, who)}, {', '.join(ws)}: {label}")
     return lines
 
@@ -157,11 +157,14 @@ def peers_section(peers):
     skipped = skipped_of(peers)
     if skipped:
         md += ["Not run (–), and why:", ""] + skipped + [""]
-    failed = [(f["title"], p, e) for f in peers["figures"] for p, e in f["results"].items() if e.get("failures")]
+    failed = [r for r in peers["runs"] if r["status"] == "failed"]
     if failed:
         names = {p["id"]: p["name"] for p in peers["participants"]}
-        md += ["Failed runs, with the reason each gave:", ""]
-        md += [f"- {title}, {names.get(p, p)}: " + "; ".join(e["failures"]) for title, p, e in failed] + [""]
+        md += ["Failed runs, with the reason each gave (figures measured before the failure are in the "
+               "table):", ""]
+        md += [f"- {r['workload']}, {names.get(r['participant'], r['participant'])}, round {r['round']}: {r['error']}"
+               + (f" (measured before it: {', '.join(sorted(r['counters']))})" if r.get("counters") else "")
+               for r in failed] + [""]
     md += ["Plots (`tools/plot`): `results/peers.png` (every figure, every runtime), "
            "`results/w3_latency.png` (W3's restart latencies, coppice beside the BEAM).", ""]
     return md

@@ -349,12 +349,14 @@ func w3Supervisor(n int, flags w3Flags, bench chan<- w3Ready, stop chan chan str
 	initAck := make(chan struct{})
 	start := func(i int) {
 		c := &w3Child{index: i, kill: make(chan struct{}), shutdown: make(chan struct{}), mbox: make(chan any)}
-		go w3ChildLoop(c, bench, initAck, exits)
-		<-initAck
-		children[i] = c
+		// The name is taken before the child runs, as a gen_server registers before its init:
+		// the child's report to the benchmark may come before the supervisor's next step.
 		if n == 1 {
 			registry.Store("w3_worker", c)
 		}
+		go w3ChildLoop(c, bench, initAck, exits)
+		<-initAck
+		children[i] = c
 	}
 	// Shut a child down and wait for its exit notification (others that arrive meanwhile
 	// are children already gone).
