@@ -157,8 +157,10 @@ def run_peer(args, peer, workload, round_no):
     try:
         p = subprocess.run([str(script), workload], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, timeout=backstop, cwd=ROOT)
-    except subprocess.TimeoutExpired as e:
+    except subprocess.TimeoutExpired:
         return {"status": "failed", "error": f"the run script did not return within {backstop} s"}
+    except OSError as e:  # missing, or not executable
+        return {"status": "failed", "error": f"cannot run {script}: {e.strerror}"}
     (logdir / f"{peer}-{workload.replace('/', '_')}-{round_no}.log").write_text(p.stderr)
     for line in p.stdout.splitlines():
         line = line.strip()
@@ -188,6 +190,8 @@ def setup_peer(args, peer, logdir):
                            timeout=1800, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return "setup did not finish within 30 minutes"
+    except OSError as e:
+        return f"cannot run {script}: {e.strerror}"
     logfile.write_text(p.stdout)
     if p.returncode != 0:
         return f"setup failed (exit status {p.returncode}): {last_lines(p.stdout)}"
@@ -200,6 +204,8 @@ def version_of(args, peer):
                            stderr=subprocess.PIPE, text=True, timeout=120, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return "unknown (version timed out)"
+    except OSError as e:
+        return f"unknown ({e.strerror})"
     return p.stdout.strip().splitlines()[0] if p.returncode == 0 and p.stdout.strip() else "unknown"
 
 

@@ -234,9 +234,11 @@ def readme_block(peers):
         README_BEGIN,
         "",
         f"One `tools/bench --peers` run at commit {peers['commit']} ({peers['generated']}), on "
-        f"{m.get('cpu_model')} ({m.get('cores')} cores, {m.get('memory')}): medians of {peers['rounds']} rounds, "
-        "every runtime with its defaults, one program at a time. Beside each peer's median, its ratio to "
-        "coppice's. Minima, maxima, versions, how each peer was written and why a cell is empty: "
+        f"{m.get('cpu_model')} ({m.get('cores')} cores, {str(m.get('memory')).split(' (')[0]}): medians of "
+        f"{peers['rounds']} rounds, every runtime with its defaults, one program at a time. Beside each peer's "
+        "median, its ratio to coppice's: for times, latencies and bytes, ×20 means twenty times coppice's figure "
+        "(coppice ahead), ×0.5 half of it (the peer ahead); for the rates marked higher is better, the other way "
+        "round. Minima, maxima, versions, flags, how each peer was written and why a cell is empty or failed: "
         "`results/summary.md`.",
         "",
         br.markdown_table(header, rows),

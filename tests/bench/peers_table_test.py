@@ -109,7 +109,8 @@ def main():
             script(peers_dir / peer / "setup", "#!/bin/sh\nexit 0\n")
             script(peers_dir / peer / "version", f"#!/bin/sh\necho 'Stand-in {peer} 1.0'\n")
             script(peers_dir / peer / "run", PEER_RUN.format(peer=peer, log=str(log), answers=repr(answers)))
-        # CAF's setup fails: every one of its runs is failed with the setup's reason.
+        # CAF's setup fails: every one of its runs is failed with the setup's reason. Elixir has
+        # no scripts at all.
         script(peers_dir / "caf" / "setup", "#!/bin/sh\necho 'E: Unable to locate package libcaf-dev' >&2\nexit 100\n")
         script(peers_dir / "caf" / "version", "#!/bin/sh\nexit 1\n")
         script(peers_dir / "caf" / "run", "#!/bin/sh\necho never >>'%s'\nexit 1\n" % log)
@@ -117,7 +118,7 @@ def main():
         out = tmp / "peers.json"
         p = subprocess.run(
             ["/usr/bin/python3", str(PEERS_PY), "--bench", str(bench), "--runs", str(tmp / "runs"), "--out", str(out),
-             "--samples", str(tmp / "samples"), "--peers", "erlang,go,caf,tokio", "--rounds", str(ROUNDS),
+             "--samples", str(tmp / "samples"), "--peers", "erlang,elixir,go,caf,tokio", "--rounds", str(ROUNDS),
              "--filter", FILTER, "--commit", "abc1234", "--peer-timeout", "1", "--peers-dir", str(peers_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
         print(p.stdout)
@@ -173,7 +174,10 @@ def main():
         check("the machine and every version are recorded",
               data["machine"]["cpu_model"] == "Test CPU"
               and [p["version"] for p in data["participants"][1:]] ==
-              ["Stand-in erlang 1.0", "Stand-in go 1.0", "unknown", "Stand-in tokio 1.0"])
+              ["Stand-in erlang 1.0", "unknown (No such file or directory)", "Stand-in go 1.0", "unknown",
+               "Stand-in tokio 1.0"])
+        check("a peer with no scripts at all is failed, saying so",
+              w3["elixir"]["status"] == "failed" and "cannot run" in w3["elixir"]["failures"][0])
 
         # The table and the README's block.
         readme = tmp / "README.md"
