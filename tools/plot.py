@@ -4,7 +4,7 @@
 #   results/w3_latency.png   W3's (and W3b's) restart latencies, every sample, coppice beside the
 #                            BEAM and whichever peers left samples (results/samples/<runtime>/)
 #   results/spawn_curve.png  results/sweep.json: spawn and stop time and bytes per process from 1k
-#                            to 1M processes, and W4, W6, W7 on 1 and 2 workers
+#                            to 1M processes, W4, W6, W7 and W3, W3b on 1 and 2 workers
 #
 # An image whose data is missing is not drawn (and is named, with the command that makes it).
 # Run with Debian's /usr/bin/python3 and python3-matplotlib (tools/plot installs it).
@@ -154,7 +154,7 @@ def sweep_plot(sweep, out):
     points = sorted((int(n.split(":")[-1]), runs) for n, runs in groups.items() if n.startswith("sweep_spawn_idle/"))
     if not points:
         return False
-    fig, (time_ax, mem_ax, workers_ax) = plt.subplots(1, 3, figsize=(16, 4.8))
+    fig, (time_ax, mem_ax, workers_ax, restart_ax) = plt.subplots(1, 4, figsize=(21, 4.8))
     xs = [n for n, _ in points]
 
     def series(key):
@@ -216,6 +216,27 @@ def sweep_plot(sweep, out):
         workers_ax.set_title("1 and 2 workers (1w, 2w): W4 in ms (lower is better),\n"
                              "W6 in M msg/s and W7 in M round trips/s (higher is better)", fontsize=9)
         workers_ax.grid(axis="y", alpha=0.3, which="both")
+    bars = []
+    for base, short in (("W3_restart_latency", "W3"), ("W3b_restart_one_for_all_100", "W3b")):
+        for key in ("p50_us", "p99_us"):
+            for workers in (1, 2):
+                runs = groups.get(f"sweep_{base}/workers:{workers}", [])
+                if runs:
+                    vals = [r[key] for r in runs]
+                    bars.append((f"{short} {key[:3]}, {workers}w", statistics.median(vals), min(vals), max(vals),
+                                 workers))
+    if bars:
+        x = range(len(bars))
+        med = [b[1] for b in bars]
+        restart_ax.bar(x, med, yerr=[[m - b[2] for m, b in zip(med, bars)], [b[3] - m for m, b in zip(med, bars)]],
+                       color=[COLORS["coppice"] if b[4] == 2 else "#7fbf7b" for b in bars], capsize=3)
+        restart_ax.set_xticks(list(x), [b[0] for b in bars], fontsize=7, rotation=30)
+        for i, m in enumerate(med):
+            restart_ax.text(i, m, f"{m:.3g}", ha="center", va="bottom", fontsize=7)
+        restart_ax.set_yscale("log")
+        restart_ax.set_ylabel("µs (log)")
+        restart_ax.set_title("Restart latency on 1 and 2 workers (1w, 2w), µs", fontsize=9)
+        restart_ax.grid(axis="y", alpha=0.3, which="both")
     ctx = sweep.get("context", {})
     fig.suptitle(f"coppice scaling (tools/bench --sweep at {ctx.get('commit', '?')}, {ctx.get('date', '')}): "
                  "medians, bars min–max", fontsize=10)

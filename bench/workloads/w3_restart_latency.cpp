@@ -76,9 +76,11 @@ Async<void> drive(Pid report_to, const char* name, Strategy strategy, int childr
   coppice::send(report_to, std::move(report));
 }
 
-void run(benchmark::State& state, const char* name, Strategy strategy, int children, int rounds) {
+void run(benchmark::State& state, const char* name, Strategy strategy, int children, int rounds,
+         unsigned workers = 0) {
   for (auto _ : state) {
     RuntimeOptions o;
+    if (workers != 0) o.workers = workers;
     o.logger = [](std::string_view) {};  // as the BEAM ran with its logger off
     Runtime runtime(o);
     Inbox inbox(runtime);
@@ -98,6 +100,29 @@ void W3b_restart_one_for_all_100(benchmark::State& state) {
 
 BENCHMARK(W3_restart_latency)->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(W3b_restart_one_for_all_100)->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// tools/bench --sweep: W3 and W3b on 1 and on 2 workers.
+void sweep_W3_restart_latency(benchmark::State& state) {
+  run(state, "sweep_W3_restart_latency", Strategy::one_for_one, 1, 10'000, static_cast<unsigned>(state.range(0)));
+}
+void sweep_W3b_restart_one_for_all_100(benchmark::State& state) {
+  run(state, "sweep_W3b_restart_one_for_all_100", Strategy::one_for_all, 100, 1'000,
+      static_cast<unsigned>(state.range(0)));
+}
+BENCHMARK(sweep_W3_restart_latency)
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(sweep_W3b_restart_one_for_all_100)
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace coppice::bench
