@@ -127,6 +127,21 @@ void w1_spawn_idle(actor_system& system, ReportPromise* out) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Every latency (µs, one per line, in the order measured) to $PEER_LATENCY_SAMPLES_DIR/<workload>.txt
+// when that is set, for tools/plot's distributions.
+void write_samples(const char* workload, const std::vector<double>& us) {
+  const char* dir = std::getenv("PEER_LATENCY_SAMPLES_DIR");
+  if (dir == nullptr || *dir == '\0') return;
+  const std::string path = std::string(dir) + "/" + workload + ".txt";
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "caf: cannot write latency samples to %s\n", path.c_str());
+    return;
+  }
+  for (double v : us) std::fprintf(f, "%.3f\n", v);
+  std::fclose(f);
+}
+
 // W3 / W3b restart latency, hand-rolled: CAF has monitors and links but no supervisor. A
 // supervising actor spawns its children monitored and, on a child's `down_msg`, re-spawns it
 // (one_for_one) or first stops the other children, waits for their downs, then re-spawns all
@@ -246,6 +261,7 @@ class w3_driver final : public event_based_actor {
 
   void finish() {
     std::vector<double> us = std::move(us_);
+    write_samples(n_ == 1 ? "W3_restart_latency" : "W3b_restart_one_for_all_100", us);
     std::sort(us.begin(), us.end());
     auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * static_cast<double>(us.size())))]; };
     Report r;

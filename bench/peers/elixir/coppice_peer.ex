@@ -175,6 +175,7 @@ defmodule CoppicePeer do
                 :one_for_all -> "Supervisor one_for_all, 100 GenServer children, logger off"
               end
 
+            write_samples(if(children == 1, do: "W3_restart_latency", else: "W3b_restart_one_for_all_100"), us)
             {:ok, percentiles(us), label}
 
           error ->
@@ -216,6 +217,23 @@ defmodule CoppicePeer do
       {:ready, pid, index} -> collect_ready(k - 1, put_elem(pids, index, pid))
     after
       10_000 -> {:error, "#{k} children did not report within 10 s"}
+    end
+  end
+
+  # Every latency (µs, one per line, in the order measured) to
+  # $PEER_LATENCY_SAMPLES_DIR/<workload>.txt when that is set, for tools/plot's distributions.
+  defp write_samples(workload, us) do
+    case System.get_env("PEER_LATENCY_SAMPLES_DIR") do
+      dir when dir in [nil, ""] ->
+        :ok
+
+      dir ->
+        lines = us |> Enum.reverse() |> Enum.map(&:io_lib.format("~.3f~n", [&1]))
+
+        case File.write(Path.join(dir, workload <> ".txt"), lines) do
+          :ok -> :ok
+          {:error, why} -> progress("cannot write latency samples to #{dir}: #{inspect(why)}")
+        end
     end
   end
 

@@ -419,6 +419,23 @@ func w3Supervisor(n int, flags w3Flags, bench chan<- w3Ready, stop chan chan str
 	}
 }
 
+// writeSamples writes every latency (µs, one per line, in the order measured) to
+// $PEER_LATENCY_SAMPLES_DIR/<workload>.txt when that is set, for tools/plot's distributions.
+func writeSamples(workload string, us []float64) {
+	dir := os.Getenv("PEER_LATENCY_SAMPLES_DIR")
+	if dir == "" {
+		return
+	}
+	var b strings.Builder
+	for _, u := range us {
+		b.WriteString(strconv.FormatFloat(u, 'f', 3, 64))
+		b.WriteByte('\n')
+	}
+	if err := os.WriteFile(dir+"/"+workload+".txt", []byte(b.String()), 0o644); err != nil {
+		progress("cannot write latency samples: %v", err)
+	}
+}
+
 func percentiles(us []float64) map[string]float64 {
 	sort.Float64s(us)
 	at := func(q float64) float64 {
@@ -470,9 +487,12 @@ func w3(oneForAll bool, n, rounds int) result {
 		return failed("restart_latency: %d goroutines left after the stop", left-1)
 	}
 	strategy := "one_for_one, one child registered under a name"
+	workload := "W3_restart_latency"
 	if oneForAll {
 		strategy = "one_for_all, 100 children"
+		workload = "W3b_restart_one_for_all_100"
 	}
+	writeSamples(workload, us)
 	return result{
 		counters: percentiles(us),
 		label:    "hand-rolled (" + strategy + "): a supervisor goroutine restarts on the child's exit notification (a message); kill = closing the child's kill channel; intensity counted, no links or signals",

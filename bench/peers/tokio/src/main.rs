@@ -259,6 +259,7 @@ async fn w3_restart_latency() -> Outcome {
             restarts, extra, ROUNDS
         ));
     }
+    write_samples("W3_restart_latency", &us);
     us.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let at = |q: f64| us[std::cmp::min(us.len() - 1, (q * us.len() as f64) as usize)];
     Ok(Figures {
@@ -540,5 +541,19 @@ fn main() {
             println!("{}", line(workload, &format!("\"error\": {}", json_string(&error))));
             std::process::exit(1);
         }
+    }
+}
+
+/// Every latency (µs, one per line, in the order measured) to
+/// `$PEER_LATENCY_SAMPLES_DIR/<workload>.txt` when that is set, for tools/plot's distributions.
+fn write_samples(workload: &str, us: &[f64]) {
+    let dir = match std::env::var("PEER_LATENCY_SAMPLES_DIR") {
+        Ok(d) if !d.is_empty() => d,
+        _ => return,
+    };
+    let text: String = us.iter().map(|u| format!("{:.3}\n", u)).collect();
+    let path = format!("{}/{}.txt", dir, workload);
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("tokio: cannot write latency samples to {}: {}", path, e);
     }
 }
