@@ -9,8 +9,9 @@
 # light ones first, then W4, W1 and W2, as tools/bench orders coppice's), so that the figures
 # compared in a row were taken minutes apart, not half an hour apart: on this shared host the
 # speed drifts for minutes at a time, and a ratio taken across such a drift says nothing. Who
-# goes first turns with every round (among the runtimes that run the workload), so that no
-# participant always follows the one that just freed three gigabytes. Never two programs at once.
+# goes first turns with every round (among the runtimes that run the workload) and the order
+# runs backwards every other round, so that no runtime always follows the same one (the one
+# that just freed three gigabytes, say). Never two programs at once.
 #
 # coppice's runs are Google Benchmark JSON files in DIR (named as tools/bench names its own, so
 # tools/bench_results.py merges them into results/latest.json); each peer's run is its `run`
@@ -323,11 +324,17 @@ def main():
     for round_no in range(1, args.rounds + 1):
         for workload in workloads:
             # Who goes first turns with the round, among those that run the workload (a peer
-            # that skips it takes no turn): otherwise, with CAF and Tokio skipping W2, coppice
-            # would run right after Go's three-gigabyte W2 in two rounds of three.
+            # that skips it takes no turn), and the direction alternates: a turn alone keeps
+            # every runtime's predecessor (coppice ran after Go's three-gigabyte W2 in two rounds
+            # of three), while going backwards every other round gives each another one.
             active = [who for who in participants if (who, workload) not in skipped]
-            turn = (round_no - 1) % len(active)
-            order = active[turn:] + active[:turn] + [who for who in participants if who not in active]
+            n = len(active)
+            turn = (round_no - 1) % n
+            if round_no % 2 == 1:
+                order = [active[(turn + i) % n] for i in range(n)]
+            else:
+                order = [active[(turn - i) % n] for i in range(n)]
+            order += [who for who in participants if who not in active]
             for who in order:
                 t0 = time.monotonic()
                 if who == "coppice":

@@ -149,6 +149,14 @@ def main():
             mine = [x for x in data["runs"] if x["round"] == r]
             firsts.append(mine[0]["participant"])
         check(f"the first runtime turns each round: {firsts}", len(set(firsts)) == ROUNDS)
+        before = []
+        for r in range(1, ROUNDS + 1):
+            mine = [x["participant"] for x in data["runs"] if x["round"] == r and x["workload"] == "W3_restart_latency"]
+            i = mine.index("coppice")
+            before.append(mine[i - 1] if i > 0 else None)
+        after = [b for b in before if b is not None]
+        check(f"coppice follows a different runtime in every round it does not go first: {before}",
+              len(after) >= 2 and len(set(after)) == len(after))
 
         fig = {(f["workload"], f["counter"]): f["results"] for f in data["figures"]}
         w3 = fig[("W3_restart_latency", "p50_us")]
