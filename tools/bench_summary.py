@@ -166,7 +166,8 @@ def peers_section(peers):
                + (f" (measured before it: {', '.join(sorted(r['counters']))})" if r.get("counters") else "")
                for r in failed] + [""]
     md += ["Plots (`tools/plot`): `results/peers.png` (every figure, every runtime), "
-           "`results/w3_latency.png` (W3's restart latencies, coppice beside the BEAM).", ""]
+           "`results/w3_latency.png` (W3's and W3b's restart latencies: coppice beside the BEAM, and every "
+           "runtime's tail).", ""]
     return md
 
 
