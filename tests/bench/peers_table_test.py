@@ -38,10 +38,30 @@ def script(path, text):
 
 
 # The stand-in for coppice_bench: W3 p50 is 2.0, 1.0, 3.0 µs over the rounds, W5 100 ns, W2 1000 ms.
+# Every stand-in holds MARK (created exclusively) while it runs: a second program started before
+# the first ended finds it there and logs "overlap". No sleep widens the window: a program's
+# interpreter start-up alone outlasts any launch made beside it.
+HOLD = r'''
+import os
+MARK = LOG + ".running"
+def hold(who):
+    try:
+        os.close(os.open(MARK, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        open(LOG, "a").write(f"overlap {who}\n")
+def release():
+    try:
+        os.remove(MARK)
+    except FileNotFoundError:
+        pass
+'''
+
 FAKE_BENCH = r'''#!/usr/bin/python3
 import json, sys, time
 LOG = "@LOG@"
+@HOLD@
 args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
+hold("coppice")
 log = open(LOG, "a")
 log.write(f"start coppice {time.monotonic()}\n"); log.flush()
 name = args["--benchmark_filter"].lstrip("^").split("/iterations")[0].replace("\\", "")
@@ -57,21 +77,23 @@ run = {"name": name + "/iterations:1/manual_time", "run_type": "iteration", "ite
 ctx = {"cpu_model": "Test CPU", "cores": "2", "memory": "1 GiB", "kernel": "Linux test", "compiler": "gcc 0",
        "build_type": "Release", "date": "2026-01-01"}
 json.dump({"context": ctx, "benchmarks": [run]}, open(args["--benchmark_out"], "w"))
-time.sleep(0.01)
-log.write(f"end coppice {time.monotonic()}\n")
+log.write(f"end coppice {time.monotonic()}\n"); log.flush()
+release()
 '''
 
 # A peer's run script: KIND says how it answers each workload.
 PEER_RUN = r'''#!/usr/bin/python3
 import json, sys, time
 PEER, LOG = {peer!r}, {log!r}
+@HOLD@
 w = sys.argv[1]
+hold(PEER)
 log = open(LOG, "a")
 log.write(f"start {{PEER}} {{time.monotonic()}} {{w}}\n"); log.flush()
 answers = {answers}
 a = answers.get(w, {{"error": "unknown workload"}})
-time.sleep(0.01)
 log.write(f"end {{PEER}} {{time.monotonic()}} {{w}}\n"); log.flush()
+release()
 if a == "die":
     print("segfault, no result", file=sys.stderr)
     sys.exit(3)
@@ -103,12 +125,13 @@ def main():
         log = tmp / "log"
         log.touch()
         bench = tmp / "coppice_bench"
-        script(bench, FAKE_BENCH.replace("@LOG@", str(log)))
+        script(bench, FAKE_BENCH.replace("@LOG@", str(log)).replace("@HOLD@", HOLD))
         peers_dir = tmp / "peers"
         for peer, answers in ANSWERS.items():
             script(peers_dir / peer / "setup", "#!/bin/sh\nexit 0\n")
             script(peers_dir / peer / "version", f"#!/bin/sh\necho 'Stand-in {peer} 1.0'\n")
-            script(peers_dir / peer / "run", PEER_RUN.format(peer=peer, log=str(log), answers=repr(answers)))
+            script(peers_dir / peer / "run",
+                   PEER_RUN.format(peer=peer, log=str(log), answers=repr(answers)).replace("@HOLD@", HOLD))
         # CAF's setup fails: every one of its runs is failed with the setup's reason. Elixir has
         # no scripts at all.
         script(peers_dir / "caf" / "setup", "#!/bin/sh\necho 'E: Unable to locate package libcaf-dev' >&2\nexit 100\n")
@@ -137,6 +160,7 @@ def main():
                 overlapped |= running != e[1]
                 running = None
         check("no two programs ran at once (each ends before the next starts)", not overlapped)
+        check("no program found another one running", not any(e[0] == "overlap" for e in events))
         workloads = 3
         asked = {who: sum(1 for e in events if e[0] == "start" and e[1] == who) for who in ("coppice", "erlang", "go",
                                                                                        "tokio")}
