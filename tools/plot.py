@@ -123,23 +123,14 @@ def latency_plot(out):
     hist.set_title("W3: kill the child, until its replacement reports (10,000 rounds): coppice and the BEAM",
                    fontsize=9)
     hist.legend(fontsize=7)
-    tail.set_xscale("log")
-    tail.set_yscale("log")
-    tail.set_xlabel("restart latency, µs (log)")
-    tail.set_ylabel("fraction of rounds slower (log)")
-    tail.set_title("W3: the tail (1 − CDF), every runtime that wrote its samples", fontsize=9)
-    tail.grid(alpha=0.3, which="both")
-    tail.legend(fontsize=8)
+    log_axes(tail, "restart latency, µs (log)", "fraction of rounds slower (log)",
+             "W3: the tail (1 − CDF), every runtime that wrote its samples", 8)
     for who in COLORS:
         s = read_samples(RESULTS / "samples" / who / "W3b_restart_one_for_all_100.txt")
         if s:
             ccdf(wide, s, COLORS[who], f"{NAMES[who]}: p50 {s[len(s) // 2]:.3g}, p99 {s[int(0.99 * len(s))]:.3g} µs")
-    wide.set_xscale("log")
-    wide.set_yscale("log")
-    wide.set_xlabel("restart latency, µs (log)")
-    wide.set_title("W3b: one_for_all, 100 children (1,000 rounds), 1 − CDF", fontsize=9)
-    wide.grid(alpha=0.3, which="both")
-    wide.legend(fontsize=8)
+    log_axes(wide, "restart latency, µs (log)", "fraction of rounds slower (log)",
+             "W3b: one_for_all, 100 children (1,000 rounds), 1 − CDF", 8)
     peers = load("peers.json")
     when = f" (tools/bench --peers at {peers['commit']}, {peers['generated']}, its last round)" if peers else ""
     fig.suptitle("Restart latency: every sample of one run per runtime" + when, fontsize=10)
@@ -147,6 +138,35 @@ def latency_plot(out):
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return True
+
+
+def log_axes(ax, xlabel, ylabel, title, legend_size):
+    """Both axes logarithmic, with a grid and a legend."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=legend_size)
+
+
+def bar_panel(ax, bars, title, ylabel=None, rotation=0):
+    """Bars of (label, median, min, max, workers) on a log scale, 2 workers darker, medians written on."""
+    if not bars:
+        return
+    x = range(len(bars))
+    med = [b[1] for b in bars]
+    ax.bar(x, med, yerr=[[m - b[2] for m, b in zip(med, bars)], [b[3] - m for m, b in zip(med, bars)]],
+           color=[COLORS["coppice"] if b[4] == 2 else "#7fbf7b" for b in bars], capsize=3)
+    ax.set_xticks(list(x), [b[0] for b in bars], fontsize=7, rotation=rotation)
+    for i, m in enumerate(med):
+        ax.text(i, m, f"{m:.3g}", ha="center", va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="y", alpha=0.3, which="both")
 
 
 def sweep_plot(sweep, out):
@@ -183,63 +203,30 @@ def sweep_plot(sweep, out):
                 if who != "coppice" and "median" in e:
                     ax.plot([1_000_000], [e["median"]], marker="D", linestyle="none", color=COLORS.get(who, "gray"),
                             label=f"{NAMES.get(who, who)} at 1M (--peers)")
-    time_ax.set_xscale("log")
-    time_ax.set_yscale("log")
-    time_ax.set_xlabel("processes (log)")
-    time_ax.set_ylabel("ms (log)")
-    time_ax.set_title("W1's work at 1k to 1M processes: time", fontsize=9)
-    time_ax.grid(alpha=0.3, which="both")
-    time_ax.legend(fontsize=7)
-    mem_ax.set_xscale("log")
-    mem_ax.set_yscale("log")
-    mem_ax.set_xlabel("processes (log)")
-    mem_ax.set_ylabel("bytes per idle process, RSS delta (log)")
-    mem_ax.set_title("Memory: RSS delta / processes (coarse below 100k: page granularity)", fontsize=9)
-    mem_ax.grid(alpha=0.3, which="both")
-    mem_ax.legend(fontsize=7)
+    log_axes(time_ax, "processes (log)", "ms (log)", "W1's work at 1k to 1M processes: time", 7)
+    log_axes(mem_ax, "processes (log)", "bytes per idle process, RSS delta (log)",
+             "Memory: RSS delta / processes (coarse below 100k: page granularity)", 7)
 
-    bars = []
-    for base, key, unit, scale in (("W4_skynet_1m", "wall_ms", "ms", 1), ("W6_fan_in", "msgs_per_s", "M msg/s", 1e6),
-                                   ("W7_pairs_throughput", "round_trips_per_s", "M round trips/s", 1e6)):
-        for workers in (1, 2):
-            runs = groups.get(f"sweep_{base}/workers:{workers}", [])
-            if runs:
-                vals = [r[key] / scale for r in runs]
-                bars.append((f"{base.split('_')[0]}, {workers}w",
-                             statistics.median(vals), min(vals), max(vals), workers))
-    if bars:
-        x = range(len(bars))
-        med = [b[1] for b in bars]
-        workers_ax.bar(x, med, yerr=[[m - b[2] for m, b in zip(med, bars)], [b[3] - m for m, b in zip(med, bars)]],
-                       color=[COLORS["coppice"] if b[4] == 2 else "#7fbf7b" for b in bars], capsize=3)
-        workers_ax.set_xticks(list(x), [b[0] for b in bars], fontsize=7)
-        for i, m in enumerate(med):
-            workers_ax.text(i, m, f"{m:.3g}", ha="center", va="bottom", fontsize=7)
-        workers_ax.set_yscale("log")
-        workers_ax.set_title("1 and 2 workers (1w, 2w): W4 in ms (lower is better),\n"
-                             "W6 in M msg/s and W7 in M round trips/s (higher is better)", fontsize=9)
-        workers_ax.grid(axis="y", alpha=0.3, which="both")
-    bars = []
-    for base, short in (("W3_restart_latency", "W3"), ("W3b_restart_one_for_all_100", "W3b")):
-        for key in ("p50_us", "p99_us"):
+    def worker_bars(points):
+        """(label, benchmark, counter, scale) -> (label, median, min, max, workers) at 1 and 2 workers."""
+        bars = []
+        for label, base, key, scale in points:
             for workers in (1, 2):
                 runs = groups.get(f"sweep_{base}/workers:{workers}", [])
                 if runs:
-                    vals = [r[key] for r in runs]
-                    bars.append((f"{short} {key[:3]}, {workers}w", statistics.median(vals), min(vals), max(vals),
-                                 workers))
-    if bars:
-        x = range(len(bars))
-        med = [b[1] for b in bars]
-        restart_ax.bar(x, med, yerr=[[m - b[2] for m, b in zip(med, bars)], [b[3] - m for m, b in zip(med, bars)]],
-                       color=[COLORS["coppice"] if b[4] == 2 else "#7fbf7b" for b in bars], capsize=3)
-        restart_ax.set_xticks(list(x), [b[0] for b in bars], fontsize=7, rotation=30)
-        for i, m in enumerate(med):
-            restart_ax.text(i, m, f"{m:.3g}", ha="center", va="bottom", fontsize=7)
-        restart_ax.set_yscale("log")
-        restart_ax.set_ylabel("µs (log)")
-        restart_ax.set_title("Restart latency on 1 and 2 workers (1w, 2w), µs", fontsize=9)
-        restart_ax.grid(axis="y", alpha=0.3, which="both")
+                    vals = [r[key] / scale for r in runs]
+                    bars.append((f"{label}, {workers}w", statistics.median(vals), min(vals), max(vals), workers))
+        return bars
+
+    bar_panel(workers_ax, worker_bars([("W4", "W4_skynet_1m", "wall_ms", 1), ("W6", "W6_fan_in", "msgs_per_s", 1e6),
+                                       ("W7", "W7_pairs_throughput", "round_trips_per_s", 1e6)]),
+              "1 and 2 workers (1w, 2w): W4 in ms (lower is better),\n"
+              "W6 in M msg/s and W7 in M round trips/s (higher is better)")
+    bar_panel(restart_ax, worker_bars([(f"{short} {key[:3]}", base, key, 1)
+                                       for base, short in (("W3_restart_latency", "W3"),
+                                                           ("W3b_restart_one_for_all_100", "W3b"))
+                                       for key in ("p50_us", "p99_us")]),
+              "Restart latency on 1 and 2 workers (1w, 2w), µs", ylabel="µs (log)", rotation=30)
     ctx = sweep.get("context", {})
     fig.suptitle(f"coppice scaling (tools/bench --sweep at {ctx.get('commit', '?')}, {ctx.get('date', '')}): "
                  "medians, bars min–max", fontsize=10)
