@@ -195,23 +195,18 @@ def sweep_section(sweep):
                br.markdown_table(["processes", "spawn ms", "ns per spawn", "bytes per process (RSS)", "stop ms"],
                                  rows), ""]
     rows = []
-    for base, key, unit in (("W4_skynet_1m", "wall_ms", "ms"), ("W6_fan_in", "msgs_per_s", "M msg/s"),
-                            ("W7_pairs_throughput", "round_trips_per_s", "M round trips/s")):
-        row = [base, unit]
+    for label, base, key, unit in (("W4_skynet_1m", "W4_skynet_1m", "wall_ms", "ms"),
+                                   ("W6_fan_in", "W6_fan_in", "msgs_per_s", "M msg/s"),
+                                   ("W7_pairs_throughput", "W7_pairs_throughput", "round_trips_per_s", "M round trips/s"),
+                                   ("W3 restart p50", "W3_restart_latency", "p50_us", "µs"),
+                                   ("W3 restart p99", "W3_restart_latency", "p99_us", "µs"),
+                                   ("W3b one_for_all 100, p50", "W3b_restart_one_for_all_100", "p50_us", "µs"),
+                                   ("W3b one_for_all 100, p99", "W3b_restart_one_for_all_100", "p99_us", "µs")):
+        row = [label, unit]
         for workers in (1, 2):
             stats = br.figure_stats(groups, f"sweep_{base}/workers:{workers}", key)
             row.append("not run" if stats is None else
                        f"{fmt(stats[0], unit)} ({fmt(stats[1], unit)} – {fmt(stats[2], unit)})")
-        rows.append(row)
-    for base, key, label in (("W3_restart_latency", "p50_us", "W3 restart p50"),
-                             ("W3_restart_latency", "p99_us", "W3 restart p99"),
-                             ("W3b_restart_one_for_all_100", "p50_us", "W3b one_for_all 100, p50"),
-                             ("W3b_restart_one_for_all_100", "p99_us", "W3b one_for_all 100, p99")):
-        row = [label, "µs"]
-        for workers in (1, 2):
-            stats = br.figure_stats(groups, f"sweep_{base}/workers:{workers}", key)
-            row.append("not run" if stats is None else
-                       f"{fmt(stats[0], 'µs')} ({fmt(stats[1], 'µs')} – {fmt(stats[2], 'µs')})")
         rows.append(row)
     md += ["Workers:", "", br.markdown_table(["workload", "unit", "1 worker", "2 workers"], rows), ""]
     return md
