@@ -29,6 +29,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_results as br  # noqa: E402  (the counters of a Google Benchmark run)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # The workloads in the order a round runs them, with the figures each reports (BENCHMARKS.md's
@@ -138,10 +141,7 @@ def run_coppice(args, workload, index, round_no):
             continue
         if b.get("error_occurred"):
             return {"status": "failed", "error": b.get("error_message", "error")}
-        std = {"name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
-               "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit"}
-        counters = {k: v for k, v in b.items() if k not in std and isinstance(v, (int, float))}
-        return {"status": "ok", "counters": counters, "label": "", "context": data.get("context", {})}
+        return {"status": "ok", "counters": br.counters_of(b), "label": "", "context": data.get("context", {})}
     return {"status": "failed", "error": f"exit status {p.returncode}, no result: {last_lines(p.stdout)}"}
 
 
@@ -339,8 +339,8 @@ def main():
                 t0 = time.monotonic()
                 if who == "coppice":
                     rec = run_coppice(args, workload, WORKLOADS.index(workload) + 1, round_no)
-                    context = context or rec.pop("context", {})
-                    rec.pop("context", None)
+                    first_context = rec.pop("context", {})
+                    context = context or first_context
                 elif who in setup_errors:
                     rec = {"status": "failed", "error": setup_errors[who]}
                 elif (who, workload) in skipped:
