@@ -250,9 +250,12 @@ class Task {
   }
   // Unlinks the task, sends it exit shutdown (Shutdown::brutal_kill(): kill) and waits for it
   // to end, killing it if it outlives a Shutdown::timeout. The value if its reply raced in;
-  // nullopt if it ended by this shutdown; exited with its reason if it ended otherwise. Like
-  // every exit signal, the shutdown acts at the task's next scheduling point: a function that
-  // never returns nor awaits cannot be stopped (SEMANTICS.md 0).
+  // nullopt if it ended by this shutdown; exited with its reason if it ended otherwise. After
+  // an await the reply is taken, and a task replies before it ends: once it is gone this gives
+  // exited noproc, but right after the await it may still be finishing, and this gives exited
+  // normal or (the signal came first) nullopt, as Elixir's does. Like every exit signal, the
+  // shutdown acts at the task's next scheduling point: a function that never returns nor
+  // awaits cannot be stopped (SEMANTICS.md 0).
   Async<std::optional<Result<T>>> shutdown(Shutdown how = Shutdown::timeout(default_task_timeout)) const {
     return detail::shutdown_as<T>(refs_, how);
   }

@@ -112,14 +112,21 @@ TEST(Task, ShutdownGivesTheReasonOfATaskThatEndedOtherwise) {
   EXPECT_EQ(owner, ExitReason::normal());
 }
 
-// Shutdown after the task's outcome was taken: its monitor is gone; noproc, as in Elixir.
-TEST(Task, ShutdownOfATaskAlreadyAwaitedGivesNoproc) {
+// Shutdown after the task's outcome was taken and the task is gone: its monitor is gone too;
+// noproc, as in Elixir. The reply is sent before the task ends, so right after await the task
+// may still be finishing (the shutdown then gives exited normal, or nullopt when its signal
+// came first): the test waits for the task's end.
+TEST(Task, ShutdownOfATaskAlreadyAwaitedAndGoneGivesNoproc) {
   Runtime rt(workers(2));
   ExitReason owner = run_process(rt, []() -> Async<void> {
     Task<int> t = coppice::task::async([] { return 1; });
     auto wait = t.await();
     Result<int> v = co_await wait;
     EXPECT_TRUE(v.has_value());
+    coppice::monitor(t.pid());
+    coppice::Down gone = co_await coppice::receive<coppice::Down>();
+    // normal if it was still finishing, noproc if it had already gone.
+    EXPECT_TRUE(gone.reason == ExitReason::normal() || gone.reason == ExitReason::noproc()) << gone.reason;
     auto stop = t.shutdown(Shutdown::brutal_kill());
     std::optional<Result<int>> r = co_await stop;
     CO_ASSERT_TRUE(r.has_value() && !r->has_value());
