@@ -26,6 +26,7 @@ struct Siblings {
   std::vector<Pid> mortals;
 };
 struct Finish {};
+struct Go {};  // the main thread monitors a coordinator before it starts
 struct Report {
   std::uint32_t from;  // watcher or coordinator index
   std::uint64_t errors = 0;
@@ -202,6 +203,8 @@ struct Child {
 // too late and answered noproc).
 coppice::Async<void> coordinator(Pid main, std::uint32_t index, std::uint64_t seed, std::uint32_t watchers,
                                  std::uint32_t mortals) {
+  Go go = co_await coppice::receive<Go>();
+  (void)go;
   coppice::trap_exit(true);
   std::vector<Child> children;
   std::unordered_map<std::uint64_t, std::size_t> by_pid, by_ref;
@@ -304,6 +307,8 @@ TEST(LinkMonitorStress, SpawnExitStormGivesOneExitAndOneDownEach) {
       coordinator_of_ref[main.monitor(p).bits()] = c;
       pids.push_back(p);
     }
+    // Only now: a coordinator that ended before the monitor would go DOWN noproc.
+    for (Pid p : pids) main.send(p, Go{});
     for (std::uint32_t c = 0; c < coordinators; ++c) {
       auto report = main.receive<Report>(patience);
       ASSERT_TRUE(report) << "round " << round << ": a coordinator never reported";
