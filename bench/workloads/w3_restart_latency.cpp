@@ -109,20 +109,8 @@ void sweep_W3b_restart_one_for_all_100(benchmark::State& state) {
   run(state, "sweep_W3b_restart_one_for_all_100", Strategy::one_for_all, 100, 1'000,
       static_cast<unsigned>(state.range(0)));
 }
-BENCHMARK(sweep_W3_restart_latency)
-    ->ArgName("workers")
-    ->Arg(1)
-    ->Arg(2)
-    ->Iterations(1)
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(sweep_W3b_restart_one_for_all_100)
-    ->ArgName("workers")
-    ->Arg(1)
-    ->Arg(2)
-    ->Iterations(1)
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(sweep_W3_restart_latency)->Apply(on_1_and_2_workers)->Unit(benchmark::kMicrosecond);
+BENCHMARK(sweep_W3b_restart_one_for_all_100)->Apply(on_1_and_2_workers)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace coppice::bench

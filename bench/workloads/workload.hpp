@@ -100,6 +100,12 @@ std::optional<Figures> await_report(Inbox& inbox, benchmark::State& state) {
   return report->figures;
 }
 
+// How tools/bench --sweep runs a workload on 1 and on 2 workers: state.range(0) is the
+// number of workers; one iteration, timed by the workload. Used as ->Apply(on_1_and_2_workers).
+inline void on_1_and_2_workers(benchmark::internal::Benchmark* b) {
+  b->ArgName("workers")->Arg(1)->Arg(2)->Iterations(1)->UseManualTime();
+}
+
 // The ping-pong of W5 and W7: a Ponger answers every Ping with a Pong to its sender.
 struct Ping {};
 struct Pong {};

@@ -198,9 +198,9 @@ struct Child {
   coppice::ExitReason down_reason;
 };
 
-// Traps exits; spawn_links + monitors the watchers, spawn_monitors + links the mortals, and
-// checks exactly one Exit and one DOWN for each, with the same reason (unless the link came
-// too late and answered noproc).
+// Waits for Go (it is monitored by then); traps exits; spawn_links + monitors the watchers,
+// spawn_monitors + links the mortals, and checks exactly one Exit and one DOWN for each, with
+// the same reason (unless the link came too late and answered noproc).
 coppice::Async<void> coordinator(Pid main, std::uint32_t index, std::uint64_t seed, std::uint32_t watchers,
                                  std::uint32_t mortals) {
   Go go = co_await coppice::receive<Go>();
