@@ -271,7 +271,10 @@ void reply(const From& to, T&& value) {
   detail::send_envelope(detail::current_core(), to.pid, e);
 }
 
-// Spawns a process of class P built from args; the new process runs init() first.
+// Spawns a process of class P built from args; the new process runs init() first. While the
+// runtime stops, every spawn (spawn_link and spawn_monitor too) is refused: the object is
+// destroyed before it returns, the pid is Pid{} (no link is made; spawn_monitor's Ref is
+// empty), as Runtime::spawn describes.
 template <class P, class... Args>
 Pid spawn(Args&&... args) {
   return detail::spawn_in<P>(detail::current_core(), {}, std::forward<Args>(args)...);

@@ -559,6 +559,23 @@ Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, cons
     throw std::logic_error("coppice: spawn_link and spawn_monitor are for a running process");
   }
   Worker* w = core.scheduler.current();
+  // Once the stop has begun, a spawn is refused (so that the stop ends): the object is
+  // destroyed here, on the spawning thread, and the caller gets Pid{}. A worker's spawn reads
+  // the flag with acquire (pairs with run_stop's store); one that reads it late is killed by
+  // the next round of the stop or, after the last, by kill_stranded. A plain thread's spawn
+  // is announced to the stop until it is published (begin_external_spawn).
+  const bool refused = w != nullptr ? core.stopping.load(std::memory_order_acquire) : !core.begin_external_spawn();
+  if (refused) {
+    object->~Process();
+    abandon_process(memory);
+    return Pid{};
+  }
+  struct Announced {  // ends a plain thread's announcement however this function is left
+    RuntimeCore* core;
+    ~Announced() {
+      if (core != nullptr) core->end_external_spawn();
+    }
+  } announced{w == nullptr ? &core : nullptr};
   p->pid = core.table.allocate(w ? &w->slots : nullptr);
   // Link or monitor before anyone can see the child: it cannot die unobserved.
   if (options.link) {
@@ -753,6 +770,17 @@ void RuntimeCore::final_arrival(ProcessHeader* self, Envelope* e, const ExitReas
       break;
   }
   free_envelope(e);
+}
+
+void RuntimeCore::kill_stranded() {
+  ExternalGuard guard(epoch);
+  table.for_each([&](ProcessHeader* p) {
+    if (p->kind != ProcessKind::process) return;
+    // As its worker would run its exit: its destructor may send, which needs a running process.
+    RunningScope scope(p, this);
+    exit_process(nullptr, p, ExitReason::killed());
+    pending_exit.reset();
+  });
 }
 
 void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason) {
