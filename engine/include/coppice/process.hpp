@@ -246,7 +246,8 @@ bool trapping_exits();
 // Sets whether exit signals become Exit messages; returns the previous setting.
 bool trap_exit(bool on);
 
-// Sends to a pid: never fails; a message to a dead pid is dropped, as in OTP.
+// Sends to a pid: never fails; a message to a dead pid is dropped, as in OTP, and so is one
+// to a pid of another Runtime (it reaches nobody, whatever process here has the same slot).
 template <class T>
 void send(Pid to, T&& value) {
   detail::RuntimeCore& core = detail::current_core();
@@ -313,11 +314,13 @@ std::pair<Pid, Ref> spawn_monitor(F&& f, Args&&... args) {
 }
 
 // Links the running process to `pid`. A dead pid: noproc when not trapping exits; when
-// trapping, ok and an Exit{pid, noproc} message follows (OTP's rule).
+// trapping, ok and an Exit{pid, noproc} message follows (OTP's rule). A pid of another
+// Runtime: foreign_pid, trapping or not.
 Status link(Pid pid);
 // Removes the link; afterwards no exit signal through it is acted on.
 void unlink(Pid pid);
-// Monitors `pid`: one Down message when it is gone (at once, noproc, if it already is).
+// Monitors `pid`: one Down message when it is gone (at once, noproc, if it already is; at
+// once, noconnection, for a pid of another Runtime, as OTP for a node it cannot reach).
 Ref monitor(Pid pid);
 // Monitors the process registered as `name` now: its Down carries the name (Down::name).
 // A name nobody holds gives a Down with reason noproc at once.
@@ -336,6 +339,7 @@ struct DemonitorOptions {
 bool demonitor(Ref ref, DemonitorOptions options = {});
 
 // Sends an exit signal to `pid`; see SEMANTICS.md 1.4 for what the receiver does with it.
+// To a dead pid or a pid of another Runtime it is dropped, as a message is.
 // A kill takes effect at the receiver's next scheduling point: a callback that is running
 // finishes first (C++ cannot preempt it, as a NIF cannot be preempted on the BEAM).
 void exit(Pid pid, ExitReason reason);
@@ -415,6 +419,7 @@ inline constexpr std::chrono::milliseconds default_call_timeout{5000};
 
 // Sends `request` as a request and awaits the reply (a message of type R sent with reply()).
 // Outcomes: the reply; timeout (a late reply is dropped, never queued); noproc; calling_self;
+// foreign_pid (a pid of another Runtime: nothing is sent);
 // exited with the server's reason when it died first.
 template <class R, class Req>
 CallAwaiter<R> call(Pid to, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {

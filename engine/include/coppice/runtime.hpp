@@ -23,6 +23,13 @@ namespace coppice {
 // runtime in the same program. Every member may be called from any thread, inside a process
 // or not. Destroying it stops every process (each is killed, its destructor runs, its links
 // and monitors fire) and joins every thread.
+//
+// Each runtime alive in the program has its own tag (1-255) in every pid it hands out; the
+// constructor throws std::length_error when 255 are alive. A pid of another runtime names
+// nobody here: a send or exit signal to it is dropped, as one to a dead pid is; a call, link
+// or register_name with it is an ErrorKind::foreign_pid error; a monitor of it gets a Down
+// `noconnection` at once. A runtime never hands out the same pid twice (2^56 spawns, then a
+// spawn throws std::length_error: the process table is full).
 class Runtime {
  public:
   explicit Runtime(RuntimeOptions options = {});

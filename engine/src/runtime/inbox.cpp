@@ -47,11 +47,11 @@ using namespace detail;
 
 Inbox::Inbox(Runtime& runtime) : runtime_(runtime) {
   RuntimeCore& core = runtime.core();
+  pid_ = core.table.allocate(nullptr);  // first: a full table throws before anything is allocated
   void* mem = allocate(sizeof(InboxState), alignof(InboxState));
   state_ = new (mem) InboxState;
   state_->kind = ProcessKind::inbox;
   state_->set(inbox_flag);
-  pid_ = core.table.allocate(nullptr);
   state_->pid = pid_;
   core.table.publish(state_);
 }
@@ -113,6 +113,7 @@ Result<Message> Inbox::call_message(Pid to, std::string_view name, Message reque
     if (!to) return Error(ErrorKind::noproc, "call: no process is registered as " + target);
   }
   if (to == pid_) return Error(ErrorKind::calling_self, "call: an inbox cannot call itself", to);
+  if (core.table.foreign(to)) return Error(ErrorKind::foreign_pid, "call: " + core.table.foreign_text(to), to);
   Ref ref;
   {
     ExternalGuard guard(core.epoch);

@@ -374,6 +374,7 @@ ProcessInfo RuntimeCore::info_of(ProcessHeader* self, std::uint64_t asker) {
 Status RuntimeCore::link(ProcessHeader* self, Pid pid) {
   if (pid == self->pid) return {};
   if (!pid) return Error(ErrorKind::invalid_argument, "link: no pid given");
+  if (table.foreign(pid)) return Error(ErrorKind::foreign_pid, "link: " + table.foreign_text(pid), pid);
   if (self->has_link(pid.bits())) return {};
   // A closed mailbox is dead too: a dying process stays in the table for a moment after
   // its DOWNs went out, and a link to it must not succeed then.
@@ -398,6 +399,12 @@ void RuntimeCore::unlink(ProcessHeader* self, Pid pid) {
 Ref RuntimeCore::monitor(ProcessHeader* self, Pid pid) {
   Ref ref = make_ref();
   self->ensure_extras().monitoring.insert(ref.bits(), pid.bits());
+  if (table.foreign(pid)) {
+    // Another runtime's pid: a DOWN noconnection at once, as OTP gives for a pid of a node
+    // it cannot reach.
+    deliver(self->pid, make_down_signal(pid, ref, ExitReason::other("noconnection")));
+    return ref;
+  }
   ProcessHeader* target = table.lookup(pid);
   if (target == nullptr || target->exiting.load(std::memory_order_acquire) != 0) {
     // Gone, or going: the DOWN comes at once (a request would be answered only when the
@@ -430,6 +437,10 @@ Ref RuntimeCore::exit_monitored(ProcessHeader* self, Pid pid, ExitReason reason)
   Ref ref = make_ref();
   self->ensure_extras().monitoring.insert(ref.bits(), pid.bits());
   const bool had_link = self->remove_link(pid.bits());
+  if (table.foreign(pid)) {  // as monitor: another runtime's pid is out of reach
+    deliver(self->pid, make_down_signal(pid, ref, ExitReason::other("noconnection")));
+    return ref;
+  }
   ProcessHeader* target = table.lookup(pid);
   if (target == nullptr || target->exiting.load(std::memory_order_acquire) != 0) {
     deliver(self->pid, make_down_signal(pid, ref, ExitReason::noproc()));
@@ -559,7 +570,13 @@ Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, cons
     throw std::logic_error("coppice: spawn_link and spawn_monitor are for a running process");
   }
   Worker* w = core.scheduler.current();
-  p->pid = core.table.allocate(w ? &w->slots : nullptr);
+  try {
+    p->pid = core.table.allocate(w ? &w->slots : nullptr);
+  } catch (...) {  // the table is full: the spawn is refused, the process destroyed here
+    object->~Process();
+    abandon_process(memory);
+    throw;
+  }
   // Link or monitor before anyone can see the child: it cannot die unobserved.
   if (options.link) {
     p->add_link(parent->pid.bits());
@@ -812,4 +829,7 @@ void set_signal_push_hook(void (*hook)(Pid target)) noexcept {
   detail::signal_push_hook.store(hook, std::memory_order_release);
 }
 std::size_t parked_workers(Runtime& runtime) { return runtime.core().scheduler.parked(); }
+void start_fresh_slots_at(Runtime& runtime, std::uint32_t slot, std::uint32_t generation) {
+  runtime.core().table.start_fresh_slots_at(slot, generation);
+}
 }  // namespace coppice::test_hooks

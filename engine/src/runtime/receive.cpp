@@ -97,6 +97,11 @@ bool CallWait::send_now() {
     early = Error(ErrorKind::calling_self, "call: a process cannot call itself", to);
     return false;
   }
+  if (core.table.foreign(to)) {
+    failed_early = true;
+    early = Error(ErrorKind::foreign_pid, "call: " + core.table.foreign_text(to), to);
+    return false;
+  }
   const Ref ref = core.monitor(&p, to);  // the monitor also says "the server is gone"
   p.ensure_extras().aliases.insert(ref.bits(), 0);
   Envelope* e = std::exchange(request, nullptr);
