@@ -1,7 +1,11 @@
 // Pids of another Runtime in the same program (SEMANTICS.md 1.1): never delivered to the local
 // process that has the same slot and generation; a call, link, monitor or register with one is
 // an error, a plain send or exit signal is dropped as one to a dead pid.
+#include <memory>
 #include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "support.hpp"
 
@@ -118,4 +122,26 @@ TEST(ForeignPids, LinkMonitorAndRegisterWithAPidOfAnotherRuntimeAreErrors) {
   ASSERT_TRUE(answers(watcher, trapping));
   EXPECT_FALSE(t.seen_in_b.receive_any(0ms));
   EXPECT_FALSE(watcher.receive_any(0ms)) << "a link or monitor meant for A's process watched B's";
+}
+
+// A pid's 8-bit tag tells 255 live runtimes apart: a 256th is refused by its constructor with
+// a message; once one is destroyed, a new one is made with the tag it freed.
+TEST(ForeignPids, A256thLiveRuntimeIsRefusedByItsConstructor) {
+  std::vector<std::unique_ptr<Runtime>> alive;
+  std::optional<std::string> refusal;
+  for (int i = 0; i < 300 && !refusal; ++i) {
+    try {
+      alive.push_back(std::make_unique<Runtime>(workers(1)));
+    } catch (const std::length_error& e) {
+      refusal = e.what();
+    }
+  }
+  ASSERT_TRUE(refusal) << alive.size() << " runtimes alive at once";
+  EXPECT_EQ(alive.size(), 255u);
+  EXPECT_NE(refusal->find("255 runtimes"), std::string::npos) << *refusal;
+
+  const std::uint8_t freed = alive[10]->spawn<Puppet>().runtime_tag();
+  alive[10].reset();
+  alive[10] = std::make_unique<Runtime>(workers(1));
+  EXPECT_EQ(alive[10]->spawn<Puppet>().runtime_tag(), freed);
 }
