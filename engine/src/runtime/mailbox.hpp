@@ -57,7 +57,7 @@ inline Envelope* mailbox_pop(ProcessHeader* p) {
   // t is the newest linked envelope. If it is also the newest pushed, put the stub back
   // behind it, so that t can be handed out while the queue still holds a node.
   std::uintptr_t head = p->head.load(std::memory_order_acquire);
-  if (untag(head) != t) return nullptr;  // a producer is between its CAS and its link
+  if (untag(head) != t) return nullptr;  // a producer is between its exchange and its link
   stub->next.store(nullptr, std::memory_order_relaxed);
   std::uintptr_t expected = head;
   const std::uintptr_t with_stub = reinterpret_cast<std::uintptr_t>(stub);

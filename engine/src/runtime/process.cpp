@@ -109,7 +109,8 @@ void RuntimeCore::push(ProcessHeader* p, Envelope* e) {
   // A process that is exiting still takes the envelope; its reclamation answers it.
   const bool was_idle = mailbox_push(p, e);
   if (kind == SignalKind::exit_explicit || kind == SignalKind::exit_linked) {
-    // Release: a receiver that sees the flag (acquire) finds the signal in its mailbox.
+    // Release: a receiver whose exchange reads the flag (acquire) finds the signal in its
+    // mailbox. Never cleared but by that exchange, so no set is lost (run_turn).
     p->urgent.store(1, std::memory_order_release);
   }
   if (was_idle) schedule(p);
@@ -662,8 +663,14 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
       // The first is complete (a kill acts now); the second is bounded, so a flooded process
       // that waits for one particular message does not hold its worker: the rest waits for
       // its next turn.
-      const bool urgent = p->urgent.load(std::memory_order_acquire) != 0;
-      if (urgent) p->urgent.store(0, std::memory_order_relaxed);
+      // Relaxed first, so a plain turn pays no read-modify-write. Then an exchange, not a
+      // load and a store: a second sender's set between the two would be overwritten and its
+      // kill would wait behind the backlog. Acquire: pairs with the senders' release set, so
+      // the drain below finds the signal of every set it consumed; a set after the exchange
+      // stays for the next round. Between two checks a turn handles at most
+      // messages_per_turn messages: that bounds how long an exit signal waits.
+      const bool urgent = p->urgent.load(std::memory_order_relaxed) != 0 &&
+                          p->urgent.exchange(0, std::memory_order_acquire) != 0;
       const std::size_t limit = urgent ? ~std::size_t{0} : std::size_t{16} * options.messages_per_turn;
       if ((urgent || p->activity != nullptr) && !drain(p, limit)) {
         reason = std::move(pending_exit);
@@ -707,7 +714,7 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
       p->release_extras_if_empty();
       if (mailbox_try_mark_idle(p)) return false;
       // Something is arriving. Go round again unless it keeps not showing up (a producer
-      // preempted between its CAS and its link): then let others run meanwhile.
+      // preempted between its exchange and its link): then let others run meanwhile.
       if (!handled && ++idle_rounds > 2) return true;
     }
   } catch (ProcessExit& e) {
