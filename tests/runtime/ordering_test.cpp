@@ -1,4 +1,6 @@
 // Ordering (SEMANTICS.md 1.2): between one sender and one receiver, every signal arrives in the order sent.
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #include "support.hpp"
@@ -146,4 +148,63 @@ TEST(Ordering, SignalsAndMessagesFromOneSenderStayInOrder) {
   Result<ProcessInfo> info = rt.process_info(a);
   ASSERT_TRUE(info);
   EXPECT_TRUE(info->links.empty());
+}
+
+namespace {
+// A process whose destructor, once it runs, says so, waits until the test has placed a
+// monitor on it, and then sends the test a message: the message is caused before the DOWN
+// (the destructor is part of the process's life), so it must arrive first.
+struct DestructorHandshake {
+  std::atomic<int> stage{0};  // 1: the destructor runs; 2: the monitor is placed
+  std::atomic<bool> waited_out{false};
+};
+
+class SendsFromItsDestructor : public Process {
+ public:
+  SendsFromItsDestructor(DestructorHandshake* h, Pid to) : h_(h), to_(to) {}
+  ~SendsFromItsDestructor() override {
+    h_->stage.store(1);
+    const auto deadline = std::chrono::steady_clock::now() + wait_time;
+    while (h_->stage.load() != 2) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        h_->waited_out.store(true);
+        break;
+      }
+      std::this_thread::yield();
+    }
+    send(to_, 42);
+  }
+  void handle(Message) override { stop_self(ExitReason::other("real")); }
+
+ private:
+  DestructorHandshake* h_;
+  Pid to_;
+};
+}  // namespace
+
+// SEMANTICS.md 1.2: a monitor placed while the process's destructor runs sees the process
+// alive; its DOWN carries the real reason and comes after what the destructor sent.
+TEST(Ordering, MessageSentByADestructorArrivesBeforeADownMonitoredMeanwhile) {
+  Runtime rt(workers(2));
+  for (int round = 0; round < 5; ++round) {
+    Inbox inbox(rt);
+    DestructorHandshake h;
+    const Pid p = rt.spawn<SendsFromItsDestructor>(&h, inbox.pid());
+    inbox.send(p, std::string("stop"));
+    const auto deadline = std::chrono::steady_clock::now() + wait_time;
+    while (h.stage.load() != 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    ASSERT_EQ(h.stage.load(), 1) << "the destructor never ran";
+    const Ref ref = inbox.monitor(p);
+    h.stage.store(2);
+    std::optional<Message> first = inbox.receive_any(wait_time);
+    ASSERT_TRUE(first) << "round " << round << ": nothing arrived";
+    ASSERT_FALSE(h.waited_out.load());
+    const Down* early = first->get_if<Down>();
+    ASSERT_TRUE(first->is<int>()) << "round " << round << ": the DOWN (reason "
+                                  << (early ? early->reason.to_string() : std::string("?"))
+                                  << ") overtook the destructor's message";
+    std::optional<Down> d = down_for(inbox, ref);
+    ASSERT_TRUE(d) << "round " << round << ": no DOWN";
+    EXPECT_EQ(d->reason, ExitReason::other("real")) << "round " << round;
+  }
 }

@@ -763,15 +763,16 @@ void RuntimeCore::final_arrival(ProcessHeader* self, Envelope* e, const ExitReas
 }
 
 void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason) {
-  p->set(exiting_flag);
-  // seq_cst: register_name sets `named` and then reads this (Dekker; see names.cpp).
-  p->exiting.store(1, std::memory_order_seq_cst);
   const bool is_process = p->kind == ProcessKind::process;
   // Counted out before anyone hears of the death, so a process_count read after a DOWN
   // does not include this process.
   if (is_process) count_live(w, -1);
   // 1. User code ends: the activity's frames, then the object (whose destructor may still
-  //    send: what it sends goes out before the exit signals below).
+  //    send: what it sends goes out before the exit signals below). Until it has, the
+  //    process is alive to everyone (`exiting` is still 0): a monitor placed meanwhile is
+  //    pushed, answered by the final drain with the real reason, and so comes after
+  //    whatever the destructor sent (SEMANTICS.md 1.2). Setting `exiting` first would
+  //    answer it at once with noproc, overtaking the destructor's messages.
   if (p->activity != nullptr) {
     RootHandle::from_address(p->activity).destroy();
     p->activity = nullptr;
@@ -781,6 +782,9 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
     p->object->~Process();
     p->object = nullptr;
   }
+  // seq_cst: register_name sets `named` and then reads this (Dekker; see names.cpp), so a
+  // name the destructor registered is removed below, by us or by register_name.
+  p->exiting.store(1, std::memory_order_seq_cst);
   // 2. Close the mailbox; answer link and monitor requests that made it in.
   Envelope* last = mailbox_close(p);
   mailbox_drain_closed(p, last, [&](Envelope* e) { final_arrival(p, e, reason); });

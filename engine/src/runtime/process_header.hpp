@@ -34,7 +34,6 @@ struct ProcessExtras {
 enum ProcessFlag : std::uint16_t {
   trap_exit_flag = 1 << 0,
   started_flag = 1 << 1,   // init() has run
-  exiting_flag = 1 << 2,   // runs no more user code
   body_flag = 1 << 3,      // the activity is the process's body: it exits when that returns
   inbox_flag = 1 << 4,     // an Inbox: "scheduling" it wakes its thread
   reported_flag = 1 << 5,  // a behaviour reported its crash itself (mark_crash_reported)
@@ -57,7 +56,10 @@ struct ProcessHeader {
   Envelope stub;
   Pid pid;                          // set before the process is published, then read-only
   std::atomic<std::uint8_t> named{0};    // set by register_name; read at exit
-  std::atomic<std::uint8_t> exiting{0};  // set once, as the process starts to exit
+  // Set once, when the dying process has run its last user code (the destructor) and is
+  // about to close its mailbox: from then on link, monitor, register_name and is_alive see
+  // it as gone. Release/seq_cst store; readers acquire (names.cpp: seq_cst, a Dekker pair).
+  std::atomic<std::uint8_t> exiting{0};
   // Set by a sender after pushing an exit signal (release), cleared only by the owner's
   // exchange (acquire), so a second sender's set is never lost: the next round of the turn
   // drains everything first, so a kill is acted on at once; without it, a handler takes its
