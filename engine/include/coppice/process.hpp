@@ -126,6 +126,9 @@ struct ReceiveWait {
   std::uint64_t timer_token = 0;
   bool timed_out = false;
   bool waiting = false;
+  // Done at once, but suspended anyway to give the worker back (done_or_yield): the turn
+  // ends here and the process's next turn resumes it first, with the result already in.
+  bool yielded = false;
 
   ReceiveWait() = default;
   // Moved only before it is awaited (awaiters are returned by value from receive()).
@@ -136,6 +139,12 @@ struct ReceiveWait {
   ~ReceiveWait();
 
   bool ready();                          // drains and scans; true if done (matched or timed out)
+  // What an awaiter's await_ready returns for an await that is `done` at once: true, unless
+  // the running process has completed RuntimeOptions::messages_per_turn awaits at once in
+  // this turn; then false with `yielded` set, and suspend() makes it a yield, as the BEAM
+  // preempts a process whose reductions are spent (a loop of failing calls never suspends
+  // otherwise, and would hold its worker for ever).
+  bool done_or_yield(bool done);
   void suspend(std::coroutine_handle<> h);
   Message take() { return Message::adopt(std::exchange(result, nullptr)); }
 };
@@ -183,7 +192,7 @@ struct CallWait {
 template <class T>
 struct ReceiveAwaiter {
   detail::ReceiveWait w;
-  bool await_ready() { return w.ready(); }
+  bool await_ready() { return w.done_or_yield(w.ready()); }
   void await_suspend(std::coroutine_handle<> h) { w.suspend(h); }
   T await_resume() {
     Message m = w.take();
@@ -198,7 +207,7 @@ struct ReceiveAwaiter {
 template <class T>
 struct ReceiveForAwaiter {
   detail::ReceiveWait w;
-  bool await_ready() { return w.ready(); }
+  bool await_ready() { return w.done_or_yield(w.ready()); }
   void await_suspend(std::coroutine_handle<> h) { w.suspend(h); }
   std::optional<T> await_resume() {
     if (!w.result) return std::nullopt;
@@ -232,7 +241,7 @@ Result<R> reply_as(Result<Message> reply, Pid to) {
 template <class R>
 struct CallAwaiter {
   detail::CallWait c;
-  bool await_ready() { return c.started ? (c.failed_early || c.wait.ready()) : c.start(); }
+  bool await_ready() { return c.wait.done_or_yield(c.started ? (c.failed_early || c.wait.ready()) : c.start()); }
   void await_suspend(std::coroutine_handle<> h) { c.wait.suspend(h); }
   Result<R> await_resume() { return detail::reply_as<R>(c.finish(), c.to); }
 };

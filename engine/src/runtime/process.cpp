@@ -17,6 +17,9 @@ namespace coppice::detail {
 namespace {
 thread_local ProcessHeader* this_process = nullptr;
 thread_local RuntimeCore* this_core = nullptr;
+// Awaits the running process has completed without suspending since its turn began (or
+// since it last yielded): its reductions. Reset by run_turn; owned by this thread.
+thread_local unsigned awaits_at_once = 0;
 
 // Sets the running process for the scope of a turn (or of an inbox operation).
 struct RunningScope {
@@ -55,6 +58,15 @@ thread_local std::optional<ExitReason> RuntimeCore::pending_exit;
 
 ProcessHeader* running_process() noexcept { return this_process; }
 RuntimeCore* running_core() noexcept { return this_core; }
+
+// True when the running process has spent its budget of awaits completed at once: the
+// caller makes this await a yield. The budget is messages_per_turn, the same unit of work a
+// turn of messages is allowed, so a spinning coroutine gives way as often as a busy handler.
+bool spend_await_at_once() {
+  if (++awaits_at_once <= this_core->options.messages_per_turn) return false;
+  awaits_at_once = 0;
+  return true;
+}
 
 RuntimeCore& current_core() {
   if (this_core == nullptr) throw std::logic_error("coppice: not inside a process (a plain thread uses Runtime or Inbox)");
@@ -646,6 +658,7 @@ inline void RuntimeCore::hand_off_next(Worker& w) {
 bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
   RunningScope scope(p, this);
   unsigned budget = options.messages_per_turn;
+  awaits_at_once = 0;
   std::optional<ExitReason> reason;
   try {
     if (!p->has(started_flag)) {
@@ -682,7 +695,13 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
         if (p->activity != nullptr) {
           ReceiveWait* waiter = p->waiter;
           if (waiter == nullptr) break;
-          if (!waiter->timed_out) {
+          if (waiter->yielded) {
+            // It gave the worker back (done_or_yield): behind everyone else in the queue,
+            // then resumed first thing in its next turn, after the drain above has acted on
+            // any signal (a kill takes effect here).
+            if (handled) return true;
+            waiter->yielded = false;
+          } else if (!waiter->timed_out) {
             Envelope* e = scan(p, *waiter);
             if (e == nullptr) break;
             if (handled) hand_off_next(w);
