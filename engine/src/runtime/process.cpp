@@ -647,12 +647,12 @@ namespace coppice::detail {
 
 // ---- A turn --------------------------------------------------------------------------
 
-// A process this turn woke waits in the worker's next slot, where no one else can take it.
-// When the turn goes on to another message (whose callback might hold the worker), it moves
-// to the run queue, where another worker can. A turn of one message, the common case of a
-// ping-pong, keeps it next.
+// A process this turn woke waits in the worker's next slot, where only a thief that has
+// seen this worker stuck in one turn for a while may take it. When the turn goes on to
+// another message (whose callback might hold the worker), it moves to the run queue, where
+// any worker can. A turn of one message, the common case of a ping-pong, keeps it next.
 inline void RuntimeCore::hand_off_next(Worker& w) {
-  if (w.next != nullptr) scheduler.release_next(w);
+  if (w.next.load(std::memory_order_relaxed) != nullptr) scheduler.release_next(w);
 }
 
 bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
