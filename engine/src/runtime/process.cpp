@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "coppice/process.hpp"
 #include "coppice/runtime.hpp"
@@ -538,9 +539,36 @@ void abandon_process(ProcessMemory memory) noexcept {
   deallocate(memory.header);
 }
 
+void RuntimeCore::bounce_late(ProcessHeader* p) {
+  for (unsigned spins = 0;;) {
+    while (Envelope* e = mailbox_pop(p)) bounce(p->pid, e);
+    switch (mailbox_try_mark_idle_dead(p)) {
+      case DeadMark::idle:
+        return;  // touch p no more: the next sender to find it idle schedules it
+      case DeadMark::reclaimed:
+        free_header(p);
+        return;
+      case DeadMark::busy:
+        if (++spins > 64) std::this_thread::yield();
+        break;
+    }
+  }
+}
+
 void RuntimeCore::reclaim(ProcessHeader* p) noexcept {
-  // No thread holds p any more, so every push into it has finished: what came after the
-  // close gets the answer a dead process gives (a link: exit noproc; a monitor: DOWN noproc).
+  // No thread holds p any more, so every push into it has finished. A process's mailbox is
+  // idle unless a worker holds it to answer late envelopes (bounce_late): the tag tells that
+  // worker to free p itself. acq_rel: we see the last holder's writes if it was idle, and
+  // the holder that reads our tag sees every push before it.
+  if (p->kind == ProcessKind::process && !tearing_down_) {
+    if ((p->head.fetch_or(reclaimed_tag, std::memory_order_acq_rel) & idle_tag) == 0) return;
+  }
+  free_header(p);
+}
+
+void RuntimeCore::free_header(ProcessHeader* p) noexcept {
+  // What came after the close (an inbox; or anything at teardown) gets the answer a dead
+  // process gives (a link: exit noproc; a monitor: DOWN noproc).
   mailbox_for_each_late(p, [&](Envelope* e) {
     if (tearing_down_) {
       free_envelope(e);
@@ -656,6 +684,10 @@ inline void RuntimeCore::hand_off_next(Worker& w) {
 }
 
 bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
+  if (p->has(dead_flag)) {  // a sender found a dead process idle: answer what it sent
+    bounce_late(p);
+    return false;
+  }
   RunningScope scope(p, this);
   unsigned budget = options.messages_per_turn;
   awaits_at_once = 0;
@@ -826,9 +858,15 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
     p->extras = nullptr;
     p->set(links_spilled_flag, false);  // the links went with the extras
   }
-  // 5. Free the slot now, the memory once no thread can hold the header.
+  // 5. Free the slot now, the memory once no thread can hold the header. What reached the
+  //    mailbox after the close is answered now, and whatever comes later by the next free
+  //    worker: the mailbox goes back to idle, so the sender of a late request schedules the
+  //    dead process, whose turn answers it (bounce_late). An inbox has no turns: its late
+  //    envelopes wait for reclamation.
   table.remove(p->pid, w ? &w->slots : nullptr);
+  p->set(dead_flag);
   epoch.retire(w ? w->participant : nullptr, p, &reclaim_process, this);
+  if (is_process) bounce_late(p);  // touch p no more after this
   if (is_process && stopping.load(std::memory_order_acquire) && live_processes() == 0) {
     std::lock_guard lock(exit_mutex_);
     all_exited_.notify_all();

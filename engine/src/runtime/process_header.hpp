@@ -34,6 +34,7 @@ struct ProcessExtras {
 enum ProcessFlag : std::uint16_t {
   trap_exit_flag = 1 << 0,
   started_flag = 1 << 1,   // init() has run
+  dead_flag = 1 << 2,      // exited: a turn only answers what arrived late (bounce_late)
   body_flag = 1 << 3,      // the activity is the process's body: it exits when that returns
   inbox_flag = 1 << 4,     // an Inbox: "scheduling" it wakes its thread
   reported_flag = 1 << 5,  // a behaviour reported its crash itself (mark_crash_reported)

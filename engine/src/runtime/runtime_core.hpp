@@ -73,8 +73,13 @@ class RuntimeCore {
   bool run_turn(Worker& w, ProcessHeader* p);
   void hand_off_next(Worker& w);
   void exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason);
-  // Frees a dead process's memory, answering what reached its mailbox after it closed.
+  // A turn of a dead process: answers what reached its mailbox after the final drain (as a
+  // dead process does: noproc), then marks it idle again, or frees it if reclamation came.
+  void bounce_late(ProcessHeader* p);
+  // Frees a dead process's memory once no thread can hold it, or leaves that to the worker
+  // holding its mailbox (bounce_late); an inbox's late envelopes are answered here.
   void reclaim(ProcessHeader* p) noexcept;
+  void free_header(ProcessHeader* p) noexcept;
 
   // Pid start_process(...) lives in process.cpp as a free function of the public detail API.
   // Live-process accounting, per worker so that spawns and exits touch no shared line.

@@ -451,6 +451,14 @@ void Scheduler::run(Worker& w) {
     }
   }
 
+  // Stopping: a dead process still queued (a late request scheduled it) gets its last turn,
+  // so that one whose reclamation came meanwhile, leaving it to that turn, is freed.
+  for (;;) {
+    ProcessHeader* p = take_next(w);
+    if (p == nullptr) p = w.queue.take();
+    if (p == nullptr && !global_.try_dequeue(p)) break;
+    if (p->has(dead_flag)) core_.bounce_late(p);
+  }
   if (options_.on_worker_stop) options_.on_worker_stop(w.index);
   core_.epoch.release_participant(w.participant);
   this_worker = nullptr;
