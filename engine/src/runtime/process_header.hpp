@@ -51,7 +51,8 @@ struct ProcessHeader {
   // ---- Written by senders (and by the owner's few read-modify-writes of `head`). ----
   // The mailbox's producer end: the newest envelope, tagged idle (nobody is running or has
   // scheduled this process) or closed (the process has stopped reading). A push never fails,
-  // closed or not: what arrives after the close is answered at reclamation (mailbox.hpp).
+  // closed or not: what arrives after the close is answered by a turn of the dead process
+  // (bounce_late; an inbox's at reclamation: mailbox.hpp).
   std::atomic<std::uintptr_t> head;
   // The mailbox's stub: the queue is never empty of nodes, so a push is one exchange.
   Envelope stub;

@@ -302,7 +302,7 @@ bool Scheduler::work_visible() const {
 void Scheduler::park(Worker& w) {
   // Free what can be freed before sleeping: with every other worker asleep (offline), this
   // one alone can advance the epoch, so dead processes do not wait for the next busy spell.
-  // What this worker retired goes where any collector frees it: a dead process's late link
+  // What this worker retired goes where any collector frees it: a dead inbox's late link
   // and monitor requests are answered at reclamation, which must not wait for us to wake.
   core_.epoch.hand_over(w.participant);
   for (int i = 0; i < 3; ++i) {
