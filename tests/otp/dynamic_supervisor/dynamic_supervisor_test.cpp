@@ -773,3 +773,47 @@ TEST(DynamicSupervisor, HundredThousandChildrenStartAndStop) {
 
 }  // namespace
 }  // namespace coppice_test
+
+namespace coppice_test {
+namespace {
+
+// A start function that returns Pid{} started nobody: start_child fails with start_error
+// saying so, and nothing is stored (SEMANTICS.md 4: any other return X is {:error, X}).
+TEST(DynamicSupervisor, StartFunctionReturningNoPidIsAFailedStart) {
+  CapturedLog log;
+  coppice::Runtime rt(log.options());
+  Pid sup = DynamicSupervisor::start(rt, {}).value();
+  Result<Pid> r = DynamicSupervisor::start_child(rt, sup, start_spec([]() -> Async<Result<Pid>> { co_return Pid{}; }));
+  ASSERT_FALSE(r) << "counted as child " << r.value();
+  EXPECT_EQ(r.error().kind(), ErrorKind::start_error);
+  EXPECT_NE(r.error().message().find("returned no pid"), std::string::npos) << r.error().message();
+  EXPECT_EQ(counts(rt, sup), (Counts{0, 0, 0, 0}));
+  EXPECT_TRUE(DynamicSupervisor::which_children(rt, sup).value().empty());
+  EXPECT_TRUE(coppice::stop(rt, sup, ExitReason::shutdown()));
+}
+
+// The same during a restart: each attempt that returns Pid{} is a failed restart, counted
+// towards the intensity (SEMANTICS.md 4), so the supervisor gives up with shutdown.
+TEST(DynamicSupervisor, RestartReturningNoPidIsAFailedRestart) {
+  CapturedLog log;
+  coppice::Runtime rt(log.options());
+  Inbox inbox(rt);
+  Pid sup = DynamicSupervisor::start(rt, {}).value();
+  auto starts = std::make_shared<std::atomic<int>>(0);
+  Pid child = DynamicSupervisor::start_child(rt, sup, start_spec([starts, report = inbox.pid()]() -> Async<Result<Pid>> {
+                return [](std::shared_ptr<std::atomic<int>> n, Pid to) -> Async<Result<Pid>> {
+                  if ((*n)++ > 0) co_return Pid{};
+                  co_return coppice::spawn_link(plain_child, ExitReason::shutdown(), to);
+                }(starts, report);
+              })).value();
+  wait_started(inbox);
+  coppice::Ref sup_ref = inbox.monitor(sup);
+  rt.exit(child, ExitReason::kill());
+  std::optional<coppice::Down> d = down_for(inbox, sup_ref);
+  ASSERT_TRUE(d) << "the supervisor took Pid{} for a restarted child";
+  EXPECT_EQ(d->reason, ExitReason::shutdown());
+  EXPECT_EQ(starts->load(), 1 + 3) << "the first start, then one attempt per allowed restart (3 in 5 s)";
+}
+
+}  // namespace
+}  // namespace coppice_test
