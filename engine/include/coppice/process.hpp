@@ -317,7 +317,7 @@ std::pair<Pid, Ref> spawn_monitor(F&& f, Args&&... args) {
 Status link(Pid pid);
 // Removes the link; afterwards no exit signal through it is acted on.
 void unlink(Pid pid);
-// Monitors `pid`: one Down message when it is gone (at once, noproc, if it already is).
+// Monitors `pid`: one Down message when it is gone (at once, noproc, if it already is). monitor(self()) creates nothing (as ERTS): no Down, and demonitor of it is false.
 Ref monitor(Pid pid);
 // Monitors the process registered as `name` now: its Down carries the name (Down::name).
 // A name nobody holds gives a Down with reason noproc at once.

@@ -397,6 +397,9 @@ void RuntimeCore::unlink(ProcessHeader* self, Pid pid) {
 
 Ref RuntimeCore::monitor(ProcessHeader* self, Pid pid) {
   Ref ref = make_ref();
+  // monitor(self()): a reference and nothing else, as ERTS does (SEMANTICS.md 9): a process
+  // cannot see its own DOWN, so a monitor would only grow its extras (a loop of them did).
+  if (pid == self->pid) return ref;
   self->ensure_extras().monitoring.insert(ref.bits(), pid.bits());
   ProcessHeader* target = table.lookup(pid);
   if (target == nullptr || target->exiting.load(std::memory_order_acquire) != 0) {
@@ -422,6 +425,7 @@ Ref RuntimeCore::monitor(ProcessHeader* self, std::string_view name) {
     return ref;
   }
   Ref ref = monitor(self, pid);
+  if (pid == self->pid) return ref;  // its own name: nothing stored (above)
   self->ensure_extras().monitor_names.emplace_back(ref.bits(), std::string(name));
   return ref;
 }
