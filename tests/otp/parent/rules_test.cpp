@@ -918,7 +918,7 @@ TEST(ParentUnderSupervisor, AParentIsASupervisorChildAndAnswersSupervisorQueries
 
   const Pid a = started_pid(inbox, "a");
   const Pid b = started_pid(inbox, "b");
-  EXPECT_EQ(children_of(rt, parent), (std::vector<std::pair<std::string, Pid>>{{"b", b}, {"a", a}}));
+  EXPECT_EQ(children_of(rt, parent), (std::vector<std::pair<std::string, Pid>>{{"a", a}, {"b", b}}));  // start order
   Result<std::vector<ChildInfo>> which = Supervisor::which_children(rt, parent);
   ASSERT_TRUE(which) << which.error();
   for (const ChildInfo& c : *which) {
@@ -978,8 +978,9 @@ TEST(ParentUnderSupervisor, AParentInsideAParentStopsItsLeavesFirst) {
   Result<std::vector<ChildInfo>> which = Supervisor::which_children(rt, *outer);
   ASSERT_TRUE(which) << which.error();
   ASSERT_EQ(which->size(), 2u);
-  EXPECT_EQ((*which)[0].id, "inner");
-  EXPECT_EQ((*which)[0].type, ChildType::supervisor);
+  EXPECT_EQ((*which)[0].id, "first");  // start order (SEMANTICS.md 9)
+  EXPECT_EQ((*which)[1].id, "inner");
+  EXPECT_EQ((*which)[1].type, ChildType::supervisor);
   Result<ChildSpec> spec = Supervisor::get_childspec(rt, *outer, "inner");
   ASSERT_TRUE(spec) << spec.error();
   EXPECT_EQ(spec->effective_shutdown(), Shutdown::infinity());
@@ -1260,7 +1261,6 @@ TEST(ParentValidation, ErrorsNameTheField) {
   ParentChildSpec significant = base();
   significant.with_restart(Restart::temporary).as_significant();
   const std::vector<Case> cases{
-      {"lifetime", base().with_lifetime(0ms)},
       {"lifetime", base().with_lifetime(-5ms)},
       {"max_restarts", base().with_max_restarts(-1)},
       {"max_seconds", base().with_max_restarts(1, 0ms)},
@@ -1289,3 +1289,90 @@ TEST(ParentValidation, ErrorsNameTheField) {
   EXPECT_TRUE(children_via(inbox, *parent).empty());
   EXPECT_TRUE(nothing_queued<Started>(inbox));
 }
+
+// ---- SEMANTICS.md 9: which_children order, lifetime 0 ------------------------------------------
+
+namespace {
+
+std::vector<std::string> which_ids(coppice::Runtime& rt, Pid parent) {
+  std::vector<std::string> ids;
+  Result<std::vector<ChildInfo>> which = Supervisor::which_children(rt, parent);
+  EXPECT_TRUE(which) << which.error();
+  if (which)
+    for (const ChildInfo& c : *which) ids.push_back(c.id);
+  return ids;
+}
+
+// which_children lists a Parent's children in start order, as the `parent` library does
+// (SEMANTICS.md 0 and 9), and a restarted child keeps its slot (SEMANTICS.md 7.3).
+TEST(ParentWhichChildren, ListsChildrenInStartOrder) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid o = inbox.pid();
+  Result<Pid> parent = start_recorder(rt, o, with_parent(intensity(std::nullopt)));
+  ASSERT_TRUE(parent) << parent.error();
+  const Pid a = start_one(rt, *parent, pworker("a", o));
+  start_one(rt, *parent, pworker("b", o));
+  start_one(rt, *parent, pworker("c", o));
+  EXPECT_EQ(which_ids(rt, *parent), (std::vector<std::string>{"a", "b", "c"}));
+  drain<Started>(inbox);
+  crash_and_wait(rt, inbox, a);
+  EXPECT_NE(started_pid(inbox, "a"), a);
+  EXPECT_EQ(which_ids(rt, *parent), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+// Lifetime 0 is accepted (the `parent` library's timeout: 0, SEMANTICS.md 9): the child is
+// started and stopped at once with reason timeout; temporary, it is kept with no pid;
+// ephemeral, it is removed and reported.
+TEST(ParentLifetime, ZeroStopsATemporaryChildAtOnce) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid o = inbox.pid();
+  Result<Pid> parent = start_recorder(rt, o, with_parent(intensity(std::nullopt)));
+  ASSERT_TRUE(parent) << parent.error();
+  {
+    SCOPED_TRACE("temporary");
+    const Pid c = start_one(rt, *parent, pworker("temporary", o).with_restart(Restart::temporary).with_lifetime(0ms));
+    ASSERT_TRUE(c);
+    std::optional<ExitReason> r = end_of(inbox, c);
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(*r == ExitReason::timeout() || *r == ExitReason::noproc()) << *r;
+    const std::vector<ParentChild> now = children_via(inbox, *parent);
+    EXPECT_EQ(ids_of(now), std::vector<std::string>{"temporary"});
+    EXPECT_EQ(pid_in(now, "temporary"), Pid{});
+  }
+  {
+    SCOPED_TRACE("ephemeral temporary");
+    const Pid c = start_one(
+        rt, *parent, pworker("ephemeral", o).with_restart(Restart::temporary).as_ephemeral().with_lifetime(0ms));
+    ASSERT_TRUE(c);
+    std::optional<SawStopped> saw = inbox.receive<SawStopped>(wait_time);
+    ASSERT_TRUE(saw);
+    ASSERT_EQ(ids_of(saw->stopped), std::vector<std::string>{"ephemeral"});
+    EXPECT_EQ(saw->stopped[0].pid, c);
+    EXPECT_EQ(saw->stopped[0].exit_reason, ExitReason::timeout());
+    EXPECT_EQ(ids_of(children_via(inbox, *parent)), std::vector<std::string>{"temporary"});
+  }
+}
+
+// A permanent child with lifetime 0 is stopped at once and restarted each time, each restart
+// counting: with an intensity of 3 in 5 s the parent gives up with too_many_restarts.
+TEST(ParentLifetime, ZeroRestartsAPermanentChildUntilTheIntensityTrips) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid o = inbox.pid();
+  Result<Pid> parent = start_recorder(rt, o, with_parent(intensity(3)));
+  ASSERT_TRUE(parent) << parent.error();
+  const Ref mp = inbox.monitor(*parent);
+  Result<Pid> c = ask<Pid>(rt, *parent, StartChild{pworker("permanent", o).with_lifetime(0ms)});
+  // The start itself succeeds (or the parent is already gone when the reply would come).
+  if (!c) {
+    EXPECT_EQ(c.error().kind(), ErrorKind::noproc) << c.error();
+  }
+  std::optional<Down> d = down_for(inbox, mp);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->reason, too_many_restarts());
+  EXPECT_EQ(drain<Started>(inbox), 1u + 3u) << "the start, then three restarts";
+}
+
+}  // namespace
