@@ -82,7 +82,7 @@ MOST_REPETITIONS = 1000  # how far smallest_repetitions looks
 @functools.lru_cache(maxsize=None)
 def smallest_p(n_base, n_run):
     """The smallest p compare.py's U test can give with n_base and n_run repetitions: its own
-    calc_utest (scipy's two-sided Mann-Whitney, exact below 9 repetitions a side when no value
+    calc_utest (scipy's two-sided Mann-Whitney: exact when a side has 8 or fewer and no value
     repeats, else the normal approximation) on the most extreme samples, every run repetition
     worse than every baseline one: 2 / C(n_base + n_run, n_base) when exact. 1 when compare.py
     runs no U test (fewer than 2 repetitions a side). (Samples full of repeated values, such as
@@ -167,7 +167,7 @@ def check_repetitions(args):
             return 2
         n_base, against = min(counts), f"against the baseline's {min(counts)}"
     else:
-        n_base, against = n, f"against a baseline of {n} (a baseline of {n} repetitions, compared with runs of as many)"
+        n_base, against = n, "for a baseline, compared with runs of as many"
     p = smallest_p(n_base, n)
     if p < args.alpha:
         return 0
