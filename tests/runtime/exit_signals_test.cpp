@@ -156,6 +156,58 @@ TEST(ExitSignals, NormalFromAnotherProcessIsIgnoredWhenNotTrapping) {
   EXPECT_FALSE(down_for(inbox, ref, 0ms));
 }
 
+// Row: reason normal, sender != receiver, not trapping -> dropped, for the link-caused
+// signal: a linked peer that ends normal does not take a non-trapping process with it, and
+// the link is gone.
+TEST(ExitSignals, ALinkedPeerEndingNormalDoesNotKillANonTrappingProcess) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid a = rt.spawn<Puppet>();
+  const Pid b = rt.spawn<Puppet>();
+  link_puppets(inbox, a, b);
+  const Ref ref_a = inbox.monitor(a);
+  const Ref ref_b = inbox.monitor(b);
+  inbox.send(b, Die{ExitReason::normal()});
+  std::optional<Down> d = down_for(inbox, ref_b);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->reason, ExitReason::normal());
+  // b's link signal went into a's mailbox before b's DOWN into ours: a has it before this Ping.
+  ASSERT_TRUE(answers(inbox, a)) << "a died of its linked peer's normal exit";
+  EXPECT_FALSE(down_for(inbox, ref_a, 0ms));
+  Result<ProcessInfo> info = rt.process_info(a);
+  ASSERT_TRUE(info);
+  EXPECT_TRUE(info->links.empty());
+}
+
+// The same rule from the other side: a non-trapping process whose spawn_link'ed child returns
+// (reason normal) keeps running. The child's link signal is queued before its DOWN to the
+// same process, so when the DOWN is taken the signal has been acted on.
+TEST(ExitSignals, ANonTrappingProcessOutlivesItsLinkedChildEndingNormal) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid parent = rt.spawn([](Pid observer) -> Async<void> {
+    const Pid child = spawn_link([]() -> Async<void> {
+      co_await receive<std::string>();  // "go", once monitored; then it returns: reason normal
+    });
+    const Ref ref = monitor(child);
+    send(child, std::string("go"));
+    auto is_it = [ref](const Message& m) {
+      const Down* d = m.get_if<Down>();
+      return d != nullptr && d->ref == ref;
+    };
+    Message down = co_await receive_if(is_it);
+    send(observer, std::string("still running after the child's ") + down.get<Down>().reason.to_string());
+    send(observer, self_info().links.size());
+  }, inbox.pid());
+  std::optional<std::string> said = inbox.receive<std::string>(wait_time);
+  ASSERT_TRUE(said) << "the parent died with its linked child's normal exit";
+  EXPECT_EQ(*said, "still running after the child's " + ExitReason::normal().to_string());
+  std::optional<std::size_t> links = inbox.receive<std::size_t>(wait_time);
+  ASSERT_TRUE(links);
+  EXPECT_EQ(*links, 0u);
+  (void)parent;
+}
+
 // Row: reason normal, sender == receiver, not trapping -> terminates with normal.
 TEST(ExitSignals, ExitSelfNormalTerminatesNonTrappingProcess) {
   Runtime rt(workers(2));

@@ -4,6 +4,7 @@
 // a Parent inside a Supervisor, and that no way of stopping a parent leaves a child behind.
 #include <any>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -204,6 +205,71 @@ TEST(ParentRestart, RestartTypesFollowOtpRules) {
   EXPECT_NE(started_pid(inbox, "transient"), t);
   children_via(inbox, *parent);
   EXPECT_TRUE(nothing_queued<Started>(inbox));
+}
+
+// Every restart type against every kind of exit reason, each in a fresh parent, the expected
+// answer written out from the contract (SEMANTICS.md 0 "transient children", 7.2 and 7.4),
+// not computed with the engine's classification. Not restarted: the non-ephemeral child is
+// kept with no pid.
+TEST(ParentRestart, EveryRestartTypeAndExitReasonFollowsTheContractTable) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid o = inbox.pid();
+  struct Case {
+    Restart restart;
+    const char* how;    // "cast": the child stops itself with `reason`; "kill": exit(child, kill)
+    ExitReason reason;  // the reason the child dies with
+    bool restarted;     // the contract's answer
+  };
+  const ExitReason detail = ExitReason::shutdown("detail");
+  const ExitReason other = ExitReason::other("boom");
+  const std::vector<Case> table{
+      {Restart::permanent, "cast", ExitReason::normal(), true},
+      {Restart::permanent, "cast", ExitReason::shutdown(), true},
+      {Restart::permanent, "cast", detail, true},
+      {Restart::permanent, "cast", other, true},
+      {Restart::permanent, "kill", ExitReason::killed(), true},
+      {Restart::transient, "cast", ExitReason::normal(), false},
+      {Restart::transient, "cast", ExitReason::shutdown(), false},
+      {Restart::transient, "cast", detail, false},
+      {Restart::transient, "cast", other, true},
+      {Restart::transient, "kill", ExitReason::killed(), true},
+      {Restart::temporary, "cast", ExitReason::normal(), false},
+      {Restart::temporary, "cast", ExitReason::shutdown(), false},
+      {Restart::temporary, "cast", detail, false},
+      {Restart::temporary, "cast", other, false},
+      {Restart::temporary, "kill", ExitReason::killed(), false},
+  };
+  for (const Case& row : table) {
+    SCOPED_TRACE(std::string(coppice::to_string(row.restart)) + " " + row.how + " " + row.reason.to_string());
+    Result<Pid> parent = start_recorder(rt, o, with_parent(intensity(std::nullopt)));
+    ASSERT_TRUE(parent) << parent.error();
+    const Pid child = start_one(rt, *parent, pworker("child", o).with_restart(row.restart));
+    drain<Started>(inbox);
+    const Ref m = inbox.monitor(child);
+    if (std::string_view(row.how) == "kill") {
+      rt.exit(child, ExitReason::kill());
+    } else {
+      crash(rt, child, row.reason);
+    }
+    std::optional<Down> d = down_for(inbox, m);
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(d->reason, row.reason);
+    // The child's EXIT reached the parent before its DOWN reached us: this request is served
+    // after the parent acted on it, and a restart's Started is queued by then.
+    Result<Pid> now = ParentClient::child_pid(rt, *parent, "child");
+    ASSERT_TRUE(now) << now.error();
+    std::optional<Started> again = inbox.receive<Started>(0ms);
+    if (row.restarted) {
+      ASSERT_TRUE(again.has_value()) << "not restarted";
+      EXPECT_NE(again->pid, child);
+      EXPECT_EQ(*now, again->pid);
+    } else {
+      EXPECT_FALSE(again.has_value()) << "restarted, and must not be";
+      EXPECT_EQ(*now, Pid{});
+    }
+    EXPECT_TRUE(coppice::stop(rt, *parent, ExitReason::shutdown()));
+  }
 }
 
 // A shutdown group stops and restarts together (one_for_all within the group), in start
@@ -415,6 +481,121 @@ TEST(ParentRestart, PerChildMaxRestartsBesideAnInfiniteParentLimit) {
   std::optional<Down> d = down_for(inbox, mp);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->reason, too_many_restarts());
+}
+
+// The intensity window's boundary (SEMANTICS.md 7.4, the `parent` library's counter): with a
+// window of W ms, a restart at t still counts at `now` while t + W - 1 >= now, so with
+// max_restarts 1 a second restart W - 1 ms after the first gives up and one W ms after it
+// does not. Both sides, for the parent-wide limit and for a per-child one.
+//
+// Parent reads steady_clock itself (there is no clock to control), so the test brackets each
+// restart instead: the parent records it after the crash is sent (a) and before the restarted
+// child says Started, or the parent's DOWN arrives (b). A trial counts only when a and b fall
+// in the same millisecond, so the restart's millisecond is known exactly, and the second
+// restart is set off in the millisecond it needs; other trials are discarded. Nothing
+// depends on speed: a slow machine discards more trials (and the test is skipped, saying
+// so, if none could be bracketed), it never turns a valid trial into a wrong verdict.
+namespace {
+
+std::int64_t millisecond_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+enum class Trial { discarded, restarted, gave_up };
+
+// One trial: a fresh parent, one permanent child, two crashes, the second `gap` ms (of the
+// clock's millisecond ticks) after the first restart was recorded.
+Trial second_restart_after(coppice::Runtime& rt, Inbox& inbox, ParentOptions options, ParentChildSpec spec,
+                           std::int64_t gap) {
+  const Pid o = inbox.pid();
+  Result<Pid> parent = start_recorder(rt, o, with_parent(options));
+  EXPECT_TRUE(parent) << parent.error();
+  if (!parent) return Trial::discarded;
+  const Ref mp = inbox.monitor(*parent);
+  const Pid first = start_one(rt, *parent, std::move(spec));
+  drain<Started>(inbox);
+  auto started_or_down = [mp](const coppice::Message& m) {
+    if (const auto* d = m.get_if<Down>()) return d->ref == mp;
+    return m.is<Started>();
+  };
+  bool parent_alive = true;
+  auto finish = [&](Trial t) {
+    if (parent_alive) {
+      EXPECT_TRUE(coppice::stop(rt, *parent, ExitReason::shutdown()));
+      down_for(inbox, mp);
+    }
+    return t;
+  };
+
+  const std::int64_t a1 = millisecond_now();
+  crash(rt, first);
+  std::optional<coppice::Message> m1 = inbox.receive_if(started_or_down, wait_time);
+  const std::int64_t b1 = millisecond_now();
+  EXPECT_TRUE(m1 && m1->is<Started>()) << "the first restart must succeed";
+  if (!m1 || !m1->is<Started>()) {
+    parent_alive = m1.has_value() ? false : parent_alive;
+    return finish(Trial::discarded);
+  }
+  const Pid second = m1->get<Started>().pid;
+  if (a1 != b1) return finish(Trial::discarded);  // the first restart's millisecond is unknown
+
+  const std::int64_t target = b1 + gap;
+  std::int64_t a2 = millisecond_now();
+  while (a2 < target) a2 = millisecond_now();  // waits for the clock, at most `gap` ms
+  if (a2 != target) return finish(Trial::discarded);
+  crash(rt, second);
+  std::optional<coppice::Message> m2 = inbox.receive_if(started_or_down, wait_time);
+  const std::int64_t b2 = millisecond_now();
+  EXPECT_TRUE(m2.has_value()) << "neither a restart nor the parent's end";
+  if (!m2) return finish(Trial::discarded);
+  const bool gave_up = m2->is<Down>();
+  if (gave_up) {
+    parent_alive = false;
+    EXPECT_EQ(m2->get<Down>().reason, too_many_restarts());
+  }
+  if (b2 != target) return finish(Trial::discarded);  // the second restart's millisecond is unknown
+  return finish(gave_up ? Trial::gave_up : Trial::restarted);
+}
+
+// Runs trials until one is valid (or gives up after `attempts`); the verdict of that one.
+Trial first_valid(coppice::Runtime& rt, Inbox& inbox, ParentOptions options, const ParentChildSpec& spec,
+                  std::int64_t gap) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const Trial t = second_restart_after(rt, inbox, options, spec, gap);
+    if (t != Trial::discarded) return t;
+  }
+  return Trial::discarded;
+}
+
+}  // namespace
+
+TEST(ParentRestart, IntensityWindowCountsARestartWhileTPlusIntervalMinusOneIsNotBeforeNow) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid o = inbox.pid();
+  constexpr std::int64_t window = 3;  // ms
+  struct Limit {
+    const char* name;
+    ParentOptions options;
+    ParentChildSpec spec;
+  };
+  const std::vector<Limit> limits{
+      {"parent-wide", intensity(1, std::chrono::milliseconds(window)), pworker("c", o)},
+      {"per child", intensity(std::nullopt), pworker("c", o).with_max_restarts(1, std::chrono::milliseconds(window))},
+  };
+  for (const Limit& limit : limits) {
+    SCOPED_TRACE(limit.name);
+    // t + W - 1 >= now with now = t + W - 1: the first restart still counts, two in the window.
+    const Trial inside = first_valid(rt, inbox, limit.options, limit.spec, window - 1);
+    // now = t + W: t + W - 1 < now, the first restart has left the window.
+    const Trial outside = first_valid(rt, inbox, limit.options, limit.spec, window);
+    if (inside == Trial::discarded || outside == Trial::discarded) {
+      GTEST_SKIP() << "no restart could be bracketed within one millisecond on this machine";
+    }
+    EXPECT_EQ(inside, Trial::gave_up) << "a restart W - 1 ms after the first must exceed max_restarts 1";
+    EXPECT_EQ(outside, Trial::restarted) << "a restart W ms after the first is alone in the window";
+  }
 }
 
 // return_children of a child that crashed counts as a restart: with max_restarts 0 it is
