@@ -258,8 +258,10 @@ class Populator : public coppice::GenServer<Populator> {
         Result<Pid> started = co_await DynamicSupervisor::start_child(kWorkers, spec);
         if (started) break;
         soak_->populate_error(started.error());
-        // The DynamicSupervisor is gone: the top restarts it, and this populator after it.
-        if (started.error().kind() == ErrorKind::noproc || started.error().kind() == ErrorKind::exited) co_return ok();
+        // The DynamicSupervisor (noproc, exited) or the Registry (not_found: the via-name has no
+        // registry) is gone: the top restarts it, and this populator after it (rest_for_one).
+        const ErrorKind kind = started.error().kind();
+        if (kind == ErrorKind::noproc || kind == ErrorKind::exited || kind == ErrorKind::not_found) co_return ok();
         const Pid holder = started.error().kind() == ErrorKind::already_started ? started.error().pid() : Pid{};
         if (!holder) break;
         const Ref watch = coppice::monitor(holder);
