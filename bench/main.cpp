@@ -1,13 +1,17 @@
 // coppice_bench's main: Google Benchmark's, with the machine the figures were measured on
-// added to the JSON context (CPU, cores, memory, kernel, compiler, build type, commit).
+// added to the JSON context (CPU, cores, memory, kernel, compiler, build type, commit), and an
+// exit status that says whether every benchmark passed its own check.
 #include <benchmark/benchmark.h>
 #include <sys/utsname.h>
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #ifndef COPPICE_BUILD_TYPE
 #define COPPICE_BUILD_TYPE "unknown"
@@ -77,6 +81,32 @@ bool context_given(int argc, char** argv, std::string_view key) {
   return false;
 }
 
+// The display reporter Google Benchmark would have used (--benchmark_format), which also keeps
+// the runs that failed (SkipWithError: a workload's check, a driver that never reported):
+// RunSpecifiedBenchmarks returns only how many benchmarks matched, and the library's own main
+// exits 0 after a failed one, so a script that trusts the exit status would take a broken run
+// for a good one. The JSON file still marks them ("error_occurred").
+class FailureRecorder final : public benchmark::BenchmarkReporter {
+ public:
+  FailureRecorder() : display_(benchmark::CreateDefaultDisplayReporter()) {}
+
+  bool ReportContext(const Context& context) override { return display_->ReportContext(context); }
+
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs)
+      if (run.error_occurred) failures_.push_back(run.benchmark_name() + ": " + run.error_message);
+    display_->ReportRuns(runs);
+  }
+
+  void Finalize() override { display_->Finalize(); }
+
+  const std::vector<std::string>& failures() const { return failures_; }
+
+ private:
+  std::unique_ptr<benchmark::BenchmarkReporter> display_;
+  std::vector<std::string> failures_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -93,7 +123,11 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("build_type", COPPICE_BUILD_TYPE);
   if (!commit_given) benchmark::AddCustomContext("commit", COPPICE_GIT_COMMIT);
 
-  benchmark::RunSpecifiedBenchmarks();
+  FailureRecorder reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
-  return 0;
+  // Exit 1 when any benchmark failed, each named on stderr with its reason (tools/regress and
+  // tools/bench read the JSON for the figures, and the status for whether to trust them).
+  for (const std::string& failure : reporter.failures()) std::fprintf(stderr, "coppice_bench: FAILED: %s\n", failure.c_str());
+  return reporter.failures().empty() ? 0 : 1;
 }

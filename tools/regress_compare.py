@@ -1,12 +1,31 @@
 # Compares a run of coppice's benchmarks against the baseline with Google Benchmark's own
-# comparison tool, and says whether any figure got significantly worse by more than a margin.
+# comparison tool, and says whether the run passes the regression gate.
 #
-# Usage: /usr/bin/python3 tools/regress_compare.py [--margin PCT] [--alpha A] [--filtered] BASELINE_JSON RUN_JSON
+# Usage: /usr/bin/python3 tools/regress_compare.py [--margin PCT] [--alpha A] [--expect NAMES]
+#                                                  [--also-failed CAUSES] BASELINE_JSON RUN_JSON
+#        /usr/bin/python3 tools/regress_compare.py [--alpha A] --check-repetitions N [BASELINE_JSON]
 #
 # Both files are Google Benchmark JSON as tools/bench_results.py merges it (results/latest.json,
-# results/baseline/baseline.json): every repetition under the benchmark's canonical name.
-# Exit status: 0 no regression, 1 a regression (or a benchmark that failed in the run),
-# 2 nothing to compare or the tool could not run.
+# results/baseline/baseline.json): every repetition under the benchmark's canonical name, the
+# ones that failed their check kept with "error_occurred" and "error_message".
+#
+# The run fails the gate, with one "regress: FAILED: " line per cause, when
+#   - a repetition of a benchmark failed (its own check, a driver that never reported): the
+#     benchmark, the repetition and the reason, even if the other repetitions went well;
+#   - a figure, or a whole benchmark, of the baseline is missing from the run (a benchmark that
+#     --expect does not list was filtered out and is not missing); a benchmark removed on
+#     purpose needs a refreshed baseline;
+#   - the run is too small to decide: with n1 and n2 repetitions the U test can never give a p
+#     below alpha (see smallest_p), so a figure twice as slow would pass;
+#   - a figure is significantly worse than the baseline by more than the margin (the verdict);
+#   - a line of --also-failed CAUSES (tools/regress: a program that crashed or timed out
+#     without a JSON to say so).
+# --check-repetitions N checks only that a run of N repetitions can decide against BASELINE (or,
+# without it, against a baseline of N, which --update-baseline would take) and says the least
+# that can: tools/regress refuses a smaller run before building anything.
+#
+# Exit status: 0 the run passes, 1 it fails the gate (causes above), 2 nothing to compare, a
+# refused --check-repetitions, or the tool could not run.
 #
 # Why the runs are converted first. compare.py compares real_time and cpu_time, lower being
 # better. coppice's workloads report their figures as user counters (spawn_ms, p50_us,
@@ -42,6 +61,7 @@
 # at 0.05 failed on micro_call_round_trip (+18%, p = 0.02: a call round trip between the two
 # cores spreads from 320 to 540 ns within one run), at 0.01 both pass.
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -50,16 +70,35 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_results import STANDARD_FIELDS, canonical_name
+
 COMPARE = Path("/usr/share/benchmark/compare.py")  # Debian's libbenchmark-tools
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-numpy and python3-scipy
-
-# Fields of a Google Benchmark run that are not counters (as in tools/bench_results.py).
-STANDARD_FIELDS = {
-    "name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
-    "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit",
-    "aggregate_name", "aggregate_unit", "error_occurred", "error_message", "label",
-}
 TO_NS = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0}
+REFRESH = "if it was removed on purpose, refresh the baseline (tools/regress --update-baseline) and commit it"
+MOST_REPETITIONS = 1000  # how far smallest_repetitions looks
+
+
+@functools.lru_cache(maxsize=None)
+def smallest_p(n_base, n_run):
+    """The smallest p compare.py's U test can give with n_base and n_run repetitions: its own
+    calc_utest (scipy's two-sided Mann-Whitney: exact when a side has 8 or fewer and no value
+    repeats, else the normal approximation) on the most extreme samples, every run repetition
+    worse than every baseline one: 2 / C(n_base + n_run, n_base) when exact. 1 when compare.py
+    runs no U test (fewer than 2 repetitions a side). (Samples full of repeated values, such as
+    a bytes figure that repeats exactly, go to the normal approximation with a tie correction,
+    which can go lower; a run that can decide only those cannot decide the others.)"""
+    sys.path.insert(0, str(COMPARE.parent))
+    from gbench.report import calc_utest
+    base, run = list(range(n_base)), list(range(n_base, n_base + n_run))
+    _, _, p = calc_utest([base, run], [base, run])
+    return 1.0 if p is None else float(p)
+
+
+def smallest_repetitions(n_base, alpha):
+    """The least number of run repetitions whose U test against n_base can give p < alpha, or
+    None if none up to MOST_REPETITIONS can (smallest_p falls as the run grows)."""
+    return next((n for n in range(1, MOST_REPETITIONS + 1) if smallest_p(n_base, n) < alpha), None)
 
 
 def higher_is_better(counter):
@@ -81,17 +120,21 @@ def counter_figure(name, counter, value):
 
 
 def figures_of(path):
-    """{figure: {"values": [...], "shown": [...], "unit": u, "higher": bool}}, and the names of
-    benchmarks that failed. "values" are compare.py's (lower is better, ns); "shown" the
-    figure as the benchmark reported it."""
+    """({figure: {"benchmark": b, "values": [...], "shown": [...], "unit": u, "higher": bool}},
+    failed repetitions [(benchmark, repetition, of, reason)], {benchmark: figures it has}).
+    "values" are compare.py's (lower is better, ns); "shown" the figure as the benchmark
+    reported it. Repetitions are counted from 1, as bench_results.py numbered them."""
     data = json.loads(Path(path).read_text())
-    figures, failed = {}, set()
+    figures, failed, benchmarks = {}, [], {}
     for run in data.get("benchmarks", []):
         if run.get("run_type") == "aggregate":
             continue  # medians are recomputed from the repetitions
-        name = run["name"]
+        name = canonical_name(run["name"])
+        benchmarks.setdefault(name, set())
         if run.get("error_occurred"):
-            failed.add(name)
+            index = run.get("repetition_index")
+            repetition = index + 1 if isinstance(index, int) else "?"
+            failed.append((name, repetition, run.get("repetitions", "?"), run.get("error_message") or "no reason given"))
             continue
         counters = {k: v for k, v in run.items()
                     if k not in STANDARD_FIELDS and isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -101,10 +144,40 @@ def figures_of(path):
             unit = run.get("time_unit", "ns")
             items = [((name, run["real_time"] * TO_NS.get(unit, 1.0), unit), run["real_time"], False)]
         for (figure, value, unit), shown, higher in items:
-            f = figures.setdefault(figure, {"values": [], "shown": [], "unit": unit, "higher": higher})
+            f = figures.setdefault(figure, {"benchmark": name, "values": [], "shown": [], "unit": unit,
+                                            "higher": higher})
             f["values"].append(value)
             f["shown"].append(shown)
-    return figures, failed
+            benchmarks[name].add(figure)
+    return figures, failed, benchmarks
+
+
+def plural(n, word):
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def check_repetitions(args):
+    """--check-repetitions: 0 when a run of N repetitions can decide, else the reason and 2."""
+    n = args.check_repetitions
+    if args.baseline:
+        base, _, _ = figures_of(args.baseline)
+        counts = [len(f["values"]) for f in base.values()]
+        if not counts:
+            print(f"regress: {args.baseline} holds no figure", file=sys.stderr)
+            return 2
+        n_base, against = min(counts), f"against the baseline's {min(counts)}"
+    else:
+        n_base, against = n, "for a baseline, compared with runs of as many"
+    p = smallest_p(n_base, n)
+    if p < args.alpha:
+        return 0
+    least = smallest_repetitions(n_base, args.alpha) if args.baseline else \
+        next((m for m in range(2, MOST_REPETITIONS + 1) if smallest_p(m, m) < args.alpha), None)
+    need = (f"use at least {least} (--repetitions {least})" if least is not None else
+            f"no run of up to {MOST_REPETITIONS} can: refresh the baseline with more repetitions")
+    print(f"regress: too few repetitions to decide: {n} {against}: the U test's p cannot go below {p:.4f}, "
+          f"never below alpha {args.alpha:g}, so even a figure twice as slow would pass; {need}", file=sys.stderr)
+    return 2
 
 
 def display_units(base, names):
@@ -151,102 +224,155 @@ def main():
                         help="percent by which a figure's median may get worse before it fails (default 10)")
     parser.add_argument("--alpha", type=float, default=0.01,
                         help="significance level of compare.py's U test (default 0.01)")
-    parser.add_argument("--filtered", action="store_true",
-                        help="the run is of some benchmarks only: do not warn of each baseline figure it lacks")
-    parser.add_argument("baseline")
-    parser.add_argument("run")
+    parser.add_argument("--expect", metavar="NAMES",
+                        help="file of the benchmarks the run was meant to hold, one a line (tools/regress's "
+                             "list): the baseline's others were filtered out, not lost")
+    parser.add_argument("--also-failed", metavar="CAUSES",
+                        help="file of causes found while running, one a line, listed with the gate's own")
+    parser.add_argument("--check-repetitions", type=int, metavar="N",
+                        help="only check that a run of N repetitions can decide against BASELINE")
+    parser.add_argument("baseline", nargs="?")
+    parser.add_argument("run", nargs="?")
     args = parser.parse_args()
     if args.margin < 0 or not 0 < args.alpha < 1:
         parser.error("--margin must be >= 0 and --alpha between 0 and 1")
     if not COMPARE.is_file():
         print(f"regress: {COMPARE} is missing: install libbenchmark-tools (tools/setup)", file=sys.stderr)
         return 2
+    if args.check_repetitions is not None:
+        if args.run or args.check_repetitions < 1:
+            parser.error("--check-repetitions takes N >= 1 and at most the baseline")
+        return check_repetitions(args)
+    if not args.run:
+        parser.error("give the baseline and the run")
 
-    base, _ = figures_of(args.baseline)
-    run, failed = figures_of(args.run)
-    common = [f for f in base if f in run]
-    only_base = [f for f in base if f not in run]
-    only_run = [f for f in run if f not in base]
-    # A benchmark of the baseline that failed in the run is a failure of the gate, not a figure
-    # gone missing.
-    failed_figures = [f for f in only_base if f.split(":")[0] in failed]
-    only_base = [f for f in only_base if f not in failed_figures]
-
-    if not common:
-        print("regress: no figure in common between the baseline and the run", file=sys.stderr)
+    base, _, base_benchmarks = figures_of(args.baseline)
+    run, failed_runs, run_benchmarks = figures_of(args.run)
+    also_failed = []
+    if args.also_failed and Path(args.also_failed).exists():
+        also_failed = [line.strip() for line in Path(args.also_failed).read_text().splitlines() if line.strip()]
+    expected = None
+    if args.expect:
+        expected = {canonical_name(line.strip()) for line in Path(args.expect).read_text().splitlines() if line.strip()}
+    if not run_benchmarks and not also_failed:
+        print(f"regress: {args.run} holds no benchmark: nothing to compare", file=sys.stderr)
         return 2
 
-    with tempfile.TemporaryDirectory(prefix="coppice-regress-") as tmp:
-        paths = {}
-        units = display_units(base, common)
-        for side, figures in (("baseline", base), ("run", run)):
-            paths[side] = os.path.join(tmp, f"{side}.json")
-            Path(paths[side]).write_text(json.dumps(gbench_json(figures, common, units)))
-        diff_path = os.path.join(tmp, "diff.json")
-        command = [PYTHON, str(COMPARE), "--no-color", "-a", "--alpha", str(args.alpha), "-d", diff_path,
-                   "benchmarks", paths["baseline"], paths["run"]]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0 or not os.path.exists(diff_path):
-            print("regress: compare.py failed:", file=sys.stderr)
-            print(done.stdout + done.stderr, file=sys.stderr)
-            return 2
-        print("Google Benchmark's compare.py (Time = change of the median, lower is better; "
-              "throughputs as 1/x; _pvalue = U test):")
-        print(done.stdout.replace(paths["baseline"], args.baseline).replace(paths["run"], args.run))
-        diff = {entry["name"]: entry for entry in json.loads(Path(diff_path).read_text())}
+    causes = []  # one line each, in the order: failed repetitions, missing, too small, worse, while running
+    failed_benchmarks = set()
+    for name, repetition, of, reason in failed_runs:
+        causes.append(f"{name}, repetition {repetition} of {of}: {reason}")
+        failed_benchmarks.add(name)
+
+    common = [f for f in base if f in run]
+    filtered_out = []
+    for name, figures in base_benchmarks.items():
+        if name not in run_benchmarks:
+            if expected is not None and name not in expected:
+                filtered_out.append(name)
+            else:
+                causes.append(f"{name} is in the baseline but not in the run ({plural(len(figures), 'figure')}): "
+                              f"{REFRESH}")
+            continue
+        if not run_benchmarks[name] and name in failed_benchmarks:
+            continue  # every repetition failed: named above, its figures are not lost besides
+        for figure in sorted(figures - run_benchmarks[name]):
+            causes.append(f"{figure} is in the baseline but not in the run: {REFRESH}")
+
+    # Too small to decide: grouped by (baseline, run) repetitions, as they come from one cause.
+    # A benchmark with a failed repetition has fewer left, for a cause already named.
+    undecidable = {}
+    for figure in common:
+        if base[figure]["benchmark"] in failed_benchmarks:
+            continue
+        sizes = (len(base[figure]["values"]), len(run[figure]["values"]))
+        if smallest_p(*sizes) >= args.alpha:
+            undecidable.setdefault(sizes, []).append(figure)
+    for (n_base, n_run), figures in sorted(undecidable.items()):
+        least = smallest_repetitions(n_base, args.alpha)
+        need = (f"run at least {least} (tools/regress --repetitions {least})" if least is not None else
+                f"no run of up to {MOST_REPETITIONS} can: refresh the baseline with more repetitions")
+        which = "every figure" if len(figures) == len(common) else \
+            ", ".join(figures[:4]) + (f" and {len(figures) - 4} more" if len(figures) > 4 else "")
+        causes.append(f"too few repetitions to decide: {n_run} in the run against {n_base} in the baseline, "
+                      f"whose U test's p cannot go below {smallest_p(n_base, n_run):.4f}, never below alpha "
+                      f"{args.alpha:g}, so even a figure twice as slow would pass ({which}); {need}")
 
     rows, regressions = [], []
-    for figure in common:
-        entry, median = diff.get(figure), diff.get(f"{figure}_median")
-        if entry is None or median is None:
-            print(f"regress: compare.py did not report {figure}", file=sys.stderr)
-            return 2
-        change = median["measurements"][0]["time"]  # (new - old) / old of the medians, lower is better
-        utest = entry.get("utest") or {}
-        p = utest.get("time_pvalue")
-        significant = p is not None and p < args.alpha  # a NaN p (all values equal) is not significant
-        if change * 100 > args.margin and significant:
-            verdict = "WORSE"
-            regressions.append(figure)
-        elif change > 0 and significant:
-            verdict = "worse, within margin"
-        elif change > 0:
-            verdict = "not significant" if p is not None else "no U test (too few repetitions)"
-        elif change < 0 and significant:
-            verdict = "better"
-        else:
-            verdict = "same"
-        b, r = base[figure], run[figure]
-        rows.append([figure, b["unit"], show(statistics.median(b["shown"])), show(statistics.median(r["shown"])),
-                     f"{change * 100:+.1f}%", "–" if p is None else f"{p:.4f}",
-                     f"{len(b['values'])} vs {len(r['values'])}", verdict])
+    if common:
+        with tempfile.TemporaryDirectory(prefix="coppice-regress-") as tmp:
+            paths = {}
+            units = display_units(base, common)
+            for side, figures in (("baseline", base), ("run", run)):
+                paths[side] = os.path.join(tmp, f"{side}.json")
+                Path(paths[side]).write_text(json.dumps(gbench_json(figures, common, units)))
+            diff_path = os.path.join(tmp, "diff.json")
+            command = [PYTHON, str(COMPARE), "--no-color", "-a", "--alpha", str(args.alpha), "-d", diff_path,
+                       "benchmarks", paths["baseline"], paths["run"]]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0 or not os.path.exists(diff_path):
+                print("regress: compare.py failed:", file=sys.stderr)
+                print(done.stdout + done.stderr, file=sys.stderr)
+                return 2
+            print("Google Benchmark's compare.py (Time = change of the median, lower is better; "
+                  "throughputs as 1/x; _pvalue = U test):")
+            print(done.stdout.replace(paths["baseline"], args.baseline).replace(paths["run"], args.run))
+            diff = {entry["name"]: entry for entry in json.loads(Path(diff_path).read_text())}
 
-    header = ["figure", "unit", "baseline median", "run median", "change", "U test p", "repetitions", "verdict"]
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    line = lambda row: "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
-    print(f"Verdict (margin {args.margin:g}%, alpha {args.alpha:g}; change is of the lower-is-better value, "
-          "time per item for 1/x throughputs):")
-    print(line(header))
-    print(line(["-" * w for w in widths]))
-    for row in rows:
-        print(line(row))
-    if args.filtered and only_base:
-        print(f"regress: {len(only_base)} figure(s) of the baseline not run (filtered out)")
-    else:
-        for figure in only_base:
-            print(f"regress: warning: {figure} is in the baseline but not in the run")
-    for figure in only_run:
-        print(f"regress: warning: {figure} is not in the baseline (refresh it: tools/regress --update-baseline)")
-    for figure in failed_figures:
-        print(f"regress: FAILED: {figure}: its benchmark failed in the run")
+        for figure in common:
+            entry, median = diff.get(figure), diff.get(f"{figure}_median")
+            if entry is None or median is None:
+                print(f"regress: compare.py did not report {figure}", file=sys.stderr)
+                return 2
+            change = median["measurements"][0]["time"]  # (new - old) / old of the medians, lower is better
+            utest = entry.get("utest") or {}
+            p = utest.get("time_pvalue")
+            significant = p is not None and p < args.alpha  # a NaN p (all values equal) is not significant
+            b, r = base[figure], run[figure]
+            b_median, r_median = statistics.median(b["shown"]), statistics.median(r["shown"])
+            if change * 100 > args.margin and significant:
+                verdict = "WORSE"
+                regressions.append(figure)
+                causes.append(f"{figure} is {change * 100:+.1f}% worse than the baseline (median {show(r_median)} "
+                              f"against {show(b_median)} {b['unit']}; U test p = {p:.4f} < alpha {args.alpha:g}; "
+                              f"margin {args.margin:g}%)")
+            elif change > 0 and significant:
+                verdict = "worse, within margin"
+            elif change > 0:
+                verdict = "not significant" if p is not None else "no U test (too few repetitions)"
+            elif change < 0 and significant:
+                verdict = "better"
+            else:
+                verdict = "same"
+            rows.append([figure, b["unit"], show(b_median), show(r_median), f"{change * 100:+.1f}%",
+                         "–" if p is None else f"{p:.4f}", f"{len(b['values'])} vs {len(r['values'])}", verdict])
+
+        header = ["figure", "unit", "baseline median", "run median", "change", "U test p", "repetitions", "verdict"]
+        widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+        line = lambda row: "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+        print(f"Verdict (margin {args.margin:g}%, alpha {args.alpha:g}; change is of the lower-is-better value, "
+              "time per item for 1/x throughputs):")
+        print(line(header))
+        print(line(["-" * w for w in widths]))
+        for row in rows:
+            print(line(row))
+
+    if filtered_out:
+        print(f"regress: {plural(len(filtered_out), 'benchmark')} of the baseline not run (filtered out)")
+    for figure in run:
+        if figure not in base:
+            print(f"regress: warning: {figure} is not in the baseline, so not gated "
+                  "(refresh it: tools/regress --update-baseline)")
+    causes += also_failed
 
     print()
-    if regressions or failed_figures:
-        what = ", ".join(regressions + failed_figures)
-        print(f"regress: FAILED: {len(regressions)} figure(s) significantly worse than the baseline by more "
-              f"than {args.margin:g}%{', benchmarks failed' if failed_figures else ''}: {what}")
+    for cause in causes:
+        print(f"regress: FAILED: {cause}")
+    if causes:
+        print(f"regress: the run fails the gate: {plural(len(causes), 'cause')} above")
         return 1
-    print(f"regress: ok: {len(common)} figure(s) compared, none significantly worse by more than {args.margin:g}%")
+    print(f"regress: ok: {len(common)} figure(s) compared, none significantly worse by more than {args.margin:g}%, "
+          "no benchmark failed or missing")
     return 0
 
 

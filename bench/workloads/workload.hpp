@@ -85,7 +85,12 @@ struct Report {
 inline constexpr std::chrono::seconds report_timeout{120};
 
 // Waits for the driver's report; on a timeout or a failed check, marks the benchmark as
-// failed (SkipWithError) and returns nothing.
+// failed (SkipWithError, which main.cpp turns into a non-zero exit) and returns nothing.
+//
+// Test hook: when COPPICE_BENCH_FAIL is set and not empty, every workload check of the program
+// fails, its text being the reason ("forced by COPPICE_BENCH_FAIL: <text>"); run it with a
+// --benchmark_filter that selects the benchmark to fail (Google Benchmark 1.7's State does not
+// know its benchmark's name). tests/regress uses it to see coppice_bench exit non-zero.
 template <class Figures>
 std::optional<Figures> await_report(Inbox& inbox, benchmark::State& state) {
   std::optional<Report<Figures>> report = inbox.receive<Report<Figures>>(report_timeout);
@@ -93,6 +98,8 @@ std::optional<Figures> await_report(Inbox& inbox, benchmark::State& state) {
     state.SkipWithError("no report from the workload's driver process within 120 s");
     return std::nullopt;
   }
+  if (const char* forced = std::getenv("COPPICE_BENCH_FAIL"); forced != nullptr && *forced != '\0')
+    report->error = std::string("forced by COPPICE_BENCH_FAIL: ") + forced;
   if (!report->error.empty()) {
     state.SkipWithError(report->error.c_str());
     return std::nullopt;

@@ -1,4 +1,9 @@
 // call, from a process (awaited) and from a plain thread (Inbox::call): reply, timeout without a late reply, noproc, calling_self, exited.
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "support.hpp"
 
 using namespace coppice;
@@ -294,4 +299,79 @@ TEST(Call, AnotherProcessMayReplyForTheServer) {
   Result<int> r = inbox.call<int>(server, Ask{0}, wait_time);
   ASSERT_TRUE(r) << r.error();
   EXPECT_EQ(*r, 7);
+}
+
+// SEMANTICS.md 0 (calls): a reply that arrives after a timeout never lands in the caller's
+// mailbox, also when it arrives together with the timeout: on a one-worker runtime the
+// worker is held while the reply is sent and the call's timer runs out, so the caller takes
+// both in the same pass and the call fails with timeout; the reply must not stay queued.
+// (If the machine is so slow that the timer has not run out when the worker is released,
+// the call gets its reply; that round proves nothing and is tried again.)
+namespace {
+struct ForwardFrom {};  // request: the server sends its From to the observer and does not reply
+struct FromIs {
+  From from;
+};
+struct CallOutcome {
+  bool timed_out = false;
+  std::vector<std::string> left;  // what was in the caller's mailbox after the call
+};
+class Forwarder : public Process {
+ public:
+  explicit Forwarder(Pid observer) : observer_(observer) {}
+  void handle(Message m) override {
+    if (m.is<ForwardFrom>() && m.reply_to()) send(observer_, FromIs{*m.reply_to()});
+  }
+
+ private:
+  Pid observer_;
+};
+class Holder : public Process {  // its callback holds the only worker until `gate` opens
+ public:
+  Holder(Pid observer, std::shared_future<void> gate) : observer_(observer), gate_(std::move(gate)) {}
+  void handle(Message) override {
+    send(observer_, Marker{});
+    gate_.wait_for(wait_time);
+  }
+
+ private:
+  Pid observer_;
+  std::shared_future<void> gate_;
+};
+}  // namespace
+
+TEST(Call, AReplyTakenInWithTheTimeoutIsDroppedToo) {
+  bool exercised = false;
+  for (int round = 0; round < 10 && !exercised; ++round) {
+    Runtime rt(workers(1));
+    Inbox inbox(rt);
+    const Pid server = rt.spawn<Forwarder>(inbox.pid());
+    rt.spawn([](Pid server, Pid observer) -> Async<void> {
+      auto c = call<int>(server, ForwardFrom{}, 200ms);
+      Result<int> r = co_await c;
+      CallOutcome out;
+      out.timed_out = !r && r.error().kind() == ErrorKind::timeout;
+      for (;;) {
+        std::optional<Message> m = co_await receive_any(0ms);
+        if (!m) break;
+        out.left.push_back(m->type_name());
+      }
+      send(observer, std::move(out));
+    }, server, inbox.pid());
+    std::optional<FromIs> from = inbox.receive<FromIs>(wait_time);
+    ASSERT_TRUE(from);
+    std::promise<void> open;
+    const Pid holder = rt.spawn<Holder>(inbox.pid(), open.get_future().share());
+    inbox.send(holder, Ping{});
+    ASSERT_TRUE(inbox.receive<Marker>(wait_time));  // the only worker is held from now on
+    rt.reply(from->from, 7);
+    std::this_thread::sleep_for(600ms);  // lets the call's 200 ms timer run out meanwhile
+    open.set_value();
+    std::optional<CallOutcome> out = inbox.receive<CallOutcome>(wait_time);
+    ASSERT_TRUE(out);
+    if (!out->timed_out) continue;
+    exercised = true;
+    EXPECT_TRUE(out->left.empty()) << "left in the caller's mailbox: " << out->left.front();
+  }
+  if (!exercised) GTEST_SKIP() << "the call's timer never ran out while the worker was held";
 }

@@ -1,5 +1,7 @@
 // Exit signals: SEMANTICS.md 1.4 row by row, then how a dying process's reason travels its links.
+#include <atomic>
 #include <future>
+#include <memory>
 
 #include "support.hpp"
 
@@ -154,6 +156,107 @@ TEST(ExitSignals, NormalFromAnotherProcessIsIgnoredWhenNotTrapping) {
 
   ASSERT_TRUE(answers(inbox, a));  // a got both signals before this Ping, and lives
   EXPECT_FALSE(down_for(inbox, ref, 0ms));
+}
+
+// Row: reason normal, sender != receiver, not trapping -> dropped, for the link-caused
+// signal: a linked peer that ends normal does not take a non-trapping process with it, and
+// the link is gone.
+TEST(ExitSignals, ALinkedPeerEndingNormalDoesNotKillANonTrappingProcess) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid a = rt.spawn<Puppet>();
+  const Pid b = rt.spawn<Puppet>();
+  link_puppets(inbox, a, b);
+  const Ref ref_a = inbox.monitor(a);
+  const Ref ref_b = inbox.monitor(b);
+  inbox.send(b, Die{ExitReason::normal()});
+  std::optional<Down> d = down_for(inbox, ref_b);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->reason, ExitReason::normal());
+  // b's link signal went into a's mailbox before b's DOWN into ours: a has it before this Ping.
+  ASSERT_TRUE(answers(inbox, a)) << "a died of its linked peer's normal exit";
+  EXPECT_FALSE(down_for(inbox, ref_a, 0ms));
+  Result<ProcessInfo> info = rt.process_info(a);
+  ASSERT_TRUE(info);
+  EXPECT_TRUE(info->links.empty());
+}
+
+// The same rule from the other side: a non-trapping process whose spawn_link'ed child returns
+// (reason normal) keeps running. The child's link signal is queued before its DOWN to the
+// same process, so when the DOWN is taken the signal has been acted on.
+TEST(ExitSignals, ANonTrappingProcessOutlivesItsLinkedChildEndingNormal) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid parent = rt.spawn([](Pid observer) -> Async<void> {
+    const Pid child = spawn_link([]() -> Async<void> {
+      co_await receive<std::string>();  // "go", once monitored; then it returns: reason normal
+    });
+    const Ref ref = monitor(child);
+    send(child, std::string("go"));
+    auto is_it = [ref](const Message& m) {
+      const Down* d = m.get_if<Down>();
+      return d != nullptr && d->ref == ref;
+    };
+    Message down = co_await receive_if(is_it);
+    send(observer, std::string("still running after the child's ") + down.get<Down>().reason.to_string());
+    send(observer, self_info().links.size());
+  }, inbox.pid());
+  std::optional<std::string> said = inbox.receive<std::string>(wait_time);
+  ASSERT_TRUE(said) << "the parent died with its linked child's normal exit";
+  EXPECT_EQ(*said, "still running after the child's " + ExitReason::normal().to_string());
+  std::optional<std::size_t> links = inbox.receive<std::size_t>(wait_time);
+  ASSERT_TRUE(links);
+  EXPECT_EQ(*links, 0u);
+  (void)parent;
+}
+
+namespace {
+// Counts the ints it handles; the first one blocks its callback until `gate` opens, so that a
+// backlog and a kill can pile up in its mailbox meanwhile.
+class Backlogged : public coppice::Process {
+ public:
+  Backlogged(std::shared_ptr<std::atomic<int>> handled, std::shared_future<void> gate, Pid observer)
+      : handled_(std::move(handled)), gate_(std::move(gate)), observer_(observer) {}
+  void handle(Message m) override {
+    if (!m.is<int>()) return;
+    if (handled_->fetch_add(1, std::memory_order_relaxed) == 0) {
+      send(observer_, Entered{});
+      gate_.wait_for(wait_time);  // blocks this worker on purpose
+    }
+  }
+
+ private:
+  std::shared_ptr<std::atomic<int>> handled_;
+  std::shared_future<void> gate_;
+  Pid observer_;
+};
+}  // namespace
+
+// SEMANTICS.md 0 ("a kill takes effect at the process's next scheduling point") and 1.4
+// (exit signals act at any point, not in mailbox order): a kill queued behind a backlog of
+// 20,000 messages ends the process at the end of its current turn (at most messages_per_turn
+// callbacks), not after the backlog has been handled.
+TEST(ExitSignals, AKillActsAtTheNextTurnNotAfterTheBacklog) {
+  constexpr int backlog = 20000;
+  constexpr unsigned per_turn = 100;
+  Runtime rt(workers(2, per_turn));
+  Inbox inbox(rt);
+  auto handled = std::make_shared<std::atomic<int>>(0);
+  std::promise<void> open;
+  std::shared_future<void> gate = open.get_future().share();
+  const Pid p = rt.spawn<Backlogged>(handled, gate, inbox.pid());
+  const Ref ref = inbox.monitor(p);
+  inbox.send(p, 0);
+  ASSERT_TRUE(inbox.receive<Entered>(wait_time));
+  for (int i = 1; i <= backlog; ++i) inbox.send(p, i);
+  rt.exit(p, ExitReason::kill());
+  open.set_value();
+  std::optional<Down> d = down_for(inbox, ref);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->reason, ExitReason::killed());
+  // The DOWN went out after the process's last callback: the count is final.
+  EXPECT_LE(handled->load(std::memory_order_relaxed), static_cast<int>(2 * per_turn))
+      << "the kill waited behind the backlog";
 }
 
 // Row: reason normal, sender == receiver, not trapping -> terminates with normal.

@@ -67,6 +67,30 @@ TEST(Names, NameIsReleasedBeforeTheLinkExitIsSent) {
   EXPECT_EQ(rt.whereis("delta"), Pid{});
 }
 
+// SEMANTICS.md 1.5/1.6 again, with the dying process's other last signals made many: it holds
+// 100,000 monitors, whose demonitors it also sends as it dies. Whoever gets the DOWN and
+// looks the name up at once must find it gone, however long the rest of the death takes.
+// (The test above cannot tell "before" from "a few instructions after".)
+TEST(Names, ANameIsGoneWhenTheDownArrivesHoweverLongTheRestOfTheDeathTakes) {
+  constexpr int held_monitors = 100000;
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid target = rt.spawn<Puppet>();
+  const Pid doomed = rt.spawn([](Pid observer, Pid target) -> Async<void> {
+    if (!register_name("doomed")) coppice::exit(ExitReason::other("could not register"));
+    for (int i = 0; i < held_monitors; ++i) monitor(target);
+    send(observer, std::string("ready"));
+    co_await receive<Die>();
+    coppice::exit(ExitReason::other("boom"));
+  }, inbox.pid(), target);
+  ASSERT_TRUE(inbox.receive<std::string>(wait_time));
+  EXPECT_EQ(rt.whereis("doomed"), doomed);
+  const Ref ref = inbox.monitor(doomed);
+  inbox.send(doomed, Die{ExitReason::other("boom")});
+  ASSERT_TRUE(down_for(inbox, ref));
+  EXPECT_EQ(rt.whereis("doomed"), Pid{}) << "the name was still registered when the DOWN arrived";
+}
+
 TEST(Names, TakenNameFailsWithNameTakenNamingTheHolder) {
   Runtime rt(workers(2));
   const Pid holder = rt.spawn<Puppet>();

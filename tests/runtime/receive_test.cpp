@@ -1,5 +1,6 @@
 // Receiving: selective receive by type and by predicate leaves the rest in order; awaited work holds back handle().
 #include <future>
+#include <string>
 #include <vector>
 
 #include "support.hpp"
@@ -69,6 +70,36 @@ TEST(Receive, SelectiveReceiveByTypeLeavesTheOthersInOrder) {
 }
 
 // The first match, scanning from the front, and only that one.
+// A selective receive finds the one message it waits for behind a flood much larger than
+// what one turn takes in, with nothing more arriving afterwards to wake the process again:
+// the process must not go idle while its mailbox still holds envelopes. One worker, held by
+// another process while the flood lands, so that the flood is all in the mailbox (not yet
+// taken in) when the waiting process runs again.
+TEST(Receive, ASelectiveReceiveFindsItsMessageBehindAFloodWithNothingMoreArriving) {
+  constexpr int flood = 20000;
+  Runtime rt(workers(1));
+  Inbox inbox(rt);
+  const Pid p = rt.spawn([](Pid observer) -> Async<void> {
+    send(observer, std::string("ready"));
+    std::string last = co_await receive<std::string>();  // skips every int
+    send(observer, std::move(last));
+  }, inbox.pid());
+  ASSERT_TRUE(inbox.receive<std::string>(wait_time));
+  std::promise<void> open;
+  rt.spawn([](Pid observer, std::shared_future<void> gate) -> Async<void> {
+    send(observer, Go{});
+    gate.wait_for(wait_time);  // holds the only worker: p, suspended in its receive, waits
+    co_return;
+  }, inbox.pid(), open.get_future().share());
+  ASSERT_TRUE(inbox.receive<Go>(wait_time));
+  for (int i = 0; i < flood; ++i) inbox.send(p, i);
+  inbox.send(p, std::string("last"));
+  open.set_value();
+  std::optional<std::string> got = inbox.receive<std::string>(wait_time);
+  ASSERT_TRUE(got) << "the process never found the message behind the flood";
+  EXPECT_EQ(*got, "last");
+}
+
 TEST(Receive, ReceiveIfTakesTheFirstMatchAndLeavesTheRest) {
   Runtime rt(workers(2));
   Inbox inbox(rt);

@@ -103,8 +103,9 @@ class DynamicSupervisor : public GenServer<DynamicSupervisor> {
   // ---- the client API: a coroutine form (co_await inside a process) and a blocking form ----
   // The child's pid once its init has returned ok. ignore: ErrorKind::ignore (nothing is
   // stored); a failed start: its error (start_error with the reason, or the start function's
-  // own error); max_children; invalid_child_spec naming the field (significant is never
-  // valid here). The spec's id is ignored, as in Elixir.
+  // own error; a start function that returns Pid{} is start_error "returned no pid", and on
+  // a restart a failed attempt); max_children; invalid_child_spec naming the field
+  // (significant is never valid here). The spec's id is ignored, as in Elixir.
   static CallAwaiter<Pid> start_child(const ServerRef& supervisor, ChildSpec spec);
   static CallAwaiter<Pid> start_child(const ServerRef& supervisor, SharedSpec spec);
   static Result<Pid> start_child(Runtime& rt, const ServerRef& supervisor, ChildSpec spec);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -16,13 +17,21 @@ namespace coppice {
 
 namespace detail {
 struct InboxState;
+struct InboxLife;
 }
 
 // A mailbox with a pid, owned by one plain thread. Processes send to it, link to it and
 // monitor it like any process; the thread receives with a timeout and makes blocking
 // calls. An inbox traps exits: exit signals, kill included, arrive as Exit messages. It
-// must not outlive its runtime, and must not be used on a worker thread (a process
-// receives with co_await instead).
+// must not be used on a worker thread (a process receives with co_await instead).
+//
+// Once its runtime has stopped, a receive takes what has already arrived (the Exit and Down
+// messages of the stop among it) and no longer waits: a thread blocked in receive or call
+// when the stop ends is woken, a receive returns nullopt, and a call returns runtime_stopped.
+// An Inbox may outlive its Runtime, and be destroyed before or after it: once the runtime is
+// destroyed, receive returns nullopt, call and link return runtime_stopped, send and exit
+// are dropped, monitor returns an empty Ref, demonitor false, queued 0, and runtime() must
+// not be used.
 class Inbox {
  public:
   explicit Inbox(Runtime& runtime);
@@ -80,6 +89,7 @@ class Inbox {
                                           std::chrono::nanoseconds timeout);
 
   Runtime& runtime_;
+  std::shared_ptr<detail::InboxLife> life_;  // shared with the runtime: says if it is gone
   detail::InboxState* state_;
   Pid pid_;
 };

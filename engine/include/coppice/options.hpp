@@ -19,7 +19,9 @@ struct RuntimeOptions {
   // spin, a shared host sets it to 0 to give the CPU back at once.
   std::chrono::microseconds spin_before_park{50};
   // Fairness, like BEAM's reductions: a busy process goes to the back of the queue after
-  // handling this many messages in one turn.
+  // handling this many messages in one turn, or after this many awaits (receive, call) that
+  // completed without suspending (a loop of calls to a dead pid would otherwise never give
+  // its worker back).
   unsigned messages_per_turn = 100;
   // Called on each worker thread when it starts and before it stops (name it, pin it,
   // set up thread-local state). Receives the worker's index.

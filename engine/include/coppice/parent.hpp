@@ -1,7 +1,7 @@
 // Parent: a GenServer that supervises its own children (SEMANTICS.md section 7), for the
 // worker that is the logical parent of other workers. It traps exits, keeps its own child
 // table, starts children from any callback, restarts them by their own rules, stops them
-// (reverse start order) after its terminate, and answers a Supervisor's which_children,
+// (reverse start order) after its terminate, and answers a Supervisor's which_children (start order),
 // count_children and get_childspec, so it sits in a supervision tree like any supervisor.
 //
 //   class Job : public coppice::Parent<Job> {
@@ -85,7 +85,7 @@ struct ParentChildSpec : ChildSpec {
   // on its own and is not restarted, reported to handle_stopped_children.
   bool ephemeral = false;
   // A lifetime limit (the `parent` library's `timeout`): stopped with reason timeout when it
-  // expires (by its shutdown), then restarted unless temporary.
+  // expires (by its shutdown), then restarted unless temporary. 0 (`timeout: 0`): stopped once started.
   std::optional<std::chrono::milliseconds> lifetime;
   std::any meta;
   // Per-child restart intensity, beside the parent's: nullopt is infinity.

@@ -12,7 +12,8 @@
 // It is a coppice::Supervisor (SEMANTICS.md section 4): partitions start in order, a crashed
 // one is restarted alone within max_restarts/max_seconds, and they stop one at a time in
 // reverse order. Each partition's pid is kept in a table that whereis reads without a call
-// to the supervisor (Elixir keeps it in ETS); the start function records it.
+// to the supervisor and without a lock (Elixir keeps it in ETS); the start function records
+// it, and clears it when a restart begins.
 #pragma once
 
 #include <atomic>
@@ -49,15 +50,15 @@ struct PartitionSupervisorOptions {
 };
 
 namespace detail {
-// Where each partition runs now, and how many partitions are in use: read by whereis from
-// any thread, written by the partitions' start function and by resize.
-struct PartitionTable {
-  explicit PartitionTable(std::size_t n) : pids(n), initial(n), count(n) {}
-  std::vector<std::atomic<std::uint64_t>> pids;
-  std::size_t initial;
-  std::atomic<std::size_t> count;
-};
-std::shared_ptr<PartitionTable> partition_table(RuntimeCore& core, Pid supervisor);
+// Where each partition of one supervisor runs now, and how many partitions are in use: read
+// by whereis from any thread without a lock, written by the supervisor (its partitions'
+// start function, resize). Tables are never freed: one that its supervisor no longer needs
+// is handed to the next supervisor that starts (there are as many tables as partition
+// supervisors ever ran at once), so a reader may hold one while it changes hands: it reads
+// `owner` again after the pid, and a different owner means the supervisor it asked for is gone.
+struct PartitionTable;
+// The table of `supervisor` in `core`, or nullptr; lock-free.
+PartitionTable* partition_table(RuntimeCore& core, Pid supervisor);
 }  // namespace detail
 
 class PartitionSupervisor {
@@ -106,20 +107,26 @@ class PartitionSupervisor {
 
   // The pid of the partition for `key` (Elixir's {:via, PartitionSupervisor, {name, key}}):
   // a Pid converts to a ServerRef, so the result goes wherever a server is expected. Read
-  // from a table, without a call to the supervisor. noproc if the supervisor (or the
-  // partition, while it restarts or after a resize stopped it) is not running.
+  // from a table, without a call to the supervisor and without a lock (a supervisor given by
+  // name costs the runtime's name lookup first). Never a dead pid: noproc if the supervisor
+  // is not running, or the partition is not (from its death until its restart has returned,
+  // or after a resize stopped it). A pid may of course die right after it was handed out.
   template <class K>
   static Result<Pid> whereis(const ServerRef& supervisor, const K& key) {
-    return lookup(detail::current_core(), supervisor, [&](std::size_t n) { return partition_for(key, n); });
+    return lookup(detail::current_core(), supervisor, &route<K>, &key);
   }
   template <class K>
   static Result<Pid> whereis(Runtime& rt, const ServerRef& supervisor, const K& key) {
-    return lookup(rt.core(), supervisor, [&](std::size_t n) { return partition_for(key, n); });
+    return lookup(rt.core(), supervisor, &route<K>, &key);
   }
 
  private:
+  template <class K>
+  static std::size_t route(const void* key, std::size_t n) {
+    return partition_for(*static_cast<const K*>(key), n);
+  }
   static Result<Pid> lookup(detail::RuntimeCore& core, const ServerRef& supervisor,
-                            const std::function<std::size_t(std::size_t)>& partition);
+                            std::size_t (*route)(const void* key, std::size_t n), const void* key);
 };
 
 }  // namespace coppice

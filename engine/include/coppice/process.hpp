@@ -126,6 +126,9 @@ struct ReceiveWait {
   std::uint64_t timer_token = 0;
   bool timed_out = false;
   bool waiting = false;
+  // Done at once, but suspended anyway to give the worker back (done_or_yield): the turn
+  // ends here and the process's next turn resumes it first, with the result already in.
+  bool yielded = false;
 
   ReceiveWait() = default;
   // Moved only before it is awaited (awaiters are returned by value from receive()).
@@ -136,6 +139,12 @@ struct ReceiveWait {
   ~ReceiveWait();
 
   bool ready();                          // drains and scans; true if done (matched or timed out)
+  // What an awaiter's await_ready returns for an await that is `done` at once: true, unless
+  // the running process has completed RuntimeOptions::messages_per_turn awaits at once in
+  // this turn; then false with `yielded` set, and suspend() makes it a yield, as the BEAM
+  // preempts a process whose reductions are spent (a loop of failing calls never suspends
+  // otherwise, and would hold its worker for ever).
+  bool done_or_yield(bool done);
   void suspend(std::coroutine_handle<> h);
   Message take() { return Message::adopt(std::exchange(result, nullptr)); }
 };
@@ -183,7 +192,7 @@ struct CallWait {
 template <class T>
 struct ReceiveAwaiter {
   detail::ReceiveWait w;
-  bool await_ready() { return w.ready(); }
+  bool await_ready() { return w.done_or_yield(w.ready()); }
   void await_suspend(std::coroutine_handle<> h) { w.suspend(h); }
   T await_resume() {
     Message m = w.take();
@@ -198,7 +207,7 @@ struct ReceiveAwaiter {
 template <class T>
 struct ReceiveForAwaiter {
   detail::ReceiveWait w;
-  bool await_ready() { return w.ready(); }
+  bool await_ready() { return w.done_or_yield(w.ready()); }
   void await_suspend(std::coroutine_handle<> h) { w.suspend(h); }
   std::optional<T> await_resume() {
     if (!w.result) return std::nullopt;
@@ -232,7 +241,7 @@ Result<R> reply_as(Result<Message> reply, Pid to) {
 template <class R>
 struct CallAwaiter {
   detail::CallWait c;
-  bool await_ready() { return c.started ? (c.failed_early || c.wait.ready()) : c.start(); }
+  bool await_ready() { return c.wait.done_or_yield(c.started ? (c.failed_early || c.wait.ready()) : c.start()); }
   void await_suspend(std::coroutine_handle<> h) { c.wait.suspend(h); }
   Result<R> await_resume() { return detail::reply_as<R>(c.finish(), c.to); }
 };
@@ -246,7 +255,8 @@ bool trapping_exits();
 // Sets whether exit signals become Exit messages; returns the previous setting.
 bool trap_exit(bool on);
 
-// Sends to a pid: never fails; a message to a dead pid is dropped, as in OTP.
+// Sends to a pid: never fails; a message to a dead pid is dropped, as in OTP, and so is one
+// to a pid of another Runtime (it reaches nobody, whatever process here has the same slot).
 template <class T>
 void send(Pid to, T&& value) {
   detail::RuntimeCore& core = detail::current_core();
@@ -271,7 +281,10 @@ void reply(const From& to, T&& value) {
   detail::send_envelope(detail::current_core(), to.pid, e);
 }
 
-// Spawns a process of class P built from args; the new process runs init() first.
+// Spawns a process of class P built from args; the new process runs init() first. While the
+// runtime stops, every spawn (spawn_link and spawn_monitor too) is refused: the object is
+// destroyed before it returns, the pid is Pid{} (no link is made; spawn_monitor's Ref is
+// empty), as Runtime::spawn describes.
 template <class P, class... Args>
 Pid spawn(Args&&... args) {
   return detail::spawn_in<P>(detail::current_core(), {}, std::forward<Args>(args)...);
@@ -313,11 +326,14 @@ std::pair<Pid, Ref> spawn_monitor(F&& f, Args&&... args) {
 }
 
 // Links the running process to `pid`. A dead pid: noproc when not trapping exits; when
-// trapping, ok and an Exit{pid, noproc} message follows (OTP's rule).
+// trapping, ok and an Exit{pid, noproc} message follows (OTP's rule). A pid of another
+// Runtime: foreign_pid, trapping or not.
 Status link(Pid pid);
 // Removes the link; afterwards no exit signal through it is acted on.
 void unlink(Pid pid);
-// Monitors `pid`: one Down message when it is gone (at once, noproc, if it already is).
+// Monitors `pid`: one Down message when it is gone (at once, noproc, if it already is; at
+// once, noconnection, for a pid of another Runtime, as OTP for a node it cannot reach).
+// monitor(self()) creates nothing (as ERTS): no Down, and demonitor of it returns false.
 Ref monitor(Pid pid);
 // Monitors the process registered as `name` now: its Down carries the name (Down::name).
 // A name nobody holds gives a Down with reason noproc at once.
@@ -336,6 +352,7 @@ struct DemonitorOptions {
 bool demonitor(Ref ref, DemonitorOptions options = {});
 
 // Sends an exit signal to `pid`; see SEMANTICS.md 1.4 for what the receiver does with it.
+// To a dead pid or a pid of another Runtime it is dropped, as a message is.
 // A kill takes effect at the receiver's next scheduling point: a callback that is running
 // finishes first (C++ cannot preempt it, as a NIF cannot be preempted on the BEAM).
 void exit(Pid pid, ExitReason reason);
@@ -415,6 +432,7 @@ inline constexpr std::chrono::milliseconds default_call_timeout{5000};
 
 // Sends `request` as a request and awaits the reply (a message of type R sent with reply()).
 // Outcomes: the reply; timeout (a late reply is dropped, never queued); noproc; calling_self;
+// foreign_pid (a pid of another Runtime: nothing is sent);
 // exited with the server's reason when it died first.
 template <class R, class Req>
 CallAwaiter<R> call(Pid to, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {

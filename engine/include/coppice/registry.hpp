@@ -65,7 +65,7 @@ struct RegistryEntry {
 // first argument. Every function fails with not_found when no registry has that name.
 //
 // Like Elixir, the table is written by the registering process itself and read directly by
-// everyone; the registry's partition processes only clean up after registrants that die.
+// everyone; the registry's partition processes (GenServers, serving coppice::sys) only clean up after registrants that die.
 // That cleanup is asynchronous: lookup may still return a dead pid for a moment (as in
 // Elixir), whereis_name never does, and a unique key whose holder is dead can be registered
 // again at once.

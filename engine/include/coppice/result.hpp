@@ -27,6 +27,8 @@ enum class ErrorKind {
   blocking_in_process, // a blocking helper was called on a worker thread
   runtime_stopped,     // the runtime is stopping or stopped
   timer_not_found,     // cancel_timer: the timer already fired or was cancelled
+  foreign_pid,         // the pid was handed out by another runtime of the program: a call,
+                       // link or register_name with it is refused (it may well be alive)
   // Kinds the OTP behaviours return; the runtime itself does not produce them.
   already_started,
   already_present,

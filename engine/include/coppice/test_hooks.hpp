@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "coppice/pid.hpp"
 
@@ -19,5 +20,11 @@ void set_signal_push_hook(void (*hook)(Pid target)) noexcept;
 
 // Workers of `runtime` asleep at this moment (parked: nothing to run, nothing to collect).
 std::size_t parked_workers(Runtime& runtime);
+
+// Slots of `runtime` never used before are handed out from `slot` on (when no higher slot
+// was) and start at `generation` instead of 1, as if each had served generation - 1 processes
+// already: a test drives a slot to the end of its range (Pid::last_generation) in a few spawns.
+// Pids already in the free-slot caches keep theirs. Lower slots skipped stay unused.
+void start_fresh_slots_at(Runtime& runtime, std::uint32_t slot, std::uint32_t generation);
 
 }  // namespace coppice::test_hooks

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <unordered_map>
 
 namespace coppice {
@@ -34,8 +35,12 @@ class ChildTable {
 
   std::size_t size() const { return size_; }
 
+  // Pid{} is never a child (its bits 0 mark an empty slot): find and erase answer nullptr for
+  // it. Before they did, an EXIT from Pid{} (an exit signal sent from a plain thread) found an
+  // empty slot as if it held Pid{} and erase took one off size_: count_children then said one
+  // active child fewer than which_children listed (issue 12, item 12).
   SpecEntry* find(Pid pid) const {
-    if (size_ == 0) return nullptr;
+    if (size_ == 0 || !pid) return nullptr;
     for (std::size_t i = home(pid.bits());; i = (i + 1) & mask_) {
       if (slots_[i].pid == pid.bits()) return slots_[i].spec;
       if (slots_[i].pid == 0) return nullptr;
@@ -43,6 +48,7 @@ class ChildTable {
   }
 
   void insert(Pid pid, SpecEntry* spec) {
+    assert(pid && "Pid{} is not a child: the start paths refuse it (no_pid)");
     if ((size_ + 1) * 4 > slots_.size() * 3) grow();
     std::size_t i = home(pid.bits());
     while (slots_[i].pid != 0 && slots_[i].pid != pid.bits()) i = (i + 1) & mask_;
@@ -52,7 +58,7 @@ class ChildTable {
 
   // The child's spec, removed; nullptr if `pid` is not here.
   SpecEntry* erase(Pid pid) {
-    if (size_ == 0) return nullptr;
+    if (size_ == 0 || !pid) return nullptr;
     std::size_t i = home(pid.bits());
     while (slots_[i].pid != pid.bits()) {
       if (slots_[i].pid == 0) return nullptr;
@@ -119,6 +125,13 @@ struct RetryRestart {
 std::string describe(const SpecEntry& s) {
   std::string d = s.spec->id.empty() ? std::string("child") : "child '" + s.spec->id + "'";
   return d;
+}
+
+// A start function that returned Pid{} started nobody: a failed start, never a child <0.0.0>
+// (SEMANTICS.md 4: any other return X is {:error, X}).
+Result<Pid> no_pid(Result<Pid> r) {
+  if (r && !*r) return Error(ErrorKind::start_error, "start_child: the start function returned no pid (Pid{})");
+  return r;
 }
 
 Error start_threw(std::exception_ptr e) {
@@ -335,6 +348,11 @@ NoReply DynamicSupervisor::handle_call(proto::StartChild request, const From& fr
     reply(from, start_threw(std::current_exception()));
     return noreply();
   }
+  if (!started->pid) {
+    s.release(entry);
+    reply(from, no_pid(Pid{}).error());
+    return noreply();
+  }
   s.pending.emplace(started->pid, State::Pending{*started, entry, from, Pid{}});
   ++s.pending_starts;
   return noreply();
@@ -347,7 +365,7 @@ Async<NoReply> DynamicSupervisor::handle_continue(proto::StartAwaited start) {
   std::optional<Result<Pid>> r;
   try {
     Async<Result<Pid>> work = entry->spec->start(entry->args);
-    r.emplace(co_await work);
+    r.emplace(no_pid(co_await work));
   } catch (...) {
     r.emplace(start_threw(std::current_exception()));
   }
@@ -444,6 +462,7 @@ NoReply DynamicSupervisor::restart(Pid old) {
   if (!entry->spec->spawn) return noreply(continue_with(proto::RestartAwaited{old}));
   try {
     PendingStart started = entry->spec->spawn(entry->args);
+    if (!started.pid) return restarted(old, no_pid(Pid{}));
     it->second.attempt = started.pid;
     s.pending.emplace(started.pid, State::Pending{started, entry, From{}, old});
   } catch (...) {
@@ -458,7 +477,7 @@ Async<NoReply> DynamicSupervisor::handle_continue(proto::RestartAwaited restart)
   std::optional<Result<Pid>> r;
   try {
     Async<Result<Pid>> work = entry->spec->start(entry->args);
-    r.emplace(co_await work);
+    r.emplace(no_pid(co_await work));
   } catch (...) {
     r.emplace(start_threw(std::current_exception()));
   }

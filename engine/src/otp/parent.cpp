@@ -61,8 +61,9 @@ struct ParentGiveUp {};  // the restart intensity was exceeded inside an API fun
 Status validate(const ParentChildSpec& spec) {
   if (Status s = validate(static_cast<const ChildSpec&>(spec), false); !s) return s;
   if (spec.significant) return invalid("significant", "a Parent has no auto_shutdown: use binds_to or shutdown_group");
-  if (spec.lifetime && spec.lifetime->count() <= 0)
-    return invalid("lifetime", "must be more than 0 ms, not " + ms(*spec.lifetime));
+  // 0 is the `parent` library's timeout: 0, the child stopped as soon as it started (SEMANTICS.md 9).
+  if (spec.lifetime && spec.lifetime->count() < 0)
+    return invalid("lifetime", "must be 0 ms or more, not " + ms(*spec.lifetime));
   if (spec.max_restarts && *spec.max_restarts < 0)
     return invalid("max_restarts", "must be 0 or more, not " + std::to_string(*spec.max_restarts));
   if (spec.max_seconds.count() <= 0) return invalid("max_seconds", "must be more than 0 ms, not " + ms(spec.max_seconds));
@@ -767,8 +768,9 @@ class ParentCore {
   std::vector<ChildInfo> which_children() const {
     std::vector<ChildInfo> out;
     out.reserve(children_.size());
-    for (auto c = children_.rbegin(); c != children_.rend(); ++c)  // newest first, as a Supervisor
-      out.push_back(ChildInfo{c->spec.id, c->pid, c->waiting, c->spec.type, c->spec.modules});
+    // Start order, as the `parent` library lists them (SEMANTICS.md 0 and 9); a restarted
+    // child keeps its place.
+    for (const Child& c : children_) out.push_back(ChildInfo{c.spec.id, c.pid, c.waiting, c.spec.type, c.spec.modules});
     return out;
   }
 

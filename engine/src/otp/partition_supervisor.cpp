@@ -1,48 +1,100 @@
-// PartitionSupervisor: a Supervisor of N copies of one spec, the table whereis reads, resize.
+// PartitionSupervisor: a Supervisor of N copies of one spec, the lock-free table whereis
+// reads, resize.
 #include "coppice/partition_supervisor.hpp"
 
 #include <mutex>
 #include <thread>
-#include <unordered_map>
-
-#include "coppice/service.hpp"
 
 namespace coppice {
 
 namespace detail {
-namespace {
 
-// Every running partition supervisor of a runtime, by pid: its table.
-struct PartitionDirectory {
-  std::mutex mutex;
-  std::unordered_map<std::uint64_t, std::shared_ptr<PartitionTable>> tables;
+struct PartitionTable {
+  explicit PartitionTable(std::size_t n) : pids(new std::atomic<std::uint64_t>[n]), capacity(n) {}
+  // The supervisor's pid bits; 0 while the table is free or changing hands. Written under
+  // `tables_mutex` with release (after everything else was set), read by lookups with acquire.
+  std::atomic<std::uint64_t> owner{0};
+  std::atomic<RuntimeCore*> core{nullptr};  // relaxed: read after an acquire load of owner
+  const std::unique_ptr<std::atomic<std::uint64_t>[]> pids;
+  const std::size_t capacity;
+  std::atomic<std::size_t> initial{0};  // the number started with (resize grows back to it)
+  std::atomic<std::size_t> count{0};    // the number in use
+  PartitionTable* next = nullptr;       // the list of tables; set before publication, then fixed
+  bool in_use = false;                  // under tables_mutex
 };
 
-PartitionDirectory& directory(RuntimeCore& core) { return service<PartitionDirectory>(core); }
+namespace {
+
+// Every table ever made, newest first. Never freed (they are few and small, and reachable:
+// no leak report); a lookup walks it without a lock.
+constinit std::atomic<PartitionTable*> tables{nullptr};
+constinit std::mutex tables_mutex;  // claiming and releasing tables; lookups never take it
+
+// One supervisor's hold on a table: made before the supervisor starts, filled in by its init
+// (which knows its pid), and shared by the start functions of its partitions. The supervisor
+// keeps its init and specs until it is destroyed, and so the lease: then the table is free.
+struct Lease {
+  PartitionTable* table = nullptr;
+  std::size_t partitions = 0;
+
+  ~Lease() {
+    if (table == nullptr) return;
+    std::lock_guard lock(tables_mutex);
+    // Release: a lookup that reads 0 (or a later owner) after reading a pid rejects that pid.
+    table->owner.store(0, std::memory_order_release);
+    table->in_use = false;
+  }
+
+  void claim(RuntimeCore& core, Pid supervisor) {
+    std::lock_guard lock(tables_mutex);
+    PartitionTable* t = tables.load(std::memory_order_relaxed);  // writers are serialised by the mutex
+    while (t != nullptr && (t->in_use || t->capacity < partitions)) t = t->next;
+    if (t == nullptr) {
+      t = new PartitionTable(partitions);
+      t->next = tables.load(std::memory_order_relaxed);
+      // Release: a lookup that finds the table through `tables` sees it constructed.
+      tables.store(t, std::memory_order_release);
+    }
+    t->in_use = true;
+    // Release (pids, count): a lookup still holding the table for its previous supervisor that
+    // reads one of these then sees that owner is no longer that supervisor (0, or ours).
+    for (std::size_t i = 0; i < t->capacity; ++i) t->pids[i].store(0, std::memory_order_release);
+    t->initial.store(partitions, std::memory_order_relaxed);
+    t->count.store(partitions, std::memory_order_release);
+    t->core.store(&core, std::memory_order_relaxed);
+    // Release: pairs with the lookup's acquire load of owner; what was written above is seen.
+    t->owner.store(supervisor.bits(), std::memory_order_release);
+    table = t;
+  }
+};
 
 }  // namespace
 
-std::shared_ptr<PartitionTable> partition_table(RuntimeCore& core, Pid supervisor) {
-  PartitionDirectory& d = directory(core);
-  std::lock_guard lock(d.mutex);
-  auto it = d.tables.find(supervisor.bits());
-  if (it == d.tables.end()) return nullptr;
-  if (!is_alive(core, supervisor)) {
-    d.tables.erase(it);
-    return nullptr;
-  }
-  return it->second;
+PartitionTable* partition_table(RuntimeCore& core, Pid supervisor) {
+  if (!supervisor) return nullptr;
+  // Acquire: pairs with the release in claim (the table is constructed).
+  for (PartitionTable* t = tables.load(std::memory_order_acquire); t != nullptr; t = t->next)
+    if (t->owner.load(std::memory_order_acquire) == supervisor.bits() && t->core.load(std::memory_order_relaxed) == &core)
+      return t;
+  return nullptr;
 }
 
 }  // namespace detail
 
 namespace {
 
-// Records the partition's pid once its start returned.
-Async<Result<Pid>> recorded(Async<Result<Pid>> start, std::shared_ptr<detail::PartitionTable> table, std::size_t i) {
+using detail::Lease;
+using detail::PartitionTable;
+
+// Partition i's start: clears its entry while it (re)starts, then records the new pid. The
+// supervisor runs it only after it has handled the old partition's EXIT; between the death
+// and that, lookups see the old pid dead (is_alive) and answer noproc.
+Async<Result<Pid>> recorded(Async<Result<Pid>> start, std::shared_ptr<Lease> lease, std::size_t i) {
+  PartitionTable* t = lease->table;
+  // Release (both): a lookup's acquire load of the pid sees a started partition.
+  if (t != nullptr) t->pids[i].store(0, std::memory_order_release);
   Result<Pid> r = co_await start;
-  // Release: a reader that sees the pid sees a started partition.
-  table->pids[i].store(r ? r->bits() : 0, std::memory_order_release);
+  if (t != nullptr) t->pids[i].store(r ? r->bits() : 0, std::memory_order_release);
   co_return r;
 }
 
@@ -55,26 +107,20 @@ Result<SupervisorInit> prepare(PartitionSupervisorOptions o, std::size_t workers
   if (Status s = validate(flags); !s)
     return Error(ErrorKind::invalid_argument, "PartitionSupervisor: " + s.error().message() + " (max_restarts / max_seconds)");
   const std::size_t n = o.partitions != 0 ? o.partitions : std::max<std::size_t>(1, workers);
-  auto table = std::make_shared<detail::PartitionTable>(n);
+  auto lease = std::make_shared<Lease>();
+  lease->partitions = n;
   std::vector<ChildSpec> specs;
   specs.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     ChildSpec spec = o.with_arguments ? o.with_arguments(o.child, i) : o.child;
     spec.id = std::to_string(i);
     spec.spawn = nullptr;  // the Supervisor awaits `start`, which records the pid
-    spec.start = [inner = std::move(spec.start), table, i](const StartArgs& a) {
-      return recorded(inner(a), table, i);
-    };
+    spec.start = [inner = std::move(spec.start), lease, i](const StartArgs& a) { return recorded(inner(a), lease, i); };
     specs.push_back(std::move(spec));
   }
-  // Runs inside the new supervisor: its pid is known there.
-  SupervisorInit init = [table, specs = std::move(specs), flags]() -> Result<SupervisorSpec> {
-    auto& d = detail::service<detail::PartitionDirectory>(detail::current_core());
-    std::lock_guard lock(d.mutex);
-    // Forget supervisors that have exited (there are few; this keeps the directory small).
-    for (auto it = d.tables.begin(); it != d.tables.end();)
-      it = is_alive(Pid::from_bits(it->first)) ? std::next(it) : d.tables.erase(it);
-    d.tables[self().bits()] = table;
+  // Runs inside the new supervisor, before any partition starts: its pid is known there.
+  SupervisorInit init = [lease, specs = std::move(specs), flags]() -> Result<SupervisorSpec> {
+    if (lease->table == nullptr) lease->claim(detail::current_core(), self());
     return SupervisorSpec{specs, flags};
   };
   return init;
@@ -111,11 +157,24 @@ ChildSpec PartitionSupervisor::child_spec(std::string id, PartitionSupervisorOpt
 }
 
 namespace {
-Result<std::shared_ptr<detail::PartitionTable>> table_of(detail::RuntimeCore& core, const ServerRef& supervisor) {
+struct Found {
+  PartitionTable* table;
+  Pid supervisor;
+};
+Result<Found> table_of(detail::RuntimeCore& core, const ServerRef& supervisor) {
   const Pid pid = supervisor.is_pid() ? supervisor.pid() : supervisor.whereis(core);
-  std::shared_ptr<detail::PartitionTable> t = pid ? detail::partition_table(core, pid) : nullptr;
-  if (!t) return Error(ErrorKind::noproc, "PartitionSupervisor: no partition supervisor is running as " + supervisor.to_string());
-  return t;
+  PartitionTable* t = detail::partition_table(core, pid);
+  if (t == nullptr)
+    return Error(ErrorKind::noproc, "PartitionSupervisor: no partition supervisor is running as " + supervisor.to_string());
+  return Found{t, pid};
+}
+
+// The number in use, if the table is still `supervisor`'s after reading it.
+Result<std::size_t> count_of(const Found& f, const ServerRef& supervisor) {
+  const std::size_t n = f.table->count.load(std::memory_order_acquire);
+  if (f.table->owner.load(std::memory_order_acquire) != f.supervisor.bits())
+    return Error(ErrorKind::noproc, "PartitionSupervisor: no partition supervisor is running as " + supervisor.to_string());
+  return n;
 }
 
 Error bad_size(std::size_t n, std::size_t initial) {
@@ -125,40 +184,52 @@ Error bad_size(std::size_t n, std::size_t initial) {
 }  // namespace
 
 Result<Pid> PartitionSupervisor::lookup(detail::RuntimeCore& core, const ServerRef& supervisor,
-                                        const std::function<std::size_t(std::size_t)>& partition) {
-  auto t = table_of(core, supervisor);
-  if (!t) return t.error();
-  const std::size_t n = (*t)->count.load(std::memory_order_acquire);
+                                        std::size_t (*route)(const void* key, std::size_t n), const void* key) {
+  Result<Found> f = table_of(core, supervisor);
+  if (!f) return f.error();
+  PartitionTable& t = *f->table;
+  // Acquire (count, pid): pairs with the release stores of resize and of the start function.
+  const std::size_t n = t.count.load(std::memory_order_acquire);
+  const std::size_t i = n == 0 ? 0 : route(key, n);
+  const Pid pid = n == 0 || i >= t.capacity ? Pid{} : Pid::from_bits(t.pids[i].load(std::memory_order_acquire));
+  // Acquire: read after the pid; if the table changed hands meanwhile the pid may be another
+  // supervisor's, and ours is gone.
+  if (t.owner.load(std::memory_order_acquire) != f->supervisor.bits())
+    return Error(ErrorKind::noproc, "PartitionSupervisor: no partition supervisor is running as " + supervisor.to_string());
   if (n == 0) return Error(ErrorKind::noproc, "PartitionSupervisor: no partitions (resized to 0)");
-  const Pid pid = Pid::from_bits((*t)->pids[partition(n)].load(std::memory_order_acquire));
-  if (!pid) return Error(ErrorKind::noproc, "PartitionSupervisor: the partition is not running");
+  if (!pid || !detail::is_alive(core, pid))
+    return Error(ErrorKind::noproc, "PartitionSupervisor: partition " + std::to_string(i) + " is not running (restarting)");
   return pid;
 }
 
 Result<std::size_t> PartitionSupervisor::partitions(const ServerRef& supervisor) {
-  auto t = table_of(detail::current_core(), supervisor);
-  if (!t) return t.error();
-  return (*t)->count.load(std::memory_order_acquire);
+  Result<Found> f = table_of(detail::current_core(), supervisor);
+  if (!f) return f.error();
+  return count_of(*f, supervisor);
 }
 Result<std::size_t> PartitionSupervisor::partitions(Runtime& rt, const ServerRef& supervisor) {
-  auto t = table_of(rt.core(), supervisor);
-  if (!t) return t.error();
-  return (*t)->count.load(std::memory_order_acquire);
+  Result<Found> f = table_of(rt.core(), supervisor);
+  if (!f) return f.error();
+  return count_of(*f, supervisor);
 }
 
 // As Elixir: shrinking routes keys to the smaller set first, then stops the partitions left
 // out; growing restarts them first, then routes to them.
 Async<Result<std::size_t>> PartitionSupervisor::resize(ServerRef supervisor, std::size_t n) {
-  auto t = table_of(detail::current_core(), supervisor);
-  if (!t) co_return t.error();
-  detail::PartitionTable& table = **t;
-  const std::size_t current = table.count.load(std::memory_order_acquire);
-  if (n > table.initial) co_return bad_size(n, table.initial);
+  Result<Found> f = table_of(detail::current_core(), supervisor);
+  if (!f) co_return f.error();
+  PartitionTable& table = *f->table;
+  Result<std::size_t> now = count_of(*f, supervisor);
+  if (!now) co_return now.error();
+  const std::size_t current = *now;
+  const std::size_t initial = table.initial.load(std::memory_order_relaxed);
+  if (n > initial) co_return bad_size(n, initial);
   for (std::size_t i = current; i < n; ++i) {
     auto restart = Supervisor::restart_child(supervisor, std::to_string(i));
     Result<Pid> r = co_await restart;
     if (!r) co_return r.error();
   }
+  // Release: pairs with the lookup's acquire load of count.
   table.count.store(n, std::memory_order_release);
   for (std::size_t i = n; i < current; ++i) {
     auto stop = Supervisor::terminate_child(supervisor, std::to_string(i));
@@ -170,16 +241,19 @@ Async<Result<std::size_t>> PartitionSupervisor::resize(ServerRef supervisor, std
 }
 
 Result<std::size_t> PartitionSupervisor::resize(Runtime& rt, const ServerRef& supervisor, std::size_t n) {
-  auto t = table_of(rt.core(), supervisor);
-  if (!t) return t.error();
-  detail::PartitionTable& table = **t;
-  const std::size_t current = table.count.load(std::memory_order_acquire);
-  if (n > table.initial) return bad_size(n, table.initial);
+  Result<Found> f = table_of(rt.core(), supervisor);
+  if (!f) return f.error();
+  PartitionTable& table = *f->table;
+  Result<std::size_t> now = count_of(*f, supervisor);
+  if (!now) return now.error();
+  const std::size_t current = *now;
+  const std::size_t initial = table.initial.load(std::memory_order_relaxed);
+  if (n > initial) return bad_size(n, initial);
   for (std::size_t i = current; i < n; ++i) {
     Result<Pid> r = Supervisor::restart_child(rt, supervisor, std::to_string(i));
     if (!r) return r.error();
   }
-  table.count.store(n, std::memory_order_release);
+  table.count.store(n, std::memory_order_release);  // Release: as above
   for (std::size_t i = n; i < current; ++i) {
     Status s = Supervisor::terminate_child(rt, supervisor, std::to_string(i));
     table.pids[i].store(0, std::memory_order_release);

@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "coppice/gen_server.hpp"
 #include "coppice/inbox.hpp"
 #include "coppice/process.hpp"
 #include "coppice/server_ref.hpp"
@@ -212,41 +213,36 @@ struct Started {
   Pid top;
   std::optional<Error> error;
 };
-struct StopRequest {
+struct StopRegistry {
   ExitReason reason;
 };
 struct SyncRequest {};
 struct Synced {};
 
 // A partition: traps exits, and deletes the entries of each registrant whose EXIT arrives.
-// It obeys only its parent's exit signals (the top's).
-class RegistryPartition final : public Process {
+// A GenServer started by the top (its parent, whose exit signals it obeys, as every GenServer
+// does), so that it also serves the system messages between EXITs (SEMANTICS.md 0):
+// suspended, it leaves the EXITs queued and the entries of the dead in the table.
+class RegistryPartition final : public GenServer<RegistryPartition> {
  public:
-  RegistryPartition(std::shared_ptr<Table> table, std::size_t index, Pid top)
-      : table_(std::move(table)), index_(index), top_(top) {}
+  using calls = Protocol<SyncRequest>;
 
-  void init() override { trap_exit(true); }
+  RegistryPartition(std::shared_ptr<Table> table, std::size_t index) : table_(std::move(table)), index_(index) {}
 
-  void handle(Message m) override {
-    if (const Exit* e = m.get_if<Exit>()) {
-      if (e->from == top_) {
-        stop_self(e->reason);
-      } else if (!is_alive(e->from)) {
-        // A linked registrant died. (An explicit exit(partition, reason) from a live process
-        // also arrives as an Exit; its entries stay, since it still holds them.)
-        table_->partitions[index_]->remove_pid(e->from);
-      }
-      return;
-    }
-    if (m.is<SyncRequest>()) {
-      if (const std::optional<From> from = m.reply_to()) reply(*from, Synced{});
-    }
+  void init() { trap_exit(true); }
+
+  // Only EXITs come here (nobody else writes to a partition; anything else is dropped, as
+  // before). A linked registrant died: its entries go. (An explicit exit(partition, reason)
+  // from a live process also arrives as an Exit; its entries stay, since it still holds them.)
+  void handle_info(Message m) {
+    if (const Exit* e = m.get_if<Exit>(); e != nullptr && !is_alive(e->from))
+      table_->partitions[index_]->remove_pid(e->from);
   }
+  Synced handle_call(SyncRequest) { return {}; }
 
  private:
   std::shared_ptr<Table> table_;
   std::size_t index_;
-  Pid top_;
 };
 
 // The registry's top process: owns the partitions (linked), claims the name, and releases it
@@ -265,7 +261,12 @@ class RegistryTop final : public Process {
     trap_exit(true);
     core_ = &detail::current_core();
     for (std::size_t i = 0; i < table_->partitions.size(); ++i) {
-      const Pid p = spawn_link<RegistryPartition>(table_, i, self());
+      // Linked and monitored, its acknowledgement to come: the partition's init cannot fail, so
+      // neither is waited for (the monitor and the alias are dropped at once).
+      const PendingStart started = detail::spawn_server<RegistryPartition>(StartOptions{}, table_, i);
+      demonitor(started.monitor);
+      unalias(started.ack.ref);
+      const Pid p = started.pid;
       table_->partitions[i]->pid = p;
       running_.insert(p);
     }
@@ -292,7 +293,7 @@ class RegistryTop final : public Process {
       }
       return;
     }
-    if (const StopRequest* s = m.get_if<StopRequest>()) {
+    if (const StopRegistry* s = m.get_if<StopRegistry>()) {
       if (!stopping_) begin_stop(s->reason);
     }
   }
@@ -401,7 +402,7 @@ Status Registry::stop(Runtime& rt, std::string_view registry) {
   Inbox inbox(rt);
   const Pid top = (*t)->top;
   const Ref monitor_ref = inbox.monitor(top);
-  inbox.send(top, StopRequest{ExitReason::shutdown()});
+  inbox.send(top, StopRegistry{ExitReason::shutdown()});
   auto down = [&](const Message& m) { return m.is<Down>() && m.get<Down>().ref == monitor_ref; };
   if (!inbox.receive_if(down, forever)) return Error(ErrorKind::timeout, "Registry::stop: " + top.to_string() + " did not exit");
   return {};

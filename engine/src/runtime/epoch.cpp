@@ -62,9 +62,17 @@ void EpochDomain::release_participant(Participant* p) {
 }
 
 void EpochDomain::online(Participant* p) {
-  // The seq_cst exchange is a full fence: every pointer read after it sees any unlink that
-  // was retired in an epoch two behind the one announced (see the header comment).
-  p->epoch.exchange(epoch_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
+  // Release: what this participant did with process pointers before (the turns since its
+  // last announcement) happens before a collector that reads the new epoch and frees them.
+  p->epoch.store(epoch_.load(std::memory_order_seq_cst), std::memory_order_release);
+  // The announcement must be visible before any pointer read after it: a store followed by
+  // loads is the one reorder every architecture allows (x86's store buffer included), and a
+  // seq_cst read-modify-write does not forbid it either for later acquire or relaxed loads
+  // on POWER, or on AArch64 with LDAPR. So a full fence, as crossbeam-epoch's `pin` does. It
+  // pairs with the fence in retire/stamp (unlink, fence, read the epoch) and with
+  // try_advance's seq_cst loads: either the collector sees us in the new epoch and does not
+  // advance past it, or we see its unlink and never read the retired pointer.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 void EpochDomain::offline(Participant* p) {

@@ -33,6 +33,33 @@ void free_inbox(ProcessHeader* p) noexcept {
 }
 
 namespace {
+// One Inbox operation's hold on its runtime: core() is null once the runtime is gone, and
+// while it is not, the runtime frees nothing until this use ends (close_inboxes waits).
+class InboxUse {
+ public:
+  explicit InboxUse(InboxLife& life) : life_(life) {
+    // Acquire, and one word with `gone`: either this increment comes first in the word's
+    // order and the runtime waits for our release decrement, or we see `gone`.
+    const std::uint64_t before = life.uses.fetch_add(1, std::memory_order_acquire);
+    core_ = (before & InboxLife::gone) != 0 ? nullptr : life.core;
+  }
+  ~InboxUse() {
+    // Release: close_inboxes' acquire load of zero sees everything this use did.
+    life_.uses.fetch_sub(1, std::memory_order_release);
+  }
+  InboxUse(const InboxUse&) = delete;
+  InboxUse& operator=(const InboxUse&) = delete;
+  RuntimeCore* core() const { return core_; }
+
+ private:
+  InboxLife& life_;
+  RuntimeCore* core_;
+};
+
+Error runtime_gone(std::string_view what) {
+  return Error(ErrorKind::runtime_stopped, std::string(what) + ": the runtime of this inbox is gone");
+}
+
 bool match_call_reply(const ReceiveWait& w, Envelope& e) {
   if (e.addressing() == Addressing::alias) return e.ref == w.ref;
   return e.type() == &type_info_v<Down> && static_cast<Down*>(e.payload())->ref.bits() == w.ref;
@@ -45,33 +72,52 @@ namespace coppice {
 
 using namespace detail;
 
-Inbox::Inbox(Runtime& runtime) : runtime_(runtime) {
+Inbox::Inbox(Runtime& runtime) : runtime_(runtime), life_(runtime.core().inbox_life) {
   RuntimeCore& core = runtime.core();
+  pid_ = core.table.allocate(nullptr);  // first: a full table throws before anything is allocated
   void* mem = allocate(sizeof(InboxState), alignof(InboxState));
   state_ = new (mem) InboxState;
   state_->kind = ProcessKind::inbox;
   state_->set(inbox_flag);
-  pid_ = core.table.allocate(nullptr);
   state_->pid = pid_;
+  {
+    // Known to the runtime before anyone can send to it: the stop wakes it, the runtime's
+    // destructor closes it if it is still alive then.
+    std::lock_guard lock(life_->mutex);
+    life_->inboxes.insert(state_);
+  }
   core.table.publish(state_);
 }
 
 Inbox::~Inbox() {
-  RuntimeCore& core = runtime_.core();
-  ExternalGuard guard(core.epoch);
-  core.exit_process(nullptr, state_, ExitReason::normal());
+  InboxUse use(*life_);
+  RuntimeCore* core = use.core();
+  if (core == nullptr) return;  // the runtime closed and freed this inbox with itself
+  {
+    std::lock_guard lock(life_->mutex);
+    life_->inboxes.erase(state_);
+  }
+  ExternalGuard guard(core->epoch);
+  core->exit_process(nullptr, state_, ExitReason::normal());
 }
 
 void Inbox::send(Pid to, Message message) {
   Envelope* e = message.release();
   if (e == nullptr) return;
+  InboxUse use(*life_);
+  if (use.core() == nullptr) {
+    free_envelope(e);  // to a runtime that is gone: dropped, as a send to a dead pid is
+    return;
+  }
   e->from = pid_;
-  runtime_.core().send(to, e);
+  use.core()->send(to, e);
 }
 
 std::optional<Message> Inbox::receive_matching(ReceiveWait::Match match, const void* context,
                                                std::chrono::nanoseconds timeout) {
-  RuntimeCore& core = runtime_.core();
+  InboxUse use(*life_);
+  if (use.core() == nullptr) return std::nullopt;
+  RuntimeCore& core = *use.core();
   if (core.scheduler.current() != nullptr)
     throw std::logic_error("coppice: an Inbox blocks; a process receives with co_await instead");
   ReceiveWait w;
@@ -86,6 +132,10 @@ std::optional<Message> Inbox::receive_matching(ReceiveWait::Match match, const v
       core.drain(state_);  // an inbox traps every exit signal: it never dies of one
     }
     if (Envelope* e = core.scan(state_, w)) return Message::adopt(e);
+    // After the stop nothing more is coming: what has arrived is all. Acquire: pairs with
+    // run_stop's release store; a stop that ends while we wait below sets `notified` under
+    // our mutex after that store, so the wait ends and this load, next time round, sees it.
+    if (life_->stopped.load(std::memory_order_acquire)) return std::nullopt;
     // Nothing yet: mark the mailbox idle, so the next sender wakes us, and wait.
     const bool idle =
         state_->head.load(std::memory_order_acquire) == idle_stub || mailbox_try_mark_idle(state_);
@@ -104,15 +154,21 @@ std::optional<Message> Inbox::receive_matching(ReceiveWait::Match match, const v
 
 Result<Message> Inbox::call_message(Pid to, std::string_view name, Message request,
                                     std::chrono::milliseconds timeout) {
-  RuntimeCore& core = runtime_.core();
+  InboxUse use(*life_);
+  if (use.core() == nullptr) return runtime_gone("call");
+  RuntimeCore& core = *use.core();
   if (core.scheduler.current() != nullptr)
     return Error(ErrorKind::blocking_in_process, "Inbox::call blocks; a process uses co_await call instead");
+  // Acquire: pairs with run_stop's release store (nothing would answer: no process is left).
+  if (life_->stopped.load(std::memory_order_acquire))
+    return Error(ErrorKind::runtime_stopped, "call: the runtime is stopped");
   const std::string target = name.empty() ? to.to_string() : quoted(name);
   if (!name.empty()) {
     to = core.names.whereis(name);
     if (!to) return Error(ErrorKind::noproc, "call: no process is registered as " + target);
   }
   if (to == pid_) return Error(ErrorKind::calling_self, "call: an inbox cannot call itself", to);
+  if (core.table.foreign(to)) return Error(ErrorKind::foreign_pid, "call: " + core.table.foreign_text(to), to);
   Ref ref;
   {
     ExternalGuard guard(core.epoch);
@@ -127,37 +183,55 @@ Result<Message> Inbox::call_message(Pid to, std::string_view name, Message reque
   const std::uint64_t ref_bits = ref.bits();
   std::optional<Message> reply = receive_matching(&match_call_reply, &ref_bits, timeout);
   ExternalGuard guard(core.epoch);
-  return core.finish_call(state_, ref, std::move(reply), to, target, timeout.count());
+  Result<Message> result = core.finish_call(state_, ref, std::move(reply), to, target, timeout.count());
+  // No answer because the runtime stopped while we waited (the receive no longer waits then).
+  if (!result && result.error().kind() == ErrorKind::timeout && life_->stopped.load(std::memory_order_acquire))
+    return Error(ErrorKind::runtime_stopped, "call: the runtime stopped before " + target + " answered", to);
+  return result;
 }
 
 void Inbox::exit(Pid pid, ExitReason reason) {
-  runtime_.core().send(pid, make_exit_signal(SignalKind::exit_explicit, pid_, std::move(reason)));
+  InboxUse use(*life_);
+  if (use.core() == nullptr) return;  // dropped, as a send is
+  use.core()->send(pid, make_exit_signal(SignalKind::exit_explicit, pid_, std::move(reason)));
 }
 
 Status Inbox::link(Pid pid) {
-  ExternalGuard guard(runtime_.core().epoch);
-  return runtime_.core().link(state_, pid);
+  InboxUse use(*life_);
+  if (use.core() == nullptr) return runtime_gone("link");
+  ExternalGuard guard(use.core()->epoch);
+  return use.core()->link(state_, pid);
 }
 void Inbox::unlink(Pid pid) {
-  ExternalGuard guard(runtime_.core().epoch);
-  runtime_.core().unlink(state_, pid);
+  InboxUse use(*life_);
+  if (use.core() == nullptr) return;
+  ExternalGuard guard(use.core()->epoch);
+  use.core()->unlink(state_, pid);
 }
 Ref Inbox::monitor(Pid pid) {
-  ExternalGuard guard(runtime_.core().epoch);
-  return runtime_.core().monitor(state_, pid);
+  InboxUse use(*life_);
+  if (use.core() == nullptr) return Ref{};
+  ExternalGuard guard(use.core()->epoch);
+  return use.core()->monitor(state_, pid);
 }
 Ref Inbox::monitor(std::string_view name) {
-  ExternalGuard guard(runtime_.core().epoch);
-  return runtime_.core().monitor(state_, name);
+  InboxUse use(*life_);
+  if (use.core() == nullptr) return Ref{};
+  ExternalGuard guard(use.core()->epoch);
+  return use.core()->monitor(state_, name);
 }
 bool Inbox::demonitor(Ref ref, DemonitorOptions options) {
-  ExternalGuard guard(runtime_.core().epoch);
-  if (options.flush) runtime_.core().drain(state_);
-  return runtime_.core().demonitor(state_, ref, options.flush);
+  InboxUse use(*life_);
+  if (use.core() == nullptr) return false;
+  ExternalGuard guard(use.core()->epoch);
+  if (options.flush) use.core()->drain(state_);
+  return use.core()->demonitor(state_, ref, options.flush);
 }
 std::size_t Inbox::queued() {
-  ExternalGuard guard(runtime_.core().epoch);
-  runtime_.core().drain(state_);
+  InboxUse use(*life_);
+  if (use.core() == nullptr) return 0;
+  ExternalGuard guard(use.core()->epoch);
+  use.core()->drain(state_);
   return state_->queue_length;
 }
 

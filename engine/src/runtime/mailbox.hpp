@@ -6,8 +6,14 @@
 // same step, learns whether it found the process idle, so exactly one sender schedules an
 // idle process and the others do nothing more; an exchange never fails, so senders flooding
 // one receiver from several cores cost one cache-line transfer each, not a retry loop.
-// Envelopes that arrive after the close are answered when the process's memory is reclaimed
-// (RuntimeCore::reclaim): by then every sender has finished linking, so the chain is whole.
+// After the close and the final drain, a dead process's mailbox goes back to *idle*: a
+// sender that finds it idle schedules the dead process like a live one, and a turn of a dead
+// process answers what arrived (RuntimeCore::bounce_late) and marks it idle again, so a late
+// link or monitor request is answered by the next free worker. Reclamation, once no sender
+// can still hold the header, sets the *reclaimed* tag: if the mailbox was idle nobody holds
+// it and the memory is freed at once; otherwise the worker holding it frees it when it
+// fails to mark it idle (an inbox keeps the old rule: what came after the close is
+// answered at reclamation, when every sender has finished linking).
 #pragma once
 
 #include <atomic>
@@ -21,7 +27,10 @@ namespace coppice::detail {
 
 inline constexpr std::uintptr_t idle_tag = 1;
 inline constexpr std::uintptr_t closed_tag = 2;
-inline constexpr std::uintptr_t tag_mask = 3;
+// Set by reclamation on a dead process's head, when no sender can push any more.
+inline constexpr std::uintptr_t reclaimed_tag = 4;
+inline constexpr std::uintptr_t tag_mask = 7;
+static_assert(alignof(Envelope) >= 8, "three tag bits in an envelope pointer");
 
 inline Envelope* untag(std::uintptr_t bits) { return reinterpret_cast<Envelope*>(bits & ~tag_mask); }
 
@@ -57,10 +66,11 @@ inline Envelope* mailbox_pop(ProcessHeader* p) {
   // t is the newest linked envelope. If it is also the newest pushed, put the stub back
   // behind it, so that t can be handed out while the queue still holds a node.
   std::uintptr_t head = p->head.load(std::memory_order_acquire);
-  if (untag(head) != t) return nullptr;  // a producer is between its CAS and its link
+  if (untag(head) != t) return nullptr;  // a producer is between its exchange and its link
   stub->next.store(nullptr, std::memory_order_relaxed);
   std::uintptr_t expected = head;
-  const std::uintptr_t with_stub = reinterpret_cast<std::uintptr_t>(stub);
+  // The reclaimed tag stays (only a dead process has it, and no producer is left then).
+  const std::uintptr_t with_stub = reinterpret_cast<std::uintptr_t>(stub) | (head & reclaimed_tag);
   // Release: a producer that links after the stub must see stub->next == nullptr first.
   if (!p->head.compare_exchange_strong(expected, with_stub, std::memory_order_acq_rel, std::memory_order_relaxed))
     return nullptr;  // a producer got in first; its link to t->next will show up
@@ -79,6 +89,27 @@ inline bool mailbox_try_mark_idle(ProcessHeader* p) {
   // writes to the next worker that runs it.
   return p->head.compare_exchange_strong(expected, expected | idle_tag, std::memory_order_acq_rel,
                                          std::memory_order_relaxed);
+}
+
+enum class DeadMark { idle, reclaimed, busy };
+
+// The worker holding a dead process's mailbox, once it has answered everything it could
+// take: idle (the next sender schedules it again), reclaimed (reclamation came meanwhile; no
+// sender is left, nothing is queued: the caller frees the header), or busy (something
+// arrived, or a producer is between its exchange and its link: take it and try again).
+inline DeadMark mailbox_try_mark_idle_dead(ProcessHeader* p) {
+  Envelope* stub = &p->stub;
+  if (p->tail != stub || stub->next.load(std::memory_order_acquire) != nullptr) return DeadMark::busy;
+  // Acquire: a reclaimed tag read here comes after every sender's push (reclaim's release).
+  std::uintptr_t head = p->head.load(std::memory_order_acquire);
+  if (untag(head) != stub) return DeadMark::busy;
+  if ((head & reclaimed_tag) != 0) return DeadMark::reclaimed;
+  // Release: the sender that clears the tag (acquire) and schedules the dead process hands
+  // our writes to the next worker that answers for it, as for a live process. Acquire on
+  // failure: the value may carry reclamation's tag.
+  if (p->head.compare_exchange_strong(head, head | idle_tag, std::memory_order_acq_rel, std::memory_order_acquire))
+    return DeadMark::idle;
+  return (head & reclaimed_tag) != 0 && untag(head) == stub ? DeadMark::reclaimed : DeadMark::busy;
 }
 
 // The owner, as the process dies: marks the newest envelope that made it in (the stub if

@@ -9,6 +9,8 @@ namespace coppice::detail {
 Status Names::register_name(std::string name, Pid pid) {
   if (name.empty()) return Error(ErrorKind::invalid_argument, "register_name: the name is empty");
   if (!pid) return Error(ErrorKind::invalid_argument, "register_name: no pid given for '" + name + "'");
+  if (core_.table.foreign(pid))
+    return Error(ErrorKind::foreign_pid, "register_name: " + core_.table.foreign_text(pid), pid);
   ProcessHeader* p = core_.table.lookup(pid);
   std::unique_lock lock(mutex_);
   if (auto it = by_name_.find(name); it != by_name_.end())

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "coppice/process.hpp"
 #include "coppice/runtime.hpp"
@@ -17,6 +18,9 @@ namespace coppice::detail {
 namespace {
 thread_local ProcessHeader* this_process = nullptr;
 thread_local RuntimeCore* this_core = nullptr;
+// Awaits the running process has completed without suspending since its turn began (or
+// since it last yielded): its reductions. Reset by run_turn; owned by this thread.
+thread_local unsigned awaits_at_once = 0;
 
 // Sets the running process for the scope of a turn (or of an inbox operation).
 struct RunningScope {
@@ -55,6 +59,15 @@ thread_local std::optional<ExitReason> RuntimeCore::pending_exit;
 
 ProcessHeader* running_process() noexcept { return this_process; }
 RuntimeCore* running_core() noexcept { return this_core; }
+
+// True when the running process has spent its budget of awaits completed at once: the
+// caller makes this await a yield. The budget is messages_per_turn, the same unit of work a
+// turn of messages is allowed, so a spinning coroutine gives way as often as a busy handler.
+bool spend_await_at_once() {
+  if (++awaits_at_once <= this_core->options.messages_per_turn) return false;
+  awaits_at_once = 0;
+  return true;
+}
 
 RuntimeCore& current_core() {
   if (this_core == nullptr) throw std::logic_error("coppice: not inside a process (a plain thread uses Runtime or Inbox)");
@@ -109,7 +122,8 @@ void RuntimeCore::push(ProcessHeader* p, Envelope* e) {
   // A process that is exiting still takes the envelope; its reclamation answers it.
   const bool was_idle = mailbox_push(p, e);
   if (kind == SignalKind::exit_explicit || kind == SignalKind::exit_linked) {
-    // Release: a receiver that sees the flag (acquire) finds the signal in its mailbox.
+    // Release: a receiver whose exchange reads the flag (acquire) finds the signal in its
+    // mailbox. Never cleared but by that exchange, so no set is lost (run_turn).
     p->urgent.store(1, std::memory_order_release);
   }
   if (was_idle) schedule(p);
@@ -374,6 +388,7 @@ ProcessInfo RuntimeCore::info_of(ProcessHeader* self, std::uint64_t asker) {
 Status RuntimeCore::link(ProcessHeader* self, Pid pid) {
   if (pid == self->pid) return {};
   if (!pid) return Error(ErrorKind::invalid_argument, "link: no pid given");
+  if (table.foreign(pid)) return Error(ErrorKind::foreign_pid, "link: " + table.foreign_text(pid), pid);
   if (self->has_link(pid.bits())) return {};
   // A closed mailbox is dead too: a dying process stays in the table for a moment after
   // its DOWNs went out, and a link to it must not succeed then.
@@ -397,7 +412,16 @@ void RuntimeCore::unlink(ProcessHeader* self, Pid pid) {
 
 Ref RuntimeCore::monitor(ProcessHeader* self, Pid pid) {
   Ref ref = make_ref();
+  // monitor(self()): a reference and nothing else, as ERTS does (SEMANTICS.md 9): a process
+  // cannot see its own DOWN, so a monitor would only grow its extras (a loop of them did).
+  if (pid == self->pid) return ref;
   self->ensure_extras().monitoring.insert(ref.bits(), pid.bits());
+  if (table.foreign(pid)) {
+    // Another runtime's pid: a DOWN noconnection at once, as OTP gives for a pid of a node
+    // it cannot reach.
+    deliver(self->pid, make_down_signal(pid, ref, ExitReason::other("noconnection")));
+    return ref;
+  }
   ProcessHeader* target = table.lookup(pid);
   if (target == nullptr || target->exiting.load(std::memory_order_acquire) != 0) {
     // Gone, or going: the DOWN comes at once (a request would be answered only when the
@@ -422,6 +446,7 @@ Ref RuntimeCore::monitor(ProcessHeader* self, std::string_view name) {
     return ref;
   }
   Ref ref = monitor(self, pid);
+  if (pid == self->pid) return ref;  // its own name: nothing stored (above)
   self->ensure_extras().monitor_names.emplace_back(ref.bits(), std::string(name));
   return ref;
 }
@@ -430,6 +455,10 @@ Ref RuntimeCore::exit_monitored(ProcessHeader* self, Pid pid, ExitReason reason)
   Ref ref = make_ref();
   self->ensure_extras().monitoring.insert(ref.bits(), pid.bits());
   const bool had_link = self->remove_link(pid.bits());
+  if (table.foreign(pid)) {  // as monitor: another runtime's pid is out of reach
+    deliver(self->pid, make_down_signal(pid, ref, ExitReason::other("noconnection")));
+    return ref;
+  }
   ProcessHeader* target = table.lookup(pid);
   if (target == nullptr || target->exiting.load(std::memory_order_acquire) != 0) {
     deliver(self->pid, make_down_signal(pid, ref, ExitReason::noproc()));
@@ -525,9 +554,36 @@ void abandon_process(ProcessMemory memory) noexcept {
   deallocate(memory.header);
 }
 
+void RuntimeCore::bounce_late(ProcessHeader* p) {
+  for (unsigned spins = 0;;) {
+    while (Envelope* e = mailbox_pop(p)) bounce(p->pid, e);
+    switch (mailbox_try_mark_idle_dead(p)) {
+      case DeadMark::idle:
+        return;  // touch p no more: the next sender to find it idle schedules it
+      case DeadMark::reclaimed:
+        free_header(p);
+        return;
+      case DeadMark::busy:
+        if (++spins > 64) std::this_thread::yield();
+        break;
+    }
+  }
+}
+
 void RuntimeCore::reclaim(ProcessHeader* p) noexcept {
-  // No thread holds p any more, so every push into it has finished: what came after the
-  // close gets the answer a dead process gives (a link: exit noproc; a monitor: DOWN noproc).
+  // No thread holds p any more, so every push into it has finished. A process's mailbox is
+  // idle unless a worker holds it to answer late envelopes (bounce_late): the tag tells that
+  // worker to free p itself. acq_rel: we see the last holder's writes if it was idle, and
+  // the holder that reads our tag sees every push before it.
+  if (p->kind == ProcessKind::process && !tearing_down_) {
+    if ((p->head.fetch_or(reclaimed_tag, std::memory_order_acq_rel) & idle_tag) == 0) return;
+  }
+  free_header(p);
+}
+
+void RuntimeCore::free_header(ProcessHeader* p) noexcept {
+  // What came after the close (an inbox; or anything at teardown) gets the answer a dead
+  // process gives (a link: exit noproc; a monitor: DOWN noproc).
   mailbox_for_each_late(p, [&](Envelope* e) {
     if (tearing_down_) {
       free_envelope(e);
@@ -559,7 +615,30 @@ Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, cons
     throw std::logic_error("coppice: spawn_link and spawn_monitor are for a running process");
   }
   Worker* w = core.scheduler.current();
-  p->pid = core.table.allocate(w ? &w->slots : nullptr);
+  // Once the stop has begun, a spawn is refused (so that the stop ends): the object is
+  // destroyed here, on the spawning thread, and the caller gets Pid{}. A worker's spawn reads
+  // the flag with acquire (pairs with run_stop's store); one that reads it late is killed by
+  // the next round of the stop or, after the last, by kill_stranded. A plain thread's spawn
+  // is announced to the stop until it is published (begin_external_spawn).
+  const bool refused = w != nullptr ? core.stopping.load(std::memory_order_acquire) : !core.begin_external_spawn();
+  if (refused) {
+    object->~Process();
+    abandon_process(memory);
+    return Pid{};
+  }
+  struct Announced {  // ends a plain thread's announcement however this function is left
+    RuntimeCore* core;
+    ~Announced() {
+      if (core != nullptr) core->end_external_spawn();
+    }
+  } announced{w == nullptr ? &core : nullptr};
+  try {
+    p->pid = core.table.allocate(w ? &w->slots : nullptr);
+  } catch (...) {  // the table is full: the spawn is refused, the process destroyed here
+    object->~Process();
+    abandon_process(memory);
+    throw;
+  }
   // Link or monitor before anyone can see the child: it cannot die unobserved.
   if (options.link) {
     p->add_link(parent->pid.bits());
@@ -634,17 +713,22 @@ namespace coppice::detail {
 
 // ---- A turn --------------------------------------------------------------------------
 
-// A process this turn woke waits in the worker's next slot, where no one else can take it.
-// When the turn goes on to another message (whose callback might hold the worker), it moves
-// to the run queue, where another worker can. A turn of one message, the common case of a
-// ping-pong, keeps it next.
+// A process this turn woke waits in the worker's next slot, where only a thief that has
+// seen this worker stuck in one turn for a while may take it. When the turn goes on to
+// another message (whose callback might hold the worker), it moves to the run queue, where
+// any worker can. A turn of one message, the common case of a ping-pong, keeps it next.
 inline void RuntimeCore::hand_off_next(Worker& w) {
-  if (w.next != nullptr) scheduler.release_next(w);
+  if (w.next.load(std::memory_order_relaxed) != nullptr) scheduler.release_next(w);
 }
 
 bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
+  if (p->has(dead_flag)) {  // a sender found a dead process idle: answer what it sent
+    bounce_late(p);
+    return false;
+  }
   RunningScope scope(p, this);
   unsigned budget = options.messages_per_turn;
+  awaits_at_once = 0;
   std::optional<ExitReason> reason;
   try {
     if (!p->has(started_flag)) {
@@ -662,8 +746,14 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
       // The first is complete (a kill acts now); the second is bounded, so a flooded process
       // that waits for one particular message does not hold its worker: the rest waits for
       // its next turn.
-      const bool urgent = p->urgent.load(std::memory_order_acquire) != 0;
-      if (urgent) p->urgent.store(0, std::memory_order_relaxed);
+      // Relaxed first, so a plain turn pays no read-modify-write. Then an exchange, not a
+      // load and a store: a second sender's set between the two would be overwritten and its
+      // kill would wait behind the backlog. Acquire: pairs with the senders' release set, so
+      // the drain below finds the signal of every set it consumed; a set after the exchange
+      // stays for the next round. Between two checks a turn handles at most
+      // messages_per_turn messages: that bounds how long an exit signal waits.
+      const bool urgent = p->urgent.load(std::memory_order_relaxed) != 0 &&
+                          p->urgent.exchange(0, std::memory_order_acquire) != 0;
       const std::size_t limit = urgent ? ~std::size_t{0} : std::size_t{16} * options.messages_per_turn;
       if ((urgent || p->activity != nullptr) && !drain(p, limit)) {
         reason = std::move(pending_exit);
@@ -675,7 +765,13 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
         if (p->activity != nullptr) {
           ReceiveWait* waiter = p->waiter;
           if (waiter == nullptr) break;
-          if (!waiter->timed_out) {
+          if (waiter->yielded) {
+            // It gave the worker back (done_or_yield): behind everyone else in the queue,
+            // then resumed first thing in its next turn, after the drain above has acted on
+            // any signal (a kill takes effect here).
+            if (handled) return true;
+            waiter->yielded = false;
+          } else if (!waiter->timed_out) {
             Envelope* e = scan(p, *waiter);
             if (e == nullptr) break;
             if (handled) hand_off_next(w);
@@ -707,7 +803,7 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
       p->release_extras_if_empty();
       if (mailbox_try_mark_idle(p)) return false;
       // Something is arriving. Go round again unless it keeps not showing up (a producer
-      // preempted between its CAS and its link): then let others run meanwhile.
+      // preempted between its exchange and its link): then let others run meanwhile.
       if (!handled && ++idle_rounds > 2) return true;
     }
   } catch (ProcessExit& e) {
@@ -755,16 +851,28 @@ void RuntimeCore::final_arrival(ProcessHeader* self, Envelope* e, const ExitReas
   free_envelope(e);
 }
 
+void RuntimeCore::kill_stranded() {
+  ExternalGuard guard(epoch);
+  table.for_each([&](ProcessHeader* p) {
+    if (p->kind != ProcessKind::process) return;
+    // As its worker would run its exit: its destructor may send, which needs a running process.
+    RunningScope scope(p, this);
+    exit_process(nullptr, p, ExitReason::killed());
+    pending_exit.reset();
+  });
+}
+
 void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason) {
-  p->set(exiting_flag);
-  // seq_cst: register_name sets `named` and then reads this (Dekker; see names.cpp).
-  p->exiting.store(1, std::memory_order_seq_cst);
   const bool is_process = p->kind == ProcessKind::process;
   // Counted out before anyone hears of the death, so a process_count read after a DOWN
   // does not include this process.
   if (is_process) count_live(w, -1);
   // 1. User code ends: the activity's frames, then the object (whose destructor may still
-  //    send: what it sends goes out before the exit signals below).
+  //    send: what it sends goes out before the exit signals below). Until it has, the
+  //    process is alive to everyone (`exiting` is still 0): a monitor placed meanwhile is
+  //    pushed, answered by the final drain with the real reason, and so comes after
+  //    whatever the destructor sent (SEMANTICS.md 1.2). Setting `exiting` first would
+  //    answer it at once with noproc, overtaking the destructor's messages.
   if (p->activity != nullptr) {
     RootHandle::from_address(p->activity).destroy();
     p->activity = nullptr;
@@ -774,6 +882,9 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
     p->object->~Process();
     p->object = nullptr;
   }
+  // seq_cst: register_name sets `named` and then reads this (Dekker; see names.cpp), so a
+  // name the destructor registered is removed below, by us or by register_name.
+  p->exiting.store(1, std::memory_order_seq_cst);
   // 2. Close the mailbox; answer link and monitor requests that made it in.
   Envelope* last = mailbox_close(p);
   mailbox_drain_closed(p, last, [&](Envelope* e) { final_arrival(p, e, reason); });
@@ -796,9 +907,15 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
     p->extras = nullptr;
     p->set(links_spilled_flag, false);  // the links went with the extras
   }
-  // 5. Free the slot now, the memory once no thread can hold the header.
+  // 5. Free the slot now, the memory once no thread can hold the header. What reached the
+  //    mailbox after the close is answered now, and whatever comes later by the next free
+  //    worker: the mailbox goes back to idle, so the sender of a late request schedules the
+  //    dead process, whose turn answers it (bounce_late). An inbox has no turns: its late
+  //    envelopes wait for reclamation.
   table.remove(p->pid, w ? &w->slots : nullptr);
+  p->set(dead_flag);
   epoch.retire(w ? w->participant : nullptr, p, &reclaim_process, this);
+  if (is_process) bounce_late(p);  // touch p no more after this
   if (is_process && stopping.load(std::memory_order_acquire) && live_processes() == 0) {
     std::lock_guard lock(exit_mutex_);
     all_exited_.notify_all();
@@ -812,4 +929,7 @@ void set_signal_push_hook(void (*hook)(Pid target)) noexcept {
   detail::signal_push_hook.store(hook, std::memory_order_release);
 }
 std::size_t parked_workers(Runtime& runtime) { return runtime.core().scheduler.parked(); }
+void start_fresh_slots_at(Runtime& runtime, std::uint32_t slot, std::uint32_t generation) {
+  runtime.core().table.start_fresh_slots_at(slot, generation);
+}
 }  // namespace coppice::test_hooks

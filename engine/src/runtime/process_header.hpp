@@ -1,5 +1,5 @@
-// The process header: what the runtime keeps for each process, in two cache lines (the one
-// other threads write, and the owner's), plus the parts allocated only when first used.
+// The process header: what the runtime keeps for each process, in 128 bytes (the fields
+// other threads write, then the owner's), plus the parts allocated only when first used.
 #pragma once
 
 #include <atomic>
@@ -34,7 +34,7 @@ struct ProcessExtras {
 enum ProcessFlag : std::uint16_t {
   trap_exit_flag = 1 << 0,
   started_flag = 1 << 1,   // init() has run
-  exiting_flag = 1 << 2,   // runs no more user code
+  dead_flag = 1 << 2,      // exited: a turn only answers what arrived late (bounce_late)
   body_flag = 1 << 3,      // the activity is the process's body: it exits when that returns
   inbox_flag = 1 << 4,     // an Inbox: "scheduling" it wakes its thread
   reported_flag = 1 << 5,  // a behaviour reported its crash itself (mark_crash_reported)
@@ -43,26 +43,33 @@ enum ProcessFlag : std::uint16_t {
 
 enum class ProcessKind : std::uint8_t { process, inbox };
 
-// Allocated together with the Process object, 16-byte aligned: the two groups below are kept
-// apart so that senders' writes and the owner's writes touch different words, and the whole
-// header stays within two cache lines' worth of bytes.
+// Allocated together with the Process object, 16-byte aligned (not 64: see ARCHITECTURE.md,
+// "The header is 16-byte aligned"), so a header may straddle three cache lines and no field
+// is promised a line of its own. The two groups below are kept apart so that senders' writes
+// and the owner's writes touch different words, and mostly different lines.
 struct ProcessHeader {
-  // ---- First cache line: written by senders. ----
+  // ---- Written by senders (and by the owner's few read-modify-writes of `head`). ----
   // The mailbox's producer end: the newest envelope, tagged idle (nobody is running or has
-  // scheduled this process) or closed (the process is gone; pushes fail).
+  // scheduled this process) or closed (the process has stopped reading). A push never fails,
+  // closed or not: what arrives after the close is answered by a turn of the dead process
+  // (bounce_late; an inbox's at reclamation: mailbox.hpp).
   std::atomic<std::uintptr_t> head;
-  // The mailbox's stub: the queue is never empty of nodes, so push is one CAS.
+  // The mailbox's stub: the queue is never empty of nodes, so a push is one exchange.
   Envelope stub;
   Pid pid;                          // set before the process is published, then read-only
   std::atomic<std::uint8_t> named{0};    // set by register_name; read at exit
-  std::atomic<std::uint8_t> exiting{0};  // set once, as the process starts to exit
-  // Set by a sender after pushing an exit signal: the next turn drains everything first, so
-  // a kill is acted on at once; without it, a handler takes its mailbox one envelope at a
-  // time and never walks a backlog twice.
+  // Set once, when the dying process has run its last user code (the destructor) and is
+  // about to close its mailbox: from then on link, monitor, register_name and is_alive see
+  // it as gone. Release/seq_cst store; readers acquire (names.cpp: seq_cst, a Dekker pair).
+  std::atomic<std::uint8_t> exiting{0};
+  // Set by a sender after pushing an exit signal (release), cleared only by the owner's
+  // exchange (acquire), so a second sender's set is never lost: the next round of the turn
+  // drains everything first, so a kill is acted on at once; without it, a handler takes its
+  // mailbox one envelope at a time and never walks a backlog twice.
   std::atomic<std::uint8_t> urgent{0};
   ProcessKind kind = ProcessKind::process;
 
-  // ---- Second cache line: only the worker running the process touches these. ----
+  // ---- Only the worker running the process touches these. ----
   Envelope* tail;  // the mailbox's consumer end
   Envelope* queue_head = nullptr;  // received, not yet handled, in arrival order
   Envelope* queue_tail = nullptr;
@@ -132,7 +139,7 @@ struct ProcessHeader {
     extras->links.for_each([&](std::uint64_t peer, std::uint64_t) { f(peer); });
   }
 };
-static_assert(sizeof(ProcessHeader) <= 128, "the header fits in two cache lines");
+static_assert(sizeof(ProcessHeader) <= 128, "the header is 128 bytes at most (ARCHITECTURE.md)");
 
 // Where the Process object starts in the allocation that holds header and object.
 constexpr std::size_t object_offset(std::size_t alignment) {

@@ -9,6 +9,7 @@
 namespace coppice::detail {
 
 void request_exit(ExitReason reason);
+bool spend_await_at_once();
 
 namespace {
 ProcessHeader& require_running() {
@@ -47,12 +48,19 @@ bool ReceiveWait::ready() {
   return false;
 }
 
+bool ReceiveWait::done_or_yield(bool done) {
+  if (!done || !spend_await_at_once()) return done;
+  yielded = true;
+  return false;
+}
+
 void ReceiveWait::suspend(std::coroutine_handle<> h) {
   ProcessHeader& p = require_running();
   RuntimeCore& core = *running_core();
   handle = h;
   waiting = true;
   p.waiter = this;
+  if (yielded) return;  // a yield: the result is in, nothing to wait for (no timer)
   if (timeout_ns > 0 && !RuntimeCore::pending_exit) {
     timer_token = core.make_ref().bits();
     timer = core.timers.start_timer(Timers::Clock::now() + std::chrono::nanoseconds(timeout_ns), p.pid,
@@ -95,6 +103,11 @@ bool CallWait::send_now() {
   if (to == p.pid) {
     failed_early = true;
     early = Error(ErrorKind::calling_self, "call: a process cannot call itself", to);
+    return false;
+  }
+  if (core.table.foreign(to)) {
+    failed_early = true;
+    early = Error(ErrorKind::foreign_pid, "call: " + core.table.foreign_text(to), to);
     return false;
   }
   const Ref ref = core.monitor(&p, to);  // the monitor also says "the server is gone"

@@ -20,6 +20,7 @@ std::string_view to_string(ErrorKind kind) {
     case ErrorKind::blocking_in_process: return "blocking_in_process";
     case ErrorKind::runtime_stopped: return "runtime_stopped";
     case ErrorKind::timer_not_found: return "timer_not_found";
+    case ErrorKind::foreign_pid: return "foreign_pid";
     case ErrorKind::already_started: return "already_started";
     case ErrorKind::already_present: return "already_present";
     case ErrorKind::not_found: return "not_found";

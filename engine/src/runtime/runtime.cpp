@@ -1,17 +1,44 @@
 // Runtime: construction, shutdown, and the calls a plain thread makes.
 #include "coppice/runtime.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
 #include "coppice/inbox.hpp"
 #include "runtime/mailbox.hpp"
 #include "runtime/runtime_core.hpp"
 
 namespace coppice::detail {
 
+namespace {
+// The runtime whose stop this thread is running: a destructor that the stop runs here and
+// that calls stop() again must not wait for itself.
+thread_local RuntimeCore* stopping_here = nullptr;
+}  // namespace
+
 RuntimeCore::RuntimeCore(RuntimeOptions opts)
-    : options(std::move(opts)), names(*this), timers(*this), scheduler(*this, options) {}
+    : options(std::move(opts)),
+      names(*this),
+      timers(*this),
+      scheduler(*this, options),
+      inbox_life(std::make_shared<InboxLife>(this)) {}
 
 RuntimeCore::~RuntimeCore() {
+  if (scheduler.current() != nullptr) {
+    // A worker cannot join itself, and the process running here would be freed under it.
+    std::fputs("coppice: fatal: a Runtime destroyed by one of its own processes (use stop(), which a process may call)\n",
+               stderr);
+    std::abort();
+  }
   stop();
+  {
+    // Callers of stop() that entered before us may still be on their way out.
+    std::unique_lock lock(stop_mutex_);
+    stop_done_.wait(lock, [&] { return stop_callers_ == 0; });
+  }
+  if (stop_thread_.joinable()) stop_thread_.join();
+  close_inboxes();
   // Every worker and the timer thread are gone: free what is still retired while the table
   // and the rest are alive (answers to late arrivals would go nowhere, so none are sent).
   tearing_down_ = true;
@@ -30,13 +57,58 @@ void RuntimeCore::start() {
   scheduler.start();
 }
 
+bool RuntimeCore::begin_external_spawn() {
+  // Relaxed: once the stop is known, refusing needs no ordering, and the counter stays quiet.
+  if (stopping.load(std::memory_order_relaxed)) return false;
+  // seq_cst increment, then seq_cst load: with run_stop's seq_cst store of `stopping` and
+  // load of the count, at least one side sees the other.
+  external_spawns_.fetch_add(1, std::memory_order_seq_cst);
+  if (stopping.load(std::memory_order_seq_cst)) {
+    end_external_spawn();
+    return false;
+  }
+  return true;
+}
+
+void RuntimeCore::end_external_spawn() {
+  // Release: run_stop's acquire load that sees the count drop finds the process published.
+  external_spawns_.fetch_sub(1, std::memory_order_release);
+}
+
 void RuntimeCore::stop() {
-  if (stopped_) return;
-  stopped_ = true;
-  stopping.store(true, std::memory_order_release);
+  if (stopping_here == this) return;  // a destructor run by this stop
+  std::unique_lock lock(stop_mutex_);
+  if (scheduler.current() != nullptr) {
+    // A process (or a destructor a kill runs on a worker): it cannot wait for the workers,
+    // its own among them, to end. Begin the stop elsewhere; the caller dies with the rest.
+    if (stop_state_ == StopState::running) {
+      stop_state_ = StopState::stopping;
+      stop_thread_ = std::thread([this] { run_stop(); });
+    }
+    return;
+  }
+  ++stop_callers_;
+  if (stop_state_ == StopState::running) {
+    stop_state_ = StopState::stopping;
+    lock.unlock();
+    run_stop();
+    lock.lock();
+  } else {
+    stop_done_.wait(lock, [&] { return stop_state_ == StopState::stopped; });
+  }
+  if (--stop_callers_ == 0) stop_done_.notify_all();
+}
+
+void RuntimeCore::run_stop() {
+  stopping_here = this;
+  // seq_cst: the other half of begin_external_spawn's Dekker pair. From here on every spawn
+  // is refused, on a worker as soon as it sees the flag.
+  stopping.store(true, std::memory_order_seq_cst);
+  // Spawns from plain threads that passed their check before the flag: each is a few stores
+  // from its publish, and no new one can start, so this wait is short and bounded.
+  while (external_spawns_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   // Kill every process, again for any spawned meanwhile, until none is left. Each dies as a
   // killed process does: destructor, name released, links and monitors told.
-  // The table, not the per-worker counts, says when none is left: it is exact.
   for (;;) {
     std::size_t alive = 0;
     {
@@ -52,7 +124,38 @@ void RuntimeCore::stop() {
     all_exited_.wait_for(lock, std::chrono::milliseconds(100), [&] { return live_processes() == 0; });
   }
   scheduler.stop();
+  // A worker's spawn that raced with the last round (it read `stopping` before the store
+  // reached it and published after the table was read) left a process no worker will run.
+  kill_stranded();
   timers.stop();
+  {
+    // Every process is gone and told its links and monitors: wake the inboxes that wait,
+    // which now take what has arrived and wait no more. Release: pairs with the acquire
+    // load in Inbox::receive_matching, made after the inbox's own mutex (locked below).
+    std::lock_guard lock(inbox_life->mutex);
+    inbox_life->stopped.store(true, std::memory_order_release);
+    for (ProcessHeader* p : inbox_life->inboxes) wake_inbox(p);
+  }
+  stopping_here = nullptr;
+  std::lock_guard lock(stop_mutex_);
+  stop_state_ = StopState::stopped;
+  stop_done_.notify_all();
+}
+
+void RuntimeCore::close_inboxes() {
+  // Ends every inbox operation in progress and makes later ones see `gone`. acq_rel: the
+  // uses' release decrements before it are seen (they are done with the runtime).
+  inbox_life->uses.fetch_or(InboxLife::gone, std::memory_order_acq_rel);
+  // A use in progress is short: the stop woke every receive, and none waits after it.
+  while ((inbox_life->uses.load(std::memory_order_acquire) & ~InboxLife::gone) != 0) std::this_thread::yield();
+  // The inboxes still alive close as their destructors would have; their owners find `gone`.
+  std::unordered_set<ProcessHeader*> left;
+  {
+    std::lock_guard lock(inbox_life->mutex);
+    left.swap(inbox_life->inboxes);
+  }
+  ExternalGuard guard(epoch);
+  for (ProcessHeader* p : left) exit_process(nullptr, p, ExitReason::normal());
 }
 
 }  // namespace coppice::detail
@@ -65,9 +168,18 @@ Runtime::Runtime(RuntimeOptions options) : core_(std::make_unique<RuntimeCore>(s
   core_->start();
 }
 
-Runtime::~Runtime() { core_->stop(); }
+// Stops first, with core_ still set for other threads inside stop(); ~RuntimeCore then waits
+// for them to leave (and is a fatal error on a worker of this runtime: see runtime.hpp).
+Runtime::~Runtime() {
+  if (core_->scheduler.current() == nullptr) core_->stop();
+}
 
 void Runtime::stop() { core_->stop(); }
+
+Result<Pid> Runtime::spawned(Pid pid) {
+  if (!pid) return Error(ErrorKind::runtime_stopped, "spawn: the runtime is stopping; the process was not started");
+  return pid;
+}
 
 void Runtime::exit(Pid pid, ExitReason reason) {
   Pid from = running_core() == core_.get() ? self() : Pid{};

@@ -9,9 +9,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <typeindex>
 #include <typeinfo>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "coppice/exit_reason.hpp"
 #include "coppice/message.hpp"
@@ -27,13 +29,43 @@
 
 namespace coppice::detail {
 
+// The part of a runtime that its inboxes share with it, and may outlive it by (an Inbox holds
+// a shared_ptr to it). Every Inbox operation holds a use for its duration; the runtime's
+// destructor sets `gone` and waits for the uses in progress, so an operation either ends
+// before the runtime frees anything or sees `gone` and touches nothing.
+struct InboxLife {
+  static constexpr std::uint64_t gone = std::uint64_t{1} << 63;
+  explicit InboxLife(RuntimeCore* c) : core(c) {}
+  // Inbox operations in progress, plus `gone` once the runtime is being destroyed. One word,
+  // so its read-modify-writes order every use against the fetch_or of `gone`.
+  std::atomic<std::uint64_t> uses{0};
+  // Set (under `mutex`) once stop() has ended every process: a receive no longer waits.
+  // Release/acquire with the inbox's own mutex in between (see Inbox::receive_matching).
+  std::atomic<bool> stopped{false};
+  RuntimeCore* const core;
+  std::mutex mutex;
+  std::unordered_set<ProcessHeader*> inboxes;  // the live inboxes, to wake and to close
+};
+
 class RuntimeCore {
  public:
   explicit RuntimeCore(RuntimeOptions options);
   ~RuntimeCore();
 
   void start();
+  // Idempotent and safe from any number of threads at once: each caller returns once the
+  // runtime is stopped. From a worker of this runtime (a process, or a destructor run by a
+  // kill) it begins the stop on a thread of its own and returns at once.
   void stop();
+
+  // A spawn from a thread that is not a worker of this runtime announces itself while it
+  // publishes (Dekker with stop(): either it sees `stopping` and refuses, or stop() waits for
+  // it before killing what is in the table). False: refused, the runtime is stopping.
+  bool begin_external_spawn();
+  void end_external_spawn();
+  // After the workers are joined: kills, on the calling thread, every process still in the
+  // table (one whose spawn raced with the last round of kills and was never run).
+  void kill_stranded();
 
   // ---- Delivery. `deliver` needs the caller online in the epoch domain; `send` goes
   // online itself when called from a plain thread. ----
@@ -73,8 +105,13 @@ class RuntimeCore {
   bool run_turn(Worker& w, ProcessHeader* p);
   void hand_off_next(Worker& w);
   void exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason);
-  // Frees a dead process's memory, answering what reached its mailbox after it closed.
+  // A turn of a dead process: answers what reached its mailbox after the final drain (as a
+  // dead process does: noproc), then marks it idle again, or frees it if reclamation came.
+  void bounce_late(ProcessHeader* p);
+  // Frees a dead process's memory once no thread can hold it, or leaves that to the worker
+  // holding its mailbox (bounce_late); an inbox's late envelopes are answered here.
   void reclaim(ProcessHeader* p) noexcept;
+  void free_header(ProcessHeader* p) noexcept;
 
   // Pid start_process(...) lives in process.cpp as a free function of the public detail API.
   // Live-process accounting, per worker so that spawns and exits touch no shared line.
@@ -87,7 +124,10 @@ class RuntimeCore {
   Names names;
   Timers timers;
   Scheduler scheduler;
+  // Set once at the start of stop(). seq_cst store: pairs with begin_external_spawn's
+  // seq_cst load (Dekker). A worker's spawn reads it with acquire and refuses once it sees it.
   std::atomic<bool> stopping{false};
+  std::shared_ptr<InboxLife> inbox_life;
   // Per-runtime objects of the layers above (see coppice/service.hpp).
   std::shared_ptr<void> service(const std::type_info& type, std::shared_ptr<void> (*make)());
   // Set by a signal that kills the process being drained on this thread.
@@ -101,11 +141,24 @@ class RuntimeCore {
   void enqueue(ProcessHeader* self, Envelope* e);
   void resume_activity(ProcessHeader* p);
 
+  void run_stop();
+  void close_inboxes();
+
   std::atomic<std::uint64_t> external_refs_{1};
   std::atomic<std::int64_t> external_live_{0};  // spawned by plain threads
+  // Spawns from plain threads between their check of `stopping` and their publish: seq_cst
+  // increment before the check (Dekker with stop's store of `stopping`), release decrement
+  // after the publish (stop's acquire load of zero then sees the process in the table).
+  std::atomic<std::uint32_t> external_spawns_{0};
   std::mutex exit_mutex_;
   std::condition_variable all_exited_;
-  bool stopped_ = false;
+  // The stop's state machine, under stop_mutex_: running -> stopping -> stopped.
+  enum class StopState { running, stopping, stopped };
+  std::mutex stop_mutex_;
+  std::condition_variable stop_done_;  // stopped, or the last caller left stop()
+  StopState stop_state_ = StopState::running;
+  unsigned stop_callers_ = 0;  // threads inside stop(): the destructor waits for them
+  std::thread stop_thread_;    // the stop a process began (joined by the destructor)
   bool tearing_down_ = false;  // the workers are gone: reclamation only frees
   std::mutex services_mutex_;
   std::unordered_map<std::type_index, std::shared_ptr<void>> services_;

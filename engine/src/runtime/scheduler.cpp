@@ -2,8 +2,14 @@
 #include "runtime/scheduler.hpp"
 
 #include <chrono>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "runtime/runtime_core.hpp"
 
@@ -22,6 +28,35 @@ constexpr std::uint64_t global_check_interval = 61;
 // enough to keep dead memory short-lived, rare enough to cost nothing per message.
 constexpr std::uint64_t quiescent_interval = 64;
 
+// A process in a busy worker's next slot may be taken by another worker once that worker
+// has stayed in the same turn this long: far longer than a turn of a ping-pong (about a
+// microsecond), so the pair keeps its core; short against a callback that blocks.
+constexpr std::chrono::microseconds next_steal_grace{100};
+// While some worker is awake, one parked worker sleeps in spells of this length and looks
+// for a process stranded in a busy worker's next slot between them (Go's sysmon does this
+// for its runnext): at most a thousand wake-ups a second of an idle core, and a woken
+// process waits about this long (twice at most) behind a callback that does not return.
+constexpr std::chrono::milliseconds stranded_check_interval{1};
+
+// The wake word's values (Worker::wake).
+constexpr std::uint32_t sleeping = 0;
+constexpr std::uint32_t woken = 1;
+constexpr std::uint32_t sleep_in_spells = 2;
+
+static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
+              std::atomic<std::uint32_t>::is_always_lock_free);
+
+// The futex calls behind park, raw rather than std::atomic::wait because a spell needs a
+// timeout. True when the wait timed out.
+bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, const timespec* timeout) {
+  const long r = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, timeout,
+                         nullptr, 0);
+  return r == -1 && errno == ETIMEDOUT;
+}
+void futex_wake(std::atomic<std::uint32_t>& word) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -38,6 +73,7 @@ Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(c
     w->index = i;
     w->scheduler = this;
     w->random_state = 0x9e3779b97f4a7c15ULL * (i + 1);
+    w->sightings.resize(n);
     workers_.push_back(std::move(w));
   }
   // A plain thread that held the epoch back while every worker parked wakes one to collect.
@@ -60,8 +96,8 @@ void Scheduler::stop() {
     return;
   }
   for (auto& w : workers_) {
-    w->wake.store(1, std::memory_order_release);
-    w->wake.notify_one();
+    w->wake.store(woken, std::memory_order_release);
+    futex_wake(w->wake);
   }
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();
@@ -100,9 +136,15 @@ void Scheduler::after_push(std::uint64_t before) {
 void Scheduler::schedule(ProcessHeader* p) {
   if (Worker* w = current()) {
     // LIFO for locality: the receiver runs next on this core. The one it displaces goes to
-    // the queue, where it can be stolen.
-    ProcessHeader* displaced = w->next;
-    w->next = p;
+    // the queue, where it can be stolen. A thief only ever empties the slot, so an empty
+    // slot is filled with a plain release store (the ping-pong's case: the slot was emptied
+    // when this turn began); a full one is swapped, as a thief may be emptying it now.
+    ProcessHeader* displaced = w->next.load(std::memory_order_relaxed);
+    if (displaced == nullptr) {
+      w->next.store(p, std::memory_order_release);
+      return;
+    }
+    displaced = w->next.exchange(p, std::memory_order_acq_rel);
     if (displaced != nullptr) after_push(push_local(*w, displaced));
     return;
   }
@@ -110,8 +152,39 @@ void Scheduler::schedule(ProcessHeader* p) {
   notify_one();
 }
 
+ProcessHeader* Scheduler::take_next(Worker& w) {
+  if (w.next.load(std::memory_order_relaxed) == nullptr) return nullptr;
+  // Acquire: pairs with the release put in schedule (or a thief's put: none; thieves only
+  // take). An exchange, not a load and a store: a thief's compare-exchange may race with it.
+  return w.next.exchange(nullptr, std::memory_order_acquire);
+}
+
 void Scheduler::release_next(Worker& w) {
-  if (w.next != nullptr) after_push(push_local(w, std::exchange(w.next, nullptr)));
+  if (ProcessHeader* p = take_next(w)) after_push(push_local(w, p));
+}
+
+ProcessHeader* Scheduler::take_stranded_next(Worker& w) {
+  for (auto& victim_ptr : workers_) {
+    Worker& victim = *victim_ptr;
+    if (&victim == &w) continue;
+    ProcessHeader* p = victim.next.load(std::memory_order_relaxed);
+    if (p == nullptr) continue;
+    const std::uint64_t turn = victim.turn.load(std::memory_order_relaxed);
+    Worker::Sighting& seen = w.sightings[victim.index];
+    const auto now = std::chrono::steady_clock::now();
+    if (seen.turn != turn) {  // first sight of this turn: come back later
+      seen.turn = turn;
+      seen.since = now;
+      continue;
+    }
+    if (now - seen.since < next_steal_grace) continue;
+    // Still the same turn, long enough: the victim is held by one callback. Acquire: pairs
+    // with the owner's release put, as its own take does. Failure: the owner (or another
+    // thief) took it first.
+    if (victim.next.compare_exchange_strong(p, nullptr, std::memory_order_acquire, std::memory_order_relaxed))
+      return p;
+  }
+  return nullptr;
 }
 
 void Scheduler::schedule_new(ProcessHeader* p) {
@@ -147,16 +220,19 @@ ProcessHeader* Scheduler::find_local(Worker& w) {
     if (ProcessHeader* p = take_global(w)) {
       // p runs before the next slot's process: that one goes where others can steal it, so
       // it is not stranded should p's callback hold this worker for long.
-      if (w.next != nullptr) after_push(push_local(w, std::exchange(w.next, nullptr)));
+      release_next(w);
       return p;
     }
   }
-  if (w.next != nullptr) {
+  if (w.next.load(std::memory_order_relaxed) != nullptr) {
     if (w.next_streak < max_next_streak) {
-      ++w.next_streak;
-      return std::exchange(w.next, nullptr);
+      if (ProcessHeader* p = take_next(w)) {
+        ++w.next_streak;
+        return p;
+      }
+    } else {
+      release_next(w);
     }
-    after_push(push_local(w, std::exchange(w.next, nullptr)));
   }
   w.next_streak = 0;
   if (ProcessHeader* p = w.queue.take()) return p;
@@ -203,6 +279,11 @@ ProcessHeader* Scheduler::search(Worker& w) {
           return p;
         }
       }
+      // Nothing in any queue: a process stranded in a busy worker's next slot, if any.
+      if (ProcessHeader* p = take_stranded_next(w)) {
+        stop_searching(w);
+        return p;
+      }
     }
     if (stopping_.load(std::memory_order_relaxed)) break;
     if ((round & 15) == 15 && std::chrono::steady_clock::now() >= deadline) break;
@@ -221,7 +302,7 @@ bool Scheduler::work_visible() const {
 void Scheduler::park(Worker& w) {
   // Free what can be freed before sleeping: with every other worker asleep (offline), this
   // one alone can advance the epoch, so dead processes do not wait for the next busy spell.
-  // What this worker retired goes where any collector frees it: a dead process's late link
+  // What this worker retired goes where any collector frees it: a dead inbox's late link
   // and monitor requests are answered at reclamation, which must not wait for us to wake.
   core_.epoch.hand_over(w.participant);
   for (int i = 0; i < 3; ++i) {
@@ -230,7 +311,7 @@ void Scheduler::park(Worker& w) {
   }
   // Reclaiming can answer a dead process's late requests, and so wake a process onto this
   // very worker: then there is work here, and no sleeping.
-  if (w.next != nullptr || !w.queue.empty()) return;
+  if (w.next.load(std::memory_order_relaxed) != nullptr || !w.queue.empty()) return;
   core_.epoch.offline(w.participant);
   // Stop searching before becoming visible as a sleeper: from then on a notifier may take us
   // off the list and write `searching` for our wake-up.
@@ -242,6 +323,11 @@ void Scheduler::park(Worker& w) {
     std::lock_guard lock(sleepers_mutex_);
     sleepers_.push_back(&w);
     sleeping_.fetch_add(1, std::memory_order_seq_cst);
+    // Someone else awake may get stuck in a callback with a process in its next slot: then
+    // one sleeper must look now and then (stranded_check_interval). Everyone asleep: no
+    // one can be stuck, sleep until woken (notify_one hands the duty on when it wakes one).
+    w.sleep_timed = timed_sleepers_ == 0 && sleepers_.size() < workers_.size();
+    if (w.sleep_timed) ++timed_sleepers_;
   }
   // Dekker with notify_one: a waker publishes work, fences, then reads sleeping_/searching_;
   // we published ourselves as sleeping (and not searching), fence, then look for work. One
@@ -253,19 +339,46 @@ void Scheduler::park(Worker& w) {
   if (work_visible() || stopping_.load(std::memory_order_seq_cst) ||
       core_.epoch.must_collect_before_parking(w.participant)) {
     std::lock_guard lock(sleepers_mutex_);
-    for (auto it = sleepers_.begin(); it != sleepers_.end(); ++it) {
-      if (*it == &w) {
-        sleepers_.erase(it);
-        sleeping_.fetch_sub(1, std::memory_order_seq_cst);
-        core_.epoch.online(w.participant);
-        return;
-      }
+    if (leave_sleepers(w)) {
+      w.wake.store(sleeping, std::memory_order_relaxed);  // a kick to sleep in spells, if any
+      core_.epoch.online(w.participant);
+      return;
     }
     // A waker already took us off the list: its wake-up is on the way; take it below.
   }
-  while (w.wake.load(std::memory_order_acquire) == 0) w.wake.wait(0, std::memory_order_acquire);
-  w.wake.store(0, std::memory_order_relaxed);
+  const timespec spell{0, static_cast<long>(std::chrono::nanoseconds(stranded_check_interval).count())};
+  for (;;) {
+    const std::uint32_t v = w.wake.load(std::memory_order_acquire);
+    if (v == woken) break;
+    bool timed;
+    {
+      std::lock_guard lock(sleepers_mutex_);
+      timed = w.sleep_timed;
+    }
+    // Sleeps unless the word moved on from v (a wake-up, or a kick to sleep in spells).
+    if (!futex_wait(w.wake, v, timed ? &spell : nullptr)) continue;
+    // A spell is over: look around (search() takes a stranded next), unless a waker took us
+    // off the list already; then its wake-up is on the way.
+    std::lock_guard lock(sleepers_mutex_);
+    if (leave_sleepers(w)) {
+      w.wake.store(sleeping, std::memory_order_relaxed);
+      core_.epoch.online(w.participant);
+      return;
+    }
+  }
+  w.wake.store(sleeping, std::memory_order_relaxed);
   core_.epoch.online(w.participant);
+}
+
+bool Scheduler::leave_sleepers(Worker& w) {
+  for (auto it = sleepers_.begin(); it != sleepers_.end(); ++it) {
+    if (*it != &w) continue;
+    sleepers_.erase(it);
+    sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+    if (std::exchange(w.sleep_timed, false)) --timed_sleepers_;
+    return true;
+  }
+  return false;
 }
 
 void Scheduler::notify_one() {
@@ -275,18 +388,37 @@ void Scheduler::notify_one() {
   // A searching worker will find the work; waking another would only make two search.
   if (searching_.load(std::memory_order_seq_cst) != 0) return;
   Worker* sleeper = nullptr;
+  Worker* watcher = nullptr;
   {
     std::lock_guard lock(sleepers_mutex_);
     if (sleepers_.empty()) return;
     sleeper = sleepers_.back();
     sleepers_.pop_back();
     sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+    if (std::exchange(sleeper->sleep_timed, false)) --timed_sleepers_;
     // It wakes as a searcher, counted now so that concurrent notifiers do not wake more.
     searching_.fetch_add(1, std::memory_order_seq_cst);
     sleeper->searching = true;
+    // From now on someone is awake: if the others all sleep until woken, one of them now
+    // sleeps in spells, to rescue a process stranded in the next slot of a worker stuck in
+    // a callback (see park). Only when the runtime goes from idle to busy does this cost a
+    // second futex call.
+    if (!sleepers_.empty() && timed_sleepers_ == 0) {
+      watcher = sleepers_.front();
+      watcher->sleep_timed = true;
+      ++timed_sleepers_;
+    }
   }
-  sleeper->wake.store(1, std::memory_order_release);
-  sleeper->wake.notify_one();
+  sleeper->wake.store(woken, std::memory_order_release);
+  futex_wake(sleeper->wake);
+  if (watcher != nullptr) {
+    // Moves its word on, so that a watcher about to sleep until woken does not (its futex
+    // wait compares the word); it reads sleep_timed again and sleeps in spells.
+    std::uint32_t expected = sleeping;
+    if (watcher->wake.compare_exchange_strong(expected, sleep_in_spells, std::memory_order_release,
+                                              std::memory_order_relaxed))
+      futex_wake(watcher->wake);
+  }
 }
 
 void Scheduler::run(Worker& w) {
@@ -311,6 +443,7 @@ void Scheduler::run(Worker& w) {
     }
     if (w.searching) stop_searching(w);
     ++w.ticks;
+    w.turn.store(w.ticks, std::memory_order_relaxed);
     if (core_.run_turn(w, p)) requeue(w, p);
     if (w.ticks % quiescent_interval == 0) {
       core_.epoch.quiescent(w.participant);
@@ -318,6 +451,14 @@ void Scheduler::run(Worker& w) {
     }
   }
 
+  // Stopping: a dead process still queued (a late request scheduled it) gets its last turn,
+  // so that one whose reclamation came meanwhile, leaving it to that turn, is freed.
+  for (;;) {
+    ProcessHeader* p = take_next(w);
+    if (p == nullptr) p = w.queue.take();
+    if (p == nullptr && !global_.try_dequeue(p)) break;
+    if (p->has(dead_flag)) core_.bounce_late(p);
+  }
   if (options_.on_worker_stop) options_.on_worker_stop(w.index);
   core_.epoch.release_participant(w.participant);
   this_worker = nullptr;

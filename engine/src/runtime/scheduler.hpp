@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <concurrentqueue/concurrentqueue.h>
 #include <cstdint>
 #include <mutex>
@@ -26,10 +27,28 @@ struct Worker {
   Scheduler* scheduler = nullptr;
   RunQueue queue;
   // The process most recently woken by a send from this worker: it usually runs next, on
-  // this core, with the message still in cache. Not stealable.
-  ProcessHeader* next = nullptr;
+  // this core, with the message still in cache. Only the owner puts a process here; the
+  // owner takes it with an exchange, and a thief may take it with a compare-exchange to null
+  // once this worker has stayed in one turn for a while (Scheduler::take_stranded_next), so
+  // exactly one of them runs it. Release on put, acquire on take: the taker sees what the
+  // process's last runner wrote (which reached the waker through the mailbox's idle tag).
+  std::atomic<ProcessHeader*> next{nullptr};
   unsigned next_streak = 0;
   std::uint64_t ticks = 0;
+  // `ticks` as of the turn this worker is in, for thieves: the same value seen twice, far
+  // enough apart, means one long turn. Relaxed, a plain store per turn on the owner's line:
+  // it is only a hint, the compare-exchange on `next` decides.
+  std::atomic<std::uint64_t> turn{0};
+  // Thief side, owner only: per victim, the turn in which we first saw a process in its
+  // next slot, and when.
+  struct Sighting {
+    std::uint64_t turn = 0;
+    std::chrono::steady_clock::time_point since{};
+  };
+  std::vector<Sighting> sightings;
+  // Guarded by the scheduler's sleepers_mutex_: this sleeper waits at most
+  // stranded_check_interval at a time (some other worker is awake).
+  bool sleep_timed = false;
   std::uint64_t ref_counter = 0;
   // Processes spawned minus processes exited on this worker (may go negative: a process can
   // exit on another worker). Only the owner writes; Runtime::process_count sums them.
@@ -37,7 +56,8 @@ struct Worker {
   bool searching = false;
   EpochDomain::Participant* participant = nullptr;
   ProcessTable::SlotCache slots;
-  // Futex word a parked worker sleeps on: 1 once someone has woken it.
+  // Futex word a parked worker sleeps on: 1 once someone has woken it; 2 when a notifier
+  // asked it to sleep in short spells instead (see park).
   alignas(64) std::atomic<std::uint32_t> wake{0};
   std::uint64_t random_state = 0;
   std::thread thread;
@@ -72,10 +92,13 @@ class Scheduler {
   ProcessHeader* search(Worker& w);
   ProcessHeader* take_global(Worker& w);
   void park(Worker& w);
+  bool leave_sleepers(Worker& w);  // with sleepers_mutex_ held: true if w was still listed
   bool work_visible() const;
   std::uint64_t push_local(Worker& w, ProcessHeader* p);  // entries ahead of p
   void after_push(std::uint64_t before);
   void notify_one();
+  ProcessHeader* take_next(Worker& w);
+  ProcessHeader* take_stranded_next(Worker& w);
   bool become_searching(Worker& w);
   void stop_searching(Worker& w);
   void requeue(Worker& w, ProcessHeader* p);
@@ -90,6 +113,7 @@ class Scheduler {
   alignas(64) std::atomic<std::uint32_t> sleeping_{0};
   std::mutex sleepers_mutex_;
   std::vector<Worker*> sleepers_;
+  unsigned timed_sleepers_ = 0;  // sleepers with sleep_timed; guarded by sleepers_mutex_
   std::atomic<bool> stopping_{false};
 };
 

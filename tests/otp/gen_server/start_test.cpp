@@ -1,5 +1,7 @@
 // GenServer start: every init result, names, the start timeout, and what the starter sees.
+#include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "otp/otp_support.hpp"
 
@@ -117,6 +119,57 @@ TEST(Scenario, gen_server_SUITE_start) {
     EXPECT_FALSE(stray.has_value()) << (stray ? stray->type_name() : "");
   });
   EXPECT_EQ(r, ExitReason::normal());
+}
+
+// Sent by StuckInInit's init to the process that starts it.
+struct InInit {
+  Pid pid;
+};
+
+// An init that tells `starter` its pid, then never returns.
+class StuckInInit : public GenServer<StuckInInit> {
+ public:
+  using calls = coppice::Protocol<Get>;
+  explicit StuckInInit(Pid starter) : starter_(starter) {}
+  Async<Init> init() {
+    coppice::send(starter_, InInit{coppice::self()});
+    Never n = co_await coppice::receive<Never>();
+    (void)n;
+    co_return ok();
+  }
+  int handle_call(Get) { return 0; }
+
+ private:
+  Pid starter_;
+};
+
+// SEMANTICS.md 2.1 and 1.4 (proc_lib's start timeout: the server is killed and unlinked): a
+// start that times out kills the server, and the starter, which does not trap exits, neither
+// dies of that kill nor keeps a link to it. The server's link signal to the starter would be
+// queued before its DOWN, so once the DOWN is taken the starter has survived for good.
+TEST(GenServerStart, AStartTimeoutKillsTheServerAndLeavesANonTrappingStarterAliveAndUnlinked) {
+  coppice::Runtime rt(quiet(workers(2)));
+  ExitReason r = run_process(rt, []() -> Async<void> {
+    StartOptions t;
+    t.timeout = std::chrono::milliseconds(100);
+    auto s = StuckInInit::start_link(t, coppice::self());
+    Result<Pid> p = co_await s;
+    CO_ASSERT_FALSE(p.has_value());
+    EXPECT_EQ(p.error().kind(), ErrorKind::timeout);
+    InInit in_init = co_await coppice::receive<InInit>();
+    const coppice::Ref ref = coppice::monitor(in_init.pid);
+    auto is_it = [ref](const coppice::Message& m) {
+      const auto* d = m.get_if<coppice::Down>();
+      return d != nullptr && d->ref == ref;
+    };
+    coppice::Message down = co_await coppice::receive_if(is_it);
+    const ExitReason reason = down.get<coppice::Down>().reason;
+    EXPECT_TRUE(reason == ExitReason::killed() || reason == ExitReason::noproc()) << reason;
+    const std::vector<Pid> links = coppice::self_info().links;
+    EXPECT_TRUE(std::find(links.begin(), links.end(), in_init.pid) == links.end()) << "still linked to the killed server";
+    EXPECT_TRUE(links.empty());
+  });
+  EXPECT_EQ(r, ExitReason::normal()) << "the starter did not survive the start timeout";
 }
 
 TEST(GenServerStart, AnExceptionInInitIsAStartErrorWithTheExceptionAndTheServerExits) {

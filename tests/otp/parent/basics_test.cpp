@@ -26,7 +26,8 @@ TEST(ParentBasics, StartsChildrenFromACallbackAndListsThemInStartOrder) {
   Result<std::vector<ChildInfo>> which = Supervisor::which_children(rt, *parent);
   ASSERT_TRUE(which) << which.error();
   ASSERT_EQ(which->size(), 2u);
-  EXPECT_EQ((*which)[0].id, "b");  // newest first, as a Supervisor
+  EXPECT_EQ((*which)[0].id, "a");  // start order, as the `parent` library (SEMANTICS.md 9)
+  EXPECT_EQ((*which)[1].id, "b");
   Result<Pid> dup = ask<Pid>(rt, *parent, StartChild{pworker("a", inbox.pid())});
   ASSERT_FALSE(dup);
   EXPECT_EQ(dup.error().kind(), ErrorKind::already_started);

@@ -4,6 +4,7 @@
 // a Parent inside a Supervisor, and that no way of stopping a parent leaves a child behind.
 #include <any>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -204,6 +205,71 @@ TEST(ParentRestart, RestartTypesFollowOtpRules) {
   EXPECT_NE(started_pid(inbox, "transient"), t);
   children_via(inbox, *parent);
   EXPECT_TRUE(nothing_queued<Started>(inbox));
+}
+
+// Every restart type against every kind of exit reason, each in a fresh parent, the expected
+// answer written out from the contract (SEMANTICS.md 0 "transient children", 7.2 and 7.4),
+// not computed with the engine's classification. Not restarted: the non-ephemeral child is
+// kept with no pid.
+TEST(ParentRestart, EveryRestartTypeAndExitReasonFollowsTheContractTable) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid o = inbox.pid();
+  struct Case {
+    Restart restart;
+    const char* how;    // "cast": the child stops itself with `reason`; "kill": exit(child, kill)
+    ExitReason reason;  // the reason the child dies with
+    bool restarted;     // the contract's answer
+  };
+  const ExitReason detail = ExitReason::shutdown("detail");
+  const ExitReason other = ExitReason::other("boom");
+  const std::vector<Case> table{
+      {Restart::permanent, "cast", ExitReason::normal(), true},
+      {Restart::permanent, "cast", ExitReason::shutdown(), true},
+      {Restart::permanent, "cast", detail, true},
+      {Restart::permanent, "cast", other, true},
+      {Restart::permanent, "kill", ExitReason::killed(), true},
+      {Restart::transient, "cast", ExitReason::normal(), false},
+      {Restart::transient, "cast", ExitReason::shutdown(), false},
+      {Restart::transient, "cast", detail, false},
+      {Restart::transient, "cast", other, true},
+      {Restart::transient, "kill", ExitReason::killed(), true},
+      {Restart::temporary, "cast", ExitReason::normal(), false},
+      {Restart::temporary, "cast", ExitReason::shutdown(), false},
+      {Restart::temporary, "cast", detail, false},
+      {Restart::temporary, "cast", other, false},
+      {Restart::temporary, "kill", ExitReason::killed(), false},
+  };
+  for (const Case& row : table) {
+    SCOPED_TRACE(std::string(coppice::to_string(row.restart)) + " " + row.how + " " + row.reason.to_string());
+    Result<Pid> parent = start_recorder(rt, o, with_parent(intensity(std::nullopt)));
+    ASSERT_TRUE(parent) << parent.error();
+    const Pid child = start_one(rt, *parent, pworker("child", o).with_restart(row.restart));
+    drain<Started>(inbox);
+    const Ref m = inbox.monitor(child);
+    if (std::string_view(row.how) == "kill") {
+      rt.exit(child, ExitReason::kill());
+    } else {
+      crash(rt, child, row.reason);
+    }
+    std::optional<Down> d = down_for(inbox, m);
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(d->reason, row.reason);
+    // The child's EXIT reached the parent before its DOWN reached us: this request is served
+    // after the parent acted on it, and a restart's Started is queued by then.
+    Result<Pid> now = ParentClient::child_pid(rt, *parent, "child");
+    ASSERT_TRUE(now) << now.error();
+    std::optional<Started> again = inbox.receive<Started>(0ms);
+    if (row.restarted) {
+      ASSERT_TRUE(again.has_value()) << "not restarted";
+      EXPECT_NE(again->pid, child);
+      EXPECT_EQ(*now, again->pid);
+    } else {
+      EXPECT_FALSE(again.has_value()) << "restarted, and must not be";
+      EXPECT_EQ(*now, Pid{});
+    }
+    EXPECT_TRUE(coppice::stop(rt, *parent, ExitReason::shutdown()));
+  }
 }
 
 // A shutdown group stops and restarts together (one_for_all within the group), in start
@@ -415,6 +481,121 @@ TEST(ParentRestart, PerChildMaxRestartsBesideAnInfiniteParentLimit) {
   std::optional<Down> d = down_for(inbox, mp);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->reason, too_many_restarts());
+}
+
+// The intensity window's boundary (SEMANTICS.md 7.4, the `parent` library's counter): with a
+// window of W ms, a restart at t still counts at `now` while t + W - 1 >= now, so with
+// max_restarts 1 a second restart W - 1 ms after the first gives up and one W ms after it
+// does not. Both sides, for the parent-wide limit and for a per-child one.
+//
+// Parent reads steady_clock itself (there is no clock to control), so the test brackets each
+// restart instead: the parent records it after the crash is sent (a) and before the restarted
+// child says Started, or the parent's DOWN arrives (b). A trial counts only when a and b fall
+// in the same millisecond, so the restart's millisecond is known exactly, and the second
+// restart is set off in the millisecond it needs; other trials are discarded. Nothing
+// depends on speed: a slow machine discards more trials (and the test is skipped, saying
+// so, if none could be bracketed), it never turns a valid trial into a wrong verdict.
+namespace {
+
+std::int64_t millisecond_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+enum class Trial { discarded, restarted, gave_up };
+
+// One trial: a fresh parent, one permanent child, two crashes, the second `gap` ms (of the
+// clock's millisecond ticks) after the first restart was recorded.
+Trial second_restart_after(coppice::Runtime& rt, Inbox& inbox, ParentOptions options, ParentChildSpec spec,
+                           std::int64_t gap) {
+  const Pid o = inbox.pid();
+  Result<Pid> parent = start_recorder(rt, o, with_parent(options));
+  EXPECT_TRUE(parent) << parent.error();
+  if (!parent) return Trial::discarded;
+  const Ref mp = inbox.monitor(*parent);
+  const Pid first = start_one(rt, *parent, std::move(spec));
+  drain<Started>(inbox);
+  auto started_or_down = [mp](const coppice::Message& m) {
+    if (const auto* d = m.get_if<Down>()) return d->ref == mp;
+    return m.is<Started>();
+  };
+  bool parent_alive = true;
+  auto finish = [&](Trial t) {
+    if (parent_alive) {
+      EXPECT_TRUE(coppice::stop(rt, *parent, ExitReason::shutdown()));
+      down_for(inbox, mp);
+    }
+    return t;
+  };
+
+  const std::int64_t a1 = millisecond_now();
+  crash(rt, first);
+  std::optional<coppice::Message> m1 = inbox.receive_if(started_or_down, wait_time);
+  const std::int64_t b1 = millisecond_now();
+  EXPECT_TRUE(m1 && m1->is<Started>()) << "the first restart must succeed";
+  if (!m1 || !m1->is<Started>()) {
+    parent_alive = m1.has_value() ? false : parent_alive;
+    return finish(Trial::discarded);
+  }
+  const Pid second = m1->get<Started>().pid;
+  if (a1 != b1) return finish(Trial::discarded);  // the first restart's millisecond is unknown
+
+  const std::int64_t target = b1 + gap;
+  std::int64_t a2 = millisecond_now();
+  while (a2 < target) a2 = millisecond_now();  // waits for the clock, at most `gap` ms
+  if (a2 != target) return finish(Trial::discarded);
+  crash(rt, second);
+  std::optional<coppice::Message> m2 = inbox.receive_if(started_or_down, wait_time);
+  const std::int64_t b2 = millisecond_now();
+  EXPECT_TRUE(m2.has_value()) << "neither a restart nor the parent's end";
+  if (!m2) return finish(Trial::discarded);
+  const bool gave_up = m2->is<Down>();
+  if (gave_up) {
+    parent_alive = false;
+    EXPECT_EQ(m2->get<Down>().reason, too_many_restarts());
+  }
+  if (b2 != target) return finish(Trial::discarded);  // the second restart's millisecond is unknown
+  return finish(gave_up ? Trial::gave_up : Trial::restarted);
+}
+
+// Runs trials until one is valid (or gives up after `attempts`); the verdict of that one.
+Trial first_valid(coppice::Runtime& rt, Inbox& inbox, ParentOptions options, const ParentChildSpec& spec,
+                  std::int64_t gap) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const Trial t = second_restart_after(rt, inbox, options, spec, gap);
+    if (t != Trial::discarded) return t;
+  }
+  return Trial::discarded;
+}
+
+}  // namespace
+
+TEST(ParentRestart, IntensityWindowCountsARestartWhileTPlusIntervalMinusOneIsNotBeforeNow) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid o = inbox.pid();
+  constexpr std::int64_t window = 3;  // ms
+  struct Limit {
+    const char* name;
+    ParentOptions options;
+    ParentChildSpec spec;
+  };
+  const std::vector<Limit> limits{
+      {"parent-wide", intensity(1, std::chrono::milliseconds(window)), pworker("c", o)},
+      {"per child", intensity(std::nullopt), pworker("c", o).with_max_restarts(1, std::chrono::milliseconds(window))},
+  };
+  for (const Limit& limit : limits) {
+    SCOPED_TRACE(limit.name);
+    // t + W - 1 >= now with now = t + W - 1: the first restart still counts, two in the window.
+    const Trial inside = first_valid(rt, inbox, limit.options, limit.spec, window - 1);
+    // now = t + W: t + W - 1 < now, the first restart has left the window.
+    const Trial outside = first_valid(rt, inbox, limit.options, limit.spec, window);
+    if (inside == Trial::discarded || outside == Trial::discarded) {
+      GTEST_SKIP() << "no restart could be bracketed within one millisecond on this machine";
+    }
+    EXPECT_EQ(inside, Trial::gave_up) << "a restart W - 1 ms after the first must exceed max_restarts 1";
+    EXPECT_EQ(outside, Trial::restarted) << "a restart W ms after the first is alone in the window";
+  }
 }
 
 // return_children of a child that crashed counts as a restart: with max_restarts 0 it is
@@ -918,7 +1099,7 @@ TEST(ParentUnderSupervisor, AParentIsASupervisorChildAndAnswersSupervisorQueries
 
   const Pid a = started_pid(inbox, "a");
   const Pid b = started_pid(inbox, "b");
-  EXPECT_EQ(children_of(rt, parent), (std::vector<std::pair<std::string, Pid>>{{"b", b}, {"a", a}}));
+  EXPECT_EQ(children_of(rt, parent), (std::vector<std::pair<std::string, Pid>>{{"a", a}, {"b", b}}));  // start order
   Result<std::vector<ChildInfo>> which = Supervisor::which_children(rt, parent);
   ASSERT_TRUE(which) << which.error();
   for (const ChildInfo& c : *which) {
@@ -978,8 +1159,9 @@ TEST(ParentUnderSupervisor, AParentInsideAParentStopsItsLeavesFirst) {
   Result<std::vector<ChildInfo>> which = Supervisor::which_children(rt, *outer);
   ASSERT_TRUE(which) << which.error();
   ASSERT_EQ(which->size(), 2u);
-  EXPECT_EQ((*which)[0].id, "inner");
-  EXPECT_EQ((*which)[0].type, ChildType::supervisor);
+  EXPECT_EQ((*which)[0].id, "first");  // start order (SEMANTICS.md 9)
+  EXPECT_EQ((*which)[1].id, "inner");
+  EXPECT_EQ((*which)[1].type, ChildType::supervisor);
   Result<ChildSpec> spec = Supervisor::get_childspec(rt, *outer, "inner");
   ASSERT_TRUE(spec) << spec.error();
   EXPECT_EQ(spec->effective_shutdown(), Shutdown::infinity());
@@ -1260,7 +1442,6 @@ TEST(ParentValidation, ErrorsNameTheField) {
   ParentChildSpec significant = base();
   significant.with_restart(Restart::temporary).as_significant();
   const std::vector<Case> cases{
-      {"lifetime", base().with_lifetime(0ms)},
       {"lifetime", base().with_lifetime(-5ms)},
       {"max_restarts", base().with_max_restarts(-1)},
       {"max_seconds", base().with_max_restarts(1, 0ms)},
@@ -1289,3 +1470,90 @@ TEST(ParentValidation, ErrorsNameTheField) {
   EXPECT_TRUE(children_via(inbox, *parent).empty());
   EXPECT_TRUE(nothing_queued<Started>(inbox));
 }
+
+// ---- SEMANTICS.md 9: which_children order, lifetime 0 ------------------------------------------
+
+namespace {
+
+std::vector<std::string> which_ids(coppice::Runtime& rt, Pid parent) {
+  std::vector<std::string> ids;
+  Result<std::vector<ChildInfo>> which = Supervisor::which_children(rt, parent);
+  EXPECT_TRUE(which) << which.error();
+  if (which)
+    for (const ChildInfo& c : *which) ids.push_back(c.id);
+  return ids;
+}
+
+// which_children lists a Parent's children in start order, as the `parent` library does
+// (SEMANTICS.md 0 and 9), and a restarted child keeps its slot (SEMANTICS.md 7.3).
+TEST(ParentWhichChildren, ListsChildrenInStartOrder) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid o = inbox.pid();
+  Result<Pid> parent = start_recorder(rt, o, with_parent(intensity(std::nullopt)));
+  ASSERT_TRUE(parent) << parent.error();
+  const Pid a = start_one(rt, *parent, pworker("a", o));
+  start_one(rt, *parent, pworker("b", o));
+  start_one(rt, *parent, pworker("c", o));
+  EXPECT_EQ(which_ids(rt, *parent), (std::vector<std::string>{"a", "b", "c"}));
+  drain<Started>(inbox);
+  crash_and_wait(rt, inbox, a);
+  EXPECT_NE(started_pid(inbox, "a"), a);
+  EXPECT_EQ(which_ids(rt, *parent), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+// Lifetime 0 is accepted (the `parent` library's timeout: 0, SEMANTICS.md 9): the child is
+// started and stopped at once with reason timeout; temporary, it is kept with no pid;
+// ephemeral, it is removed and reported.
+TEST(ParentLifetime, ZeroStopsATemporaryChildAtOnce) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid o = inbox.pid();
+  Result<Pid> parent = start_recorder(rt, o, with_parent(intensity(std::nullopt)));
+  ASSERT_TRUE(parent) << parent.error();
+  {
+    SCOPED_TRACE("temporary");
+    const Pid c = start_one(rt, *parent, pworker("temporary", o).with_restart(Restart::temporary).with_lifetime(0ms));
+    ASSERT_TRUE(c);
+    std::optional<ExitReason> r = end_of(inbox, c);
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(*r == ExitReason::timeout() || *r == ExitReason::noproc()) << *r;
+    const std::vector<ParentChild> now = children_via(inbox, *parent);
+    EXPECT_EQ(ids_of(now), std::vector<std::string>{"temporary"});
+    EXPECT_EQ(pid_in(now, "temporary"), Pid{});
+  }
+  {
+    SCOPED_TRACE("ephemeral temporary");
+    const Pid c = start_one(
+        rt, *parent, pworker("ephemeral", o).with_restart(Restart::temporary).as_ephemeral().with_lifetime(0ms));
+    ASSERT_TRUE(c);
+    std::optional<SawStopped> saw = inbox.receive<SawStopped>(wait_time);
+    ASSERT_TRUE(saw);
+    ASSERT_EQ(ids_of(saw->stopped), std::vector<std::string>{"ephemeral"});
+    EXPECT_EQ(saw->stopped[0].pid, c);
+    EXPECT_EQ(saw->stopped[0].exit_reason, ExitReason::timeout());
+    EXPECT_EQ(ids_of(children_via(inbox, *parent)), std::vector<std::string>{"temporary"});
+  }
+}
+
+// A permanent child with lifetime 0 is stopped at once and restarted each time, each restart
+// counting: with an intensity of 3 in 5 s the parent gives up with too_many_restarts.
+TEST(ParentLifetime, ZeroRestartsAPermanentChildUntilTheIntensityTrips) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid o = inbox.pid();
+  Result<Pid> parent = start_recorder(rt, o, with_parent(intensity(3)));
+  ASSERT_TRUE(parent) << parent.error();
+  const Ref mp = inbox.monitor(*parent);
+  Result<Pid> c = ask<Pid>(rt, *parent, StartChild{pworker("permanent", o).with_lifetime(0ms)});
+  // The start itself succeeds (or the parent is already gone when the reply would come).
+  if (!c) {
+    EXPECT_EQ(c.error().kind(), ErrorKind::noproc) << c.error();
+  }
+  std::optional<Down> d = down_for(inbox, mp);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->reason, too_many_restarts());
+  EXPECT_EQ(drain<Started>(inbox), 1u + 3u) << "the start, then three restarts";
+}
+
+}  // namespace

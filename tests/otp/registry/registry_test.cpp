@@ -342,3 +342,35 @@ TEST(Registry, BlockingFormsRefuseToRunInsideAProcess) {
 
 }  // namespace
 }  // namespace coppice_test
+
+namespace coppice_test {
+namespace {
+
+// SEMANTICS.md 0: every behaviour serves the system messages between callbacks, a Registry's
+// partitions included. Suspended, a partition leaves a dead registrant's EXIT queued (its
+// entry stays); resumed, it handles it.
+TEST(Registry, APartitionServesTheSystemMessages) {
+  coppice::Runtime rt(quiet(workers(2)));
+  ASSERT_TRUE(coppice::Registry::start(rt, registry_options("sys", coppice::RegistryKeys::duplicate, 2)).has_value());
+  coppice::Inbox inbox(rt);
+  const Pid dies = rt.spawn<Registrant>();
+  Result<Pid> owner = register_from(inbox, dies, "sys", "topic", 1);
+  ASSERT_TRUE(owner.has_value());
+  const Pid partition = *owner;
+  ASSERT_TRUE(coppice::sys::suspend(rt, partition, std::chrono::milliseconds(5000)).has_value());
+  Result<coppice::ServerStatus> status = coppice::sys::get_status(rt, partition);
+  ASSERT_TRUE(status.has_value()) << status.error();
+  EXPECT_EQ(status->pid, partition);
+  EXPECT_TRUE(status->suspended);
+  kill_and_wait(inbox, dies);
+  EXPECT_EQ(coppice::Registry::lookup(rt, "sys", "topic").value().size(), 1u) << "cleaned while suspended";
+  ASSERT_TRUE(coppice::sys::resume(rt, partition).has_value());
+  ASSERT_TRUE(coppice::Registry::sync(rt, "sys").has_value());
+  EXPECT_TRUE(coppice::Registry::lookup(rt, "sys", "topic").value().empty());
+  EXPECT_FALSE(coppice::sys::get_status(rt, partition).value().suspended);
+  EXPECT_TRUE(coppice::Registry::stop(rt, "sys").has_value());
+  EXPECT_FALSE(rt.alive(partition));
+}
+
+}  // namespace
+}  // namespace coppice_test

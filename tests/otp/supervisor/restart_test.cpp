@@ -73,6 +73,76 @@ TEST(Scenario, supervisor_SUITE_temporary) {
   }
 }
 
+// Every restart type against every kind of exit reason, the expected answer written out from
+// the contract (SEMANTICS.md 0 "transient children" and 3.5), not computed with the engine's
+// own classification. Restarted: a new pid, counts [1,1,0,1]. Not restarted: transient keeps
+// its spec with no pid [1,0,0,1]; temporary's spec is deleted [0,0,0,0].
+TEST(SupervisorRestart, EveryRestartTypeAndExitReasonFollowsTheContractTable) {
+  coppice::Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  struct Case {
+    Restart restart;
+    const char* how;    // "cast": the child stops itself with `reason`; "kill": exit(child, kill)
+    ExitReason reason;  // the reason the child dies with
+    bool restarted;     // the contract's answer
+  };
+  const ExitReason detail = ExitReason::shutdown("detail");
+  const ExitReason other = ExitReason::other("abnormal");
+  const std::vector<Case> table{
+      {Restart::permanent, "cast", ExitReason::normal(), true},
+      {Restart::permanent, "cast", ExitReason::shutdown(), true},
+      {Restart::permanent, "cast", detail, true},
+      {Restart::permanent, "cast", other, true},
+      {Restart::permanent, "kill", ExitReason::killed(), true},
+      {Restart::transient, "cast", ExitReason::normal(), false},
+      {Restart::transient, "cast", ExitReason::shutdown(), false},
+      {Restart::transient, "cast", detail, false},
+      {Restart::transient, "cast", other, true},
+      {Restart::transient, "kill", ExitReason::killed(), true},
+      {Restart::temporary, "cast", ExitReason::normal(), false},
+      {Restart::temporary, "cast", ExitReason::shutdown(), false},
+      {Restart::temporary, "cast", detail, false},
+      {Restart::temporary, "cast", other, false},
+      {Restart::temporary, "kill", ExitReason::killed(), false},
+  };
+  for (const Case& row : table) {
+    SCOPED_TRACE(std::string(coppice::to_string(row.restart)) + " " + row.how + " " + row.reason.to_string());
+    Pid sup = Supervisor::start(rt, {worker("child1", inbox.pid()).with_restart(row.restart)},
+                                flags(Strategy::one_for_one, 10))
+                  .value();
+    Pid child = started_pid(inbox, "child1");
+    coppice::Ref m = inbox.monitor(child);
+    if (std::string_view(row.how) == "kill") {
+      rt.exit(child, ExitReason::kill());
+    } else {
+      crash(rt, child, row.reason);
+    }
+    std::optional<coppice::Down> d = down_for(inbox, m);
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(d->reason, row.reason);
+    // The child's EXIT reached the supervisor before its DOWN reached us: this request is
+    // served after the supervisor acted on it, and a restart's Started is queued by then.
+    const ChildCounts after = Supervisor::count_children(rt, sup).value();
+    std::optional<Started> again = inbox.receive<Started>(0ms);
+    if (row.restarted) {
+      ASSERT_TRUE(again.has_value()) << "not restarted";
+      EXPECT_NE(again->pid, child);
+      EXPECT_EQ(after, counts(1, 1, 0, 1));
+      EXPECT_EQ(children_of(rt, sup), (std::vector<Row>{{"child1", again->pid}}));
+    } else {
+      EXPECT_FALSE(again.has_value()) << "restarted, and must not be";
+      if (row.restart == Restart::temporary) {
+        EXPECT_EQ(after, counts(0, 0, 0, 0));
+        EXPECT_TRUE(children_of(rt, sup).empty());
+      } else {
+        EXPECT_EQ(after, counts(1, 0, 0, 1));
+        EXPECT_EQ(children_of(rt, sup), (std::vector<Row>{{"child1", Pid{}}}));
+      }
+    }
+    EXPECT_TRUE(coppice::stop(rt, sup, ExitReason::shutdown()));
+  }
+}
+
 // [SUPT temporary_bystander] one_for_all and rest_for_one: the permanent child1 exits
 // normal; the temporary child2 is stopped and not restarted; the supervisor lives on.
 TEST(Scenario, supervisor_SUITE_temporary_bystander) {

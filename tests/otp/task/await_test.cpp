@@ -209,6 +209,44 @@ TEST(Task, IgnoreUnlinksAndDropsTheLateReply) {
   EXPECT_EQ(owner, ExitReason::normal());
 }
 
+// SEMANTICS.md 6 (Task.ignore unlinks) and 1.4: after ignore, the task's abnormal end
+// does not reach the owner, which does not trap exits. Independent of the test above: the
+// task is killed from outside (reason killed travels a link like any abnormal reason), and
+// the owner's survival is checked from outside too, by what it says after the task's DOWN
+// (a link signal from the task would be queued before that DOWN).
+TEST(Task, AfterIgnoreTheTasksDeathDoesNotReachTheOwner) {
+  Runtime rt(quiet(workers(2)));
+  coppice::Inbox inbox(rt);
+  const Pid observer = inbox.pid();
+  const Pid owner = rt.spawn([](Pid observer) -> Async<void> {
+    Task<int> t = coppice::task::async(wait_then_answer, coppice::self(), 1);
+    Ready ready = co_await coppice::receive<Ready>();
+    (void)t.ignore();
+    const coppice::Ref ref = coppice::monitor(ready.pid);
+    coppice::send(observer, ready);  // the test kills it now
+    auto is_it = [ref](const Message& m) {
+      const auto* d = m.get_if<Down>();
+      return d != nullptr && d->ref == ref;
+    };
+    Message down = co_await coppice::receive_if(is_it);
+    coppice::send(observer, down.get<Down>().reason);
+    coppice::send(observer, coppice::self_info().links.size());
+  }, observer);
+  const coppice::Ref owner_ref = inbox.monitor(owner);
+  std::optional<Ready> task = inbox.receive<Ready>(wait_time);
+  ASSERT_TRUE(task);
+  rt.exit(task->pid, ExitReason::kill());
+  std::optional<ExitReason> task_end = inbox.receive<ExitReason>(wait_time);
+  ASSERT_TRUE(task_end) << "the owner died with its ignored task";
+  EXPECT_EQ(*task_end, ExitReason::killed());
+  std::optional<std::size_t> links = inbox.receive<std::size_t>(wait_time);
+  ASSERT_TRUE(links);
+  EXPECT_EQ(*links, 0u) << "the owner is still linked";
+  std::optional<Down> owner_end = down_for(inbox, owner_ref);
+  ASSERT_TRUE(owner_end);
+  EXPECT_EQ(owner_end->reason, ExitReason::normal());
+}
+
 TEST(Task, IgnoreGivesAReplyThatAlreadyArrived) {
   Runtime rt(workers(2));
   ExitReason owner = run_process(rt, []() -> Async<void> {
