@@ -73,7 +73,10 @@ TEST(Pids, ASlotIsRetiredAfterItsLastGeneration) {
   test_hooks::start_fresh_slots_at(rt, 1000, Pid::last_generation - 1);
   rt.spawn([](Pid observer) -> Async<void> {
     for (int i = 0; i < 6; ++i) {
-      auto [child, ref] = spawn_monitor([]() -> Async<void> { co_return; });
+      // Not a structured binding: clang 14 cannot capture one in the lambda below.
+      const std::pair<Pid, Ref> started = spawn_monitor([]() -> Async<void> { co_return; });
+      const Pid child = started.first;
+      const Ref ref = started.second;
       co_await receive_if([ref](const Message& m) { return m.is<Down>() && m.get_if<Down>()->ref == ref; });
       send(observer, child);
     }

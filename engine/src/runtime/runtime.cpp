@@ -31,6 +31,12 @@ RuntimeCore::~RuntimeCore() {
                stderr);
     std::abort();
   }
+  if (stopping_here == this) {
+    // A destructor that this runtime's own stop ran (say, of an object holding the last owner
+    // of the Runtime) would wait for itself.
+    std::fputs("coppice: fatal: a Runtime destroyed by a destructor that its own stop() runs\n", stderr);
+    std::abort();
+  }
   stop();
   {
     // Callers of stop() that entered before us may still be on their way out.

@@ -375,10 +375,33 @@ bool Scheduler::leave_sleepers(Worker& w) {
     if (*it != &w) continue;
     sleepers_.erase(it);
     sleeping_.fetch_sub(1, std::memory_order_seq_cst);
-    if (std::exchange(w.sleep_timed, false)) --timed_sleepers_;
+    // The watcher is leaving. If a worker other than w is awake (it may be stuck in a
+    // callback with a process in its next slot), the duty passes to a sleeper that would
+    // otherwise sleep until woken. If w is the only one awake, nobody else can be stuck and
+    // nobody is appointed: an idle runtime settles with every worker asleep until woken.
+    if (std::exchange(w.sleep_timed, false)) {
+      --timed_sleepers_;
+      if (sleepers_.size() + 1 < workers_.size()) appoint_watcher();
+    }
     return true;
   }
   return false;
+}
+
+void Scheduler::appoint_watcher() {
+  if (sleepers_.empty() || timed_sleepers_ != 0) return;
+  Worker* watcher = sleepers_.front();
+  watcher->sleep_timed = true;
+  ++timed_sleepers_;
+  // Moves its word on, so that a watcher about to sleep until woken does not (its futex wait
+  // compares the word); it reads sleep_timed again and sleeps in spells. Done under
+  // sleepers_mutex_, while the watcher is surely still listed: it leaves the list, and resets
+  // its word to `sleeping`, only under the same mutex, so the kick can never land on a worker
+  // that is already awake and be left behind for its next sleep.
+  std::uint32_t expected = sleeping;
+  if (watcher->wake.compare_exchange_strong(expected, sleep_in_spells, std::memory_order_release,
+                                            std::memory_order_relaxed))
+    futex_wake(watcher->wake);
 }
 
 void Scheduler::notify_one() {
@@ -388,7 +411,6 @@ void Scheduler::notify_one() {
   // A searching worker will find the work; waking another would only make two search.
   if (searching_.load(std::memory_order_seq_cst) != 0) return;
   Worker* sleeper = nullptr;
-  Worker* watcher = nullptr;
   {
     std::lock_guard lock(sleepers_mutex_);
     if (sleepers_.empty()) return;
@@ -403,22 +425,10 @@ void Scheduler::notify_one() {
     // sleeps in spells, to rescue a process stranded in the next slot of a worker stuck in
     // a callback (see park). Only when the runtime goes from idle to busy does this cost a
     // second futex call.
-    if (!sleepers_.empty() && timed_sleepers_ == 0) {
-      watcher = sleepers_.front();
-      watcher->sleep_timed = true;
-      ++timed_sleepers_;
-    }
+    appoint_watcher();
   }
   sleeper->wake.store(woken, std::memory_order_release);
   futex_wake(sleeper->wake);
-  if (watcher != nullptr) {
-    // Moves its word on, so that a watcher about to sleep until woken does not (its futex
-    // wait compares the word); it reads sleep_timed again and sleeps in spells.
-    std::uint32_t expected = sleeping;
-    if (watcher->wake.compare_exchange_strong(expected, sleep_in_spells, std::memory_order_release,
-                                              std::memory_order_relaxed))
-      futex_wake(watcher->wake);
-  }
 }
 
 void Scheduler::run(Worker& w) {

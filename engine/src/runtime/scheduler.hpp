@@ -93,6 +93,7 @@ class Scheduler {
   ProcessHeader* take_global(Worker& w);
   void park(Worker& w);
   bool leave_sleepers(Worker& w);  // with sleepers_mutex_ held: true if w was still listed
+  void appoint_watcher();          // with sleepers_mutex_ held: a sleeper sleeps in spells
   bool work_visible() const;
   std::uint64_t push_local(Worker& w, ProcessHeader* p);  // entries ahead of p
   void after_push(std::uint64_t before);
