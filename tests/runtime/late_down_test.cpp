@@ -128,4 +128,55 @@ TEST_F(LateDown, ALinkThatReachesADeadProcessIsAnsweredWhileALongCallbackRuns) {
   EXPECT_EQ(e->reason, ExitReason::noproc());
 }
 
+// The same late request, racing the stop instead: the hook stops the runtime on another
+// thread and lets the push go only once every worker has ended, so the request reaches a
+// process that died in the stop with no worker left to give it its turn. The plain thread
+// that scheduled it answers it (ARCHITECTURE.md, "The life of a Runtime: stop").
+struct StopWindow {
+  Runtime* runtime = nullptr;
+  std::thread::id thread;
+  std::atomic<std::uint64_t> target{0};
+  std::atomic<unsigned> workers_ended{0};
+  unsigned workers = 0;
+  std::thread stopper;
+  bool all_ended = false;
+};
+StopWindow stop_window;
+
+void stop_before_the_push(Pid target) {
+  if (std::this_thread::get_id() != stop_window.thread) return;
+  std::uint64_t armed = target.bits();
+  if (!stop_window.target.compare_exchange_strong(armed, 0)) return;
+  stop_window.stopper = std::thread([] { stop_window.runtime->stop(); });
+  const auto deadline = std::chrono::steady_clock::now() + wait_time;
+  while (stop_window.workers_ended.load() < stop_window.workers && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  stop_window.all_ended = stop_window.workers_ended.load() == stop_window.workers;
+}
+
+TEST(LateDownAtStop, AMonitorThatRacedTheStopIsAnsweredAfterTheWorkersAreGone) {
+  stop_window.workers_ended = 0;
+  stop_window.all_ended = false;
+  RuntimeOptions options = workers(2);
+  options.on_worker_stop = [](unsigned) { stop_window.workers_ended.fetch_add(1); };
+  Runtime rt(options);
+  stop_window.runtime = &rt;
+  stop_window.thread = std::this_thread::get_id();
+  stop_window.workers = rt.worker_count();
+  Inbox inbox(rt);
+  const Pid target = rt.spawn<Puppet>();
+  ASSERT_TRUE(answers(inbox, target));
+  stop_window.target = target.bits();
+  test_hooks::set_signal_push_hook(&stop_before_the_push);
+  const Ref ref = inbox.monitor(target);
+  test_hooks::set_signal_push_hook(nullptr);
+  if (stop_window.stopper.joinable()) stop_window.stopper.join();
+  ASSERT_TRUE(stop_window.all_ended) << "the workers did not end";
+  // The stop is over: receive takes what has arrived and waits no more.
+  std::optional<Down> d = down_for(inbox, ref);
+  ASSERT_TRUE(d) << "a monitor request that reached a process killed by the stop was never answered";
+  EXPECT_EQ(d->pid, target);
+  EXPECT_EQ(d->reason, ExitReason::noproc());
+}
+
 }  // namespace

@@ -101,6 +101,25 @@ void Scheduler::stop() {
   }
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();
+  // No worker runs anything from here on, but a plain thread (an Inbox, a send, the timer
+  // thread) may still push a late request into a dead process and so schedule it: then it
+  // answers it itself (see schedule). What the workers left in the global queue goes now.
+  // seq_cst store, fence, then the queue's loads: the other half of schedule's Dekker pair,
+  // so that an entry enqueued by a plain thread that did not see the flag is drained here.
+  workers_gone_.store(true, std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  ExternalGuard guard(core_.epoch);  // bounce_late delivers answers: a lookup needs it
+  drain_global_without_workers();
+}
+
+void Scheduler::drain_global_without_workers() {
+  // A dead process gets what its turn would have given it (bounce_late; one holder at a
+  // time: each entry is dequeued once, and a dead process is scheduled only by the sender
+  // that found its mailbox idle). A live one is a spawn that raced with the stop and never
+  // ran: it is dropped from the queue, and kill_stranded kills it through the table.
+  ProcessHeader* p = nullptr;
+  while (global_.try_dequeue(p))
+    if (p->has(dead_flag)) core_.bounce_late(p);
 }
 
 Worker* Scheduler::current() const {
@@ -149,6 +168,14 @@ void Scheduler::schedule(ProcessHeader* p) {
     return;
   }
   global_.enqueue(p);
+  // Dekker with stop(): we enqueue, fence, then read the flag; it stores the flag, fences,
+  // then drains. Either its drain finds our entry, or we see the flag and drain it ourselves
+  // (after the workers are joined nobody else would run it).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (workers_gone_.load(std::memory_order_relaxed)) {
+    drain_global_without_workers();
+    return;
+  }
   notify_one();
 }
 

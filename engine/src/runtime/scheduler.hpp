@@ -93,6 +93,7 @@ class Scheduler {
   ProcessHeader* take_global(Worker& w);
   void park(Worker& w);
   bool leave_sleepers(Worker& w);  // with sleepers_mutex_ held: true if w was still listed
+  void drain_global_without_workers();  // after the workers are joined: late answers for dead processes
   void appoint_watcher();          // with sleepers_mutex_ held: a sleeper sleeps in spells
   bool work_visible() const;
   std::uint64_t push_local(Worker& w, ProcessHeader* p);  // entries ahead of p
@@ -116,6 +117,7 @@ class Scheduler {
   std::vector<Worker*> sleepers_;
   unsigned timed_sleepers_ = 0;  // sleepers with sleep_timed; guarded by sleepers_mutex_
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> workers_gone_{false};  // stop() joined the workers: plain threads drain the global queue
 };
 
 }  // namespace coppice::detail
