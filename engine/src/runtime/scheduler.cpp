@@ -76,6 +76,7 @@ Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(c
     w->sightings.resize(n);
     workers_.push_back(std::move(w));
   }
+  alone_ = n == 1;
   // A plain thread that held the epoch back while every worker parked wakes one to collect.
   core_.epoch.set_wake_hook([](void* s) { static_cast<Scheduler*>(s)->notify_one(); }, this);
 }
@@ -180,7 +181,12 @@ void Scheduler::schedule(ProcessHeader* p) {
 }
 
 ProcessHeader* Scheduler::take_next(Worker& w) {
-  if (w.next.load(std::memory_order_relaxed) == nullptr) return nullptr;
+  ProcessHeader* p = w.next.load(std::memory_order_relaxed);
+  if (p == nullptr) return nullptr;
+  if (alone_) {  // nobody else looks at this slot (take_stranded_next skips its own)
+    w.next.store(nullptr, std::memory_order_relaxed);
+    return p;
+  }
   // Acquire: pairs with the release put in schedule (or a thief's put: none; thieves only
   // take). An exchange, not a load and a store: a thief's compare-exchange may race with it.
   return w.next.exchange(nullptr, std::memory_order_acquire);
@@ -306,16 +312,15 @@ ProcessHeader* Scheduler::search(Worker& w) {
           return p;
         }
       }
-      // Nothing in any queue: a process stranded in a busy worker's next slot, if any.
-      if (ProcessHeader* p = take_stranded_next(w)) {
-        stop_searching(w);
-        return p;
-      }
     }
     if (stopping_.load(std::memory_order_relaxed)) break;
     if ((round & 15) == 15 && std::chrono::steady_clock::now() >= deadline) break;
     cpu_relax();
   }
+  // A process stranded in a busy worker's next slot is not looked for here but by the
+  // watcher between its spells (park): the owner writes its slot and turn every turn, and
+  // a searcher reading them in its spin pulled that cache line away on each one (W5 on two
+  // workers ran three times slower).
   return nullptr;
 }
 
@@ -384,14 +389,22 @@ void Scheduler::park(Worker& w) {
     }
     // Sleeps unless the word moved on from v (a wake-up, or a kick to sleep in spells).
     if (!futex_wait(w.wake, v, timed ? &spell : nullptr)) continue;
-    // A spell is over: look around (search() takes a stranded next), unless a waker took us
-    // off the list already; then its wake-up is on the way.
+    // A spell is over: look for a process stranded in a busy worker's next slot, and sleep
+    // on if there is none, still listed: no search, no spin, no stealing (a watcher that
+    // woke into a full search every spell moved other processes across cores and made P1's
+    // restarts twice as slow). Only pointers are read here, so being offline is fine; a
+    // process in a next slot is runnable, and nothing frees it before it runs.
+    ProcessHeader* p = take_stranded_next(w);
+    if (p == nullptr) continue;
+    // It runs here next: find_local takes it from our own slot (empty, as we parked).
+    w.next.store(p, std::memory_order_release);
     std::lock_guard lock(sleepers_mutex_);
     if (leave_sleepers(w)) {
       w.wake.store(sleeping, std::memory_order_relaxed);
       core_.epoch.online(w.participant);
       return;
     }
+    // A waker already took us off the list: its wake-up is on the way; take it above.
   }
   w.wake.store(sleeping, std::memory_order_relaxed);
   core_.epoch.online(w.participant);

@@ -110,6 +110,9 @@ class Scheduler {
   RuntimeCore& core_;
   const RuntimeOptions& options_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // One worker: no thief can ever reach a next slot, so its owner takes it with a plain load
+  // and store instead of an exchange (a locked instruction on every turn of a ping-pong).
+  bool alone_ = false;
   moodycamel::ConcurrentQueue<ProcessHeader*> global_;
   alignas(64) std::atomic<std::uint32_t> searching_{0};
   alignas(64) std::atomic<std::uint32_t> sleeping_{0};
