@@ -285,6 +285,35 @@ def refused(title, command, needs):
 refused("tools/regress --repetitions 2 is refused before building, asking for 3", ["--repetitions", "2"], 3)
 refused("tools/regress --update-baseline --repetitions 4 is refused (4 against 4 cannot decide), asking for 5",
         ["--update-baseline", "--repetitions", "4"], 5)
+refused("tools/regress --against HEAD --repetitions 4 is refused (4 a side cannot decide), asking for 5",
+        ["--against", "HEAD", "--repetitions", "4"], 5)
+
+
+def against_unknown_revision():
+    """--against a name git does not know is a usage error (2), said before anything is built."""
+    title = "tools/regress --against an unknown revision exits 2 before building, naming it"
+    revision = "no-such-revision-of-coppice"
+    done = subprocess.run([str(REGRESS), "--against", revision], capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    problems = []
+    if done.returncode != 2:
+        problems.append(f"exit status {done.returncode}, expected 2")
+    if f"--against {revision}: not a git revision" not in output:
+        problems.append("does not name the revision")
+    if "Building" in output or "ninja" in output:
+        problems.append("it went on to build")
+    print(f"[{'ok' if not problems else 'FAILED'}] {title} (exit {done.returncode})")
+    if problems:
+        failures.append(title)
+        for p in problems:
+            print(f"    {p}")
+        print("\n".join("    " + line for line in output.splitlines()[-8:]))
+
+
+if (SOURCE / ".git").exists():
+    against_unknown_revision()
+else:
+    print("[skipped] tools/regress --against an unknown revision (not a git checkout)")
 
 
 def bench_exit_status():
