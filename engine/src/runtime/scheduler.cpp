@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -57,6 +58,19 @@ void futex_wake(std::atomic<std::uint32_t>& word) {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
+// The heavy side of the next slot's asymmetric fence (Worker::taking): once registered,
+// membarrier makes every running thread of the process execute a full memory barrier before
+// it returns. Registered once per process; false when the kernel refuses.
+bool register_membarrier() {
+  static const bool registered = [] {
+    const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  }();
+  return registered;
+}
+bool heavy_fence() { return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0; }
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -77,6 +91,7 @@ Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(c
     workers_.push_back(std::move(w));
   }
   alone_ = n == 1;
+  asymmetric_ = !alone_ && register_membarrier();
   // A plain thread that held the epoch back while every worker parked wakes one to collect.
   core_.epoch.set_wake_hook([](void* s) { static_cast<Scheduler*>(s)->notify_one(); }, this);
 }
@@ -187,6 +202,24 @@ ProcessHeader* Scheduler::take_next(Worker& w) {
     w.next.store(nullptr, std::memory_order_relaxed);
     return p;
   }
+  if (asymmetric_) {
+    // The light side of the pair (Worker::taking): store, compiler fence, load. If no claim
+    // is seen, any thief's membarrier is still to come, and its load of `taking` will see
+    // 1 (or our release of it, after the slot is empty): it does not touch the slot. Only
+    // the owner ever fills the slot, so the p read above is still there.
+    w.taking.store(1, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (w.claims.load(std::memory_order_relaxed) == 0) {
+      w.next.store(nullptr, std::memory_order_relaxed);
+      // Release: a thief that reads 0 here after its membarrier sees the slot empty.
+      w.taking.store(0, std::memory_order_release);
+      return p;
+    }
+    // A thief may be at the slot: race it with an exchange, as without the pair.
+    p = w.next.exchange(nullptr, std::memory_order_acquire);
+    w.taking.store(0, std::memory_order_release);
+    return p;
+  }
   // Acquire: pairs with the release put in schedule (or a thief's put: none; thieves only
   // take). An exchange, not a load and a store: a thief's compare-exchange may race with it.
   return w.next.exchange(nullptr, std::memory_order_acquire);
@@ -214,8 +247,23 @@ ProcessHeader* Scheduler::take_stranded_next(Worker& w) {
     // Still the same turn, long enough: the victim is held by one callback. Acquire: pairs
     // with the owner's release put, as its own take does. Failure: the owner (or another
     // thief) took it first.
-    if (victim.next.compare_exchange_strong(p, nullptr, std::memory_order_acquire, std::memory_order_relaxed))
-      return p;
+    if (!asymmetric_) {
+      if (victim.next.compare_exchange_strong(p, nullptr, std::memory_order_acquire, std::memory_order_relaxed))
+        return p;
+      continue;
+    }
+    // The heavy side of the pair (Worker::taking): claim, membarrier, then look at `taking`.
+    // From here on an owner that starts a take sees the claim and uses the exchange; one
+    // that is inside a plain take now shows `taking`, and we leave it the slot. Acquire on
+    // `taking`: pairs with the owner's release of it, so a finished plain take's empty slot
+    // is what the compare-exchange finds.
+    victim.claims.fetch_add(1, std::memory_order_relaxed);
+    ProcessHeader* taken = nullptr;
+    if (heavy_fence() && victim.taking.load(std::memory_order_acquire) == 0 &&
+        victim.next.compare_exchange_strong(p, nullptr, std::memory_order_acquire, std::memory_order_relaxed))
+      taken = p;
+    victim.claims.fetch_sub(1, std::memory_order_relaxed);
+    if (taken != nullptr) return taken;
   }
   return nullptr;
 }

@@ -33,6 +33,15 @@ struct Worker {
   // exactly one of them runs it. Release on put, acquire on take: the taker sees what the
   // process's last runner wrote (which reached the waker through the mailbox's idle tag).
   std::atomic<ProcessHeader*> next{nullptr};
+  // The owner's take without a locked instruction (Scheduler::take_next): `taking` is 1
+  // while the owner empties the slot with a plain load and store, `claims` counts thieves
+  // about to compare-exchange it. An asymmetric Dekker pair: the owner stores `taking`, a
+  // compiler-only fence, loads `claims`; a thief increments `claims`, membarrier (every
+  // thread of the process passes a full fence), loads `taking`. At least one sees the
+  // other; a thief that sees `taking` backs off, an owner that sees a claim uses the
+  // exchange. Thieves come only for a worker stuck in one turn, so the membarrier is rare.
+  std::atomic<std::uint32_t> taking{0};
+  std::atomic<std::uint32_t> claims{0};
   unsigned next_streak = 0;
   std::uint64_t ticks = 0;
   // `ticks` as of the turn this worker is in, for thieves: the same value seen twice, far
@@ -113,6 +122,10 @@ class Scheduler {
   // One worker: no thief can ever reach a next slot, so its owner takes it with a plain load
   // and store instead of an exchange (a locked instruction on every turn of a ping-pong).
   bool alone_ = false;
+  // membarrier(PRIVATE_EXPEDITED) is available: owners take their next slot without an
+  // exchange (see Worker::taking). Without it (an old kernel, a seccomp filter), they always
+  // use the exchange.
+  bool asymmetric_ = false;
   moodycamel::ConcurrentQueue<ProcessHeader*> global_;
   alignas(64) std::atomic<std::uint32_t> searching_{0};
   alignas(64) std::atomic<std::uint32_t> sleeping_{0};
