@@ -12,50 +12,41 @@ using namespace detail;
 
 void Process::await(Async<void> work) { detail::start_activity(work.release(), false); }
 
-namespace {
-ProcessHeader& running() {
-  ProcessHeader* p = running_process();
-  if (p == nullptr || p->kind != ProcessKind::process)
-    throw std::logic_error("coppice: this function is for a running process (a plain thread uses an Inbox)");
-  return *p;
-}
-}  // namespace
-
 Pid self() {
   ProcessHeader* p = running_process();
   return p ? p->pid : Pid{};
 }
 
-bool trapping_exits() { return running().has(trap_exit_flag); }
+bool trapping_exits() { return require_running().has(trap_exit_flag); }
 
 bool trap_exit(bool on) {
-  ProcessHeader& p = running();
+  ProcessHeader& p = require_running();
   const bool was = p.has(trap_exit_flag);
   p.set(trap_exit_flag, on);
   return was;
 }
 
-Status link(Pid pid) { return running_core()->link(&running(), pid); }
-void unlink(Pid pid) { running_core()->unlink(&running(), pid); }
-Ref monitor(Pid pid) { return running_core()->monitor(&running(), pid); }
-Ref monitor(std::string_view name) { return running_core()->monitor(&running(), name); }
+Status link(Pid pid) { return running_core()->link(&require_running(), pid); }
+void unlink(Pid pid) { running_core()->unlink(&require_running(), pid); }
+Ref monitor(Pid pid) { return running_core()->monitor(&require_running(), pid); }
+Ref monitor(std::string_view name) { return running_core()->monitor(&require_running(), name); }
 Ref detail::exit_monitored(Pid pid, ExitReason reason) {
-  return running_core()->exit_monitored(&running(), pid, std::move(reason));
+  return running_core()->exit_monitored(&require_running(), pid, std::move(reason));
 }
 
 From alias() {
-  ProcessHeader& p = running();
+  ProcessHeader& p = require_running();
   const Ref ref = running_core()->make_ref();
   p.ensure_extras().aliases.insert(ref.bits(), 0);
   return From{p.pid, ref};
 }
 
 bool unalias(Ref ref) {
-  ProcessHeader& p = running();
+  ProcessHeader& p = require_running();
   return p.extras != nullptr && p.extras->aliases.erase(ref.bits());
 }
 bool demonitor(Ref ref, DemonitorOptions options) {
-  ProcessHeader& p = running();
+  ProcessHeader& p = require_running();
   RuntimeCore& core = *running_core();
   if (options.flush && !core.drain(&p)) {
     // A fatal signal arrived while flushing: the process ends at its next scheduling point.
@@ -66,17 +57,17 @@ bool demonitor(Ref ref, DemonitorOptions options) {
 }
 
 void exit(Pid pid, ExitReason reason) {
-  ProcessHeader& p = running();
+  ProcessHeader& p = require_running();
   running_core()->deliver(pid, make_exit_signal(SignalKind::exit_explicit, p.pid, std::move(reason)));
 }
 
 void exit(ExitReason reason) {
-  running();
+  require_running();
   throw ProcessExit{std::move(reason)};
 }
 
 void stop_self(ExitReason reason) {
-  running();
+  require_running();
   detail::request_exit(std::move(reason));
 }
 
@@ -98,7 +89,7 @@ CallAwaiter<ProcessInfo> process_info(Pid pid, std::chrono::milliseconds timeout
   return a;
 }
 
-ProcessInfo self_info() { return running_core()->info_of(&running()); }
+ProcessInfo self_info() { return running_core()->info_of(&require_running()); }
 
 namespace detail {
 TimerRef start_timer(RuntimeCore& core, std::chrono::milliseconds delay, Pid to, Envelope* e) {

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <coroutine>
-#include <stdexcept>
 
 #include "coppice/async.hpp"
 #include "coppice/process.hpp"
@@ -31,11 +30,12 @@ struct RunningScope {
   }
 };
 
-inline ProcessHeader& require_running() {
-  ProcessHeader* p = running_process();
-  if (p == nullptr || p->kind != ProcessKind::process)
-    throw std::logic_error("coppice: receive and call are for a running process (a plain thread uses an Inbox)");
-  return *p;
+// The process this thread is running, for the functions that only a process may call; on a
+// thread that runs none, std::logic_error, naming what such a thread uses instead.
+[[noreturn]] void throw_not_running(const char* plain_thread_uses);
+inline ProcessHeader& require_running(const char* plain_thread_uses = "an Inbox") {
+  if (this_process == nullptr || this_process->kind != ProcessKind::process) throw_not_running(plain_thread_uses);
+  return *this_process;
 }
 
 inline bool trapping(const ProcessHeader* p) { return p->has(trap_exit_flag) || p->kind == ProcessKind::inbox; }

@@ -3,6 +3,7 @@
 #include <cxxabi.h>
 
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 #include "coppice/process.hpp"
@@ -27,12 +28,6 @@ std::string demangle(const char* name) {
   std::free(d);
   return out;
 }
-
-ProcessHeader& require_process() {
-  if (this_process == nullptr || this_process->kind != ProcessKind::process)
-    throw std::logic_error("coppice: this function is for a running process (a plain thread uses an Inbox)");
-  return *this_process;
-}
 }  // namespace
 
 thread_local std::optional<ExitReason> RuntimeCore::pending_exit;
@@ -49,8 +44,13 @@ bool spend_await_at_once() {
   return true;
 }
 
+void throw_not_running(const char* plain_thread_uses) {
+  throw std::logic_error(std::string("coppice: this function is for a running process (a plain thread uses ") +
+                         plain_thread_uses + ")");
+}
+
 RuntimeCore& current_core() {
-  if (this_core == nullptr) throw std::logic_error("coppice: not inside a process (a plain thread uses Runtime or Inbox)");
+  require_running("Runtime or Inbox");
   return *this_core;
 }
 RuntimeCore* current_core_or_null() noexcept { return this_core; }
@@ -58,7 +58,7 @@ RuntimeCore* current_core_or_null() noexcept { return this_core; }
 // ---- Activities (coroutines) ---------------------------------------------------------
 
 void start_activity(std::coroutine_handle<> root, bool body) {
-  ProcessHeader& p = require_process();
+  ProcessHeader& p = require_running();
   if (p.activity != nullptr) {
     root.destroy();
     throw std::logic_error("coppice: the process is already awaiting an activity");
