@@ -58,6 +58,22 @@ std::shared_ptr<void> RuntimeCore::service(const std::type_info& type, std::shar
   return slot;
 }
 
+Ref RuntimeCore::make_ref() {
+  // Worker refs: a per-worker counter and the worker's index; plain threads: a shared one.
+  if (Worker* w = scheduler.current()) return Ref::from_bits((++w->ref_counter << 12) | (w->index + 1));
+  return Ref::from_bits(external_refs_.fetch_add(1, std::memory_order_relaxed) << 12);
+}
+
+void RuntimeCore::log(std::string_view line) {
+  if (options.logger) {
+    options.logger(line);
+  } else {
+    std::string out(line);
+    out.push_back('\n');
+    std::fwrite(out.data(), 1, out.size(), stderr);
+  }
+}
+
 void RuntimeCore::start() {
   timers.start();
   scheduler.start();

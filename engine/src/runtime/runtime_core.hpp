@@ -113,7 +113,7 @@ class RuntimeCore {
   void reclaim(ProcessHeader* p) noexcept;
   void free_header(ProcessHeader* p) noexcept;
 
-  // Pid start_process(...) lives in process.cpp as a free function of the public detail API.
+  // Pid start_process(...) lives in spawn.cpp as a free function of the public detail API.
   // Live-process accounting, per worker so that spawns and exits touch no shared line.
   void count_live(Worker* w, std::int64_t delta);
   std::size_t live_processes();

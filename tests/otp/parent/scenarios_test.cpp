@@ -278,7 +278,7 @@ TEST(Scenario, parent_parent_test_takes_down_the_entire_parent_on_too_many_resta
                                       [](Pid o) { return pworker("crasher", o).with_max_restarts(2, 1000ms); });
   }
   // The window, with the clock at 0, 1 and 2 s and max 2 in 2 s: the parent's construction
-  // (parent.cpp: RestartIntensity(max_restarts, max_seconds - 1 ms), the `parent` library's
+  // (parent_children.cpp: RestartIntensity(max_restarts, max_seconds - 1 ms), the `parent` library's
   // "purged when t + interval - 1 < now") lets the restart at 0 s out at 2 s: it survives.
   const ParentOptions two_in_two = intensity(2, 2000ms);
   const auto t0 = std::chrono::steady_clock::time_point(std::chrono::hours(1));

@@ -1,0 +1,108 @@
+// A call from a process: the request sent with a monitor and an alias, the reply matched by
+// its alias (or the server's DOWN), and the end of the call, shared with an Inbox's (inbox.cpp).
+#include <string>
+
+#include "coppice/process.hpp"
+#include "runtime/running.hpp"
+#include "runtime/runtime_core.hpp"
+
+namespace coppice::detail {
+
+bool match_reply(const ReceiveWait& w, Envelope& e) {
+  if (e.addressing() == Addressing::alias) return e.ref == w.ref;
+  return e.type() == &type_info_v<Down> && static_cast<Down*>(e.payload())->ref.bits() == w.ref;
+}
+
+namespace {
+std::string target_text(const CallWait& c) {
+  return c.name.empty() ? c.to.to_string() : quoted(c.name);
+}
+}  // namespace
+
+CallWait::~CallWait() {
+  if (request != nullptr) free_envelope(request);
+}
+
+bool CallWait::start() {
+  if (!send_now()) return true;
+  return wait.ready();
+}
+
+bool CallWait::send_now() {
+  ProcessHeader& p = require_running();
+  RuntimeCore& core = *running_core();
+  started = true;
+  if (!name.empty()) {
+    to = core.names.whereis(name);
+    if (!to) {
+      failed_early = true;
+      early = Error(ErrorKind::noproc, "call: no process is registered as " + quoted(name));
+      return false;
+    }
+  }
+  if (to == p.pid) {
+    failed_early = true;
+    early = Error(ErrorKind::calling_self, "call: a process cannot call itself", to);
+    return false;
+  }
+  if (core.table.foreign(to)) {
+    failed_early = true;
+    early = Error(ErrorKind::foreign_pid, "call: " + core.table.foreign_text(to), to);
+    return false;
+  }
+  const Ref ref = core.monitor(&p, to);  // the monitor also says "the server is gone"
+  p.ensure_extras().aliases.insert(ref.bits(), 0);
+  Envelope* e = std::exchange(request, nullptr);
+  e->from = p.pid;
+  e->ref = ref.bits();
+  if (kind_of(e) == SignalKind::message) e->set_type(e->type(), Addressing::request);
+  core.deliver(to, e);
+  wait.match = &match_reply;
+  wait.ref = ref.bits();
+  return true;
+}
+
+RequestId send_request_envelope(Pid to, Envelope* request) {
+  CallWait c;
+  c.to = to;
+  c.request = request;
+  if (!c.send_now()) return RequestId{Ref{}, to, c.early};
+  return RequestId{Ref::from_bits(c.wait.ref), to, std::nullopt};
+}
+
+Result<Message> CallWait::finish() {
+  if (failed_early) return early;
+  ProcessHeader& p = require_running();
+  std::optional<Message> answer;
+  if (wait.result != nullptr) answer = wait.take();
+  return running_core()->finish_call(&p, Ref::from_bits(wait.ref), std::move(answer), to, target_text(*this),
+                                     wait.timeout_ns / 1000000);
+}
+
+void RuntimeCore::drop_replies(ProcessHeader* self, Ref ref) {
+  ReceiveWait w;
+  w.ref = ref.bits();
+  w.match = [](const ReceiveWait& rw, Envelope& e) {
+    return e.addressing() == Addressing::alias && e.ref == rw.ref;
+  };
+  while (Envelope* e = scan(self, w)) free_envelope(e);
+}
+
+Result<Message> RuntimeCore::finish_call(ProcessHeader* self, Ref ref, std::optional<Message> answer, Pid to,
+                                         const std::string& target, std::int64_t timeout_ms) {
+  if (self->extras != nullptr) self->extras->aliases.erase(ref.bits());
+  if (!answer) {
+    demonitor(self, ref, true);
+    drop_replies(self, ref);  // drained with the timeout, while the alias was still active
+    return Error(ErrorKind::timeout, "call to " + target + " timed out after " + std::to_string(timeout_ms) + " ms", to);
+  }
+  if (const Down* down = answer->get_if<Down>()) {
+    if (down->reason.kind() == ExitReason::Kind::noproc)
+      return Error(ErrorKind::noproc, "call: " + target + " is not alive", to, down->reason);
+    return Error(ErrorKind::exited, "call: " + target + " exited: " + down->reason.to_string(), to, down->reason);
+  }
+  demonitor(self, ref, true);
+  return std::move(*answer);
+}
+
+}  // namespace coppice::detail

@@ -1,0 +1,15 @@
+// The hooks of coppice/test_hooks.hpp: windows the tests widen, and state they read.
+#include "coppice/runtime.hpp"
+#include "coppice/test_hooks.hpp"
+#include "runtime/running.hpp"
+#include "runtime/runtime_core.hpp"
+
+namespace coppice::test_hooks {
+void set_signal_push_hook(void (*hook)(Pid target)) noexcept {
+  detail::signal_push_hook.store(hook, std::memory_order_release);
+}
+std::size_t parked_workers(Runtime& runtime) { return runtime.core().scheduler.parked(); }
+void start_fresh_slots_at(Runtime& runtime, std::uint32_t slot, std::uint32_t generation) {
+  runtime.core().table.start_fresh_slots_at(slot, generation);
+}
+}  // namespace coppice::test_hooks
