@@ -76,3 +76,72 @@ TEST(NextSlot, AProcessWokenByACallbackThatWaitsForItRunsOnAnotherWorker) {
     ASSERT_TRUE(r->ran) << "round " << round << ": the woken process stayed stranded in the waker's next slot";
   }
 }
+
+// A process that spent its turn's budget goes back to its worker's queue without waking
+// anyone (alone there, it would run next anyway). If the message that ended its turn woke a
+// process into the next slot, that one runs first, and may hold the worker: then the
+// requeued process must be taken by another worker, not wait for the callback.
+namespace {
+
+struct Busy {
+  Pid wake;
+  Flag* ran;
+  Pid report_to;
+};
+struct Mark {
+  Flag* ran;
+};
+
+// On Busy: wakes the holder (into this worker's next slot); its turn's budget is then spent
+// (messages_per_turn 2), and the Mark behind waits in the queue.
+class Requeued : public Process {
+ public:
+  void handle(Message m) override {
+    if (std::optional<From> from = m.reply_to()) {
+      reply(*from, Pong{self()});
+      return;
+    }
+    if (Busy* b = m.get_if<Busy>()) send(b->wake, Go{self(), b->ran, b->report_to});
+    if (Mark* mark = m.get_if<Mark>()) mark->ran->set.store(true);
+  }
+};
+
+// On Go: holds the worker until the requeued process has run its Mark (bounded).
+class Holder : public Process {
+ public:
+  void handle(Message m) override {
+    if (std::optional<From> from = m.reply_to()) {
+      reply(*from, Pong{self()});
+      return;
+    }
+    Go* go = m.get_if<Go>();
+    if (go == nullptr) return;
+    const auto deadline = std::chrono::steady_clock::now() + wait_time;
+    while (!go->ran->set.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    send(go->report_to, Ran{go->ran->set.load()});
+  }
+};
+
+struct Filler {};
+
+}  // namespace
+
+TEST(NextSlot, AProcessRequeuedBehindANextSlotThatHoldsTheWorkerRunsOnAnotherWorker) {
+  Runtime rt(workers(2, 2));
+  Inbox inbox(rt);
+  for (int round = 0; round < 10; ++round) {
+    Flag flag;
+    const Pid requeued = rt.spawn<Requeued>();
+    const Pid holder = rt.spawn<Holder>();
+    ASSERT_TRUE(answers(inbox, requeued));
+    ASSERT_TRUE(answers(inbox, holder));
+    // Three messages in one go: a filler, Busy (the second: the budget is spent with it),
+    // and the Mark that must still run while the holder holds.
+    inbox.send(requeued, Filler{});
+    inbox.send(requeued, Busy{holder, &flag, inbox.pid()});
+    inbox.send(requeued, Mark{&flag});
+    std::optional<Ran> r = inbox.receive<Ran>(2 * wait_time);
+    ASSERT_TRUE(r) << "round " << round << ": the holder never reported";
+    ASSERT_TRUE(r->ran) << "round " << round << ": the requeued process waited for the holder's callback";
+  }
+}

@@ -18,6 +18,12 @@ namespace coppice::test_hooks {
 // into its mailbox. Null (the default) removes it. One hook for the whole program.
 void set_signal_push_hook(void (*hook)(Pid target)) noexcept;
 
+// `hook(pid)` runs on a worker of `runtime` each time it is about to take process `pid` from
+// its next slot, between seeing it there and taking it (a preemption there is what the next
+// slot's asymmetric fence must survive). Only on runtimes of two or more workers where
+// membarrier is available. Null (the default) removes it.
+void set_next_take_hook(Runtime& runtime, void (*hook)(Pid pid));
+
 // Workers of `runtime` asleep at this moment (parked: nothing to run, nothing to collect).
 std::size_t parked_workers(Runtime& runtime);
 

@@ -65,7 +65,10 @@ bool register_membarrier() {
   static const bool registered = [] {
     const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
     if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
-    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0) return false;
+    // A filter may allow the query and the registration but not the command: then thieves
+    // would never steal. Try it once.
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
   }();
   return registered;
 }
@@ -203,14 +206,20 @@ ProcessHeader* Scheduler::take_next(Worker& w) {
     return p;
   }
   if (asymmetric_) {
-    // The light side of the pair (Worker::taking): store, compiler fence, load. If no claim
-    // is seen, any thief's membarrier is still to come, and its load of `taking` will see
-    // 1 (or our release of it, after the slot is empty): it does not touch the slot. Only
-    // the owner ever fills the slot, so the p read above is still there.
+    // Tests: a preemption here. Acquire: pairs with set_take_hook (a plain load on x86).
+    if (auto* hook = take_hook_.load(std::memory_order_acquire)) hook(p->pid);
+    // The light side of the pair (Worker::taking): store, compiler fence, load; the slot is
+    // read only after, never before (a p read before could have been stolen meanwhile by a
+    // thief whose decrement of `claims` we would then read as "nobody"). Acquire on
+    // `claims`: pairs with a thief's release decrement, so if its compare-exchange emptied
+    // the slot, we read null below. If no claim is seen at all, any thief's membarrier is
+    // still to come, and its load of `taking` will see 1 (or our release of it, after the
+    // slot is empty): it does not touch the slot.
     w.taking.store(1, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (w.claims.load(std::memory_order_relaxed) == 0) {
-      w.next.store(nullptr, std::memory_order_relaxed);
+    if (w.claims.load(std::memory_order_acquire) == 0) {
+      p = w.next.load(std::memory_order_relaxed);
+      if (p != nullptr) w.next.store(nullptr, std::memory_order_relaxed);
       // Release: a thief that reads 0 here after its membarrier sees the slot empty.
       w.taking.store(0, std::memory_order_release);
       return p;
@@ -230,23 +239,37 @@ void Scheduler::release_next(Worker& w) {
 }
 
 ProcessHeader* Scheduler::take_stranded_next(Worker& w) {
+  ++w.stranded_looks;
   for (auto& victim_ptr : workers_) {
     Worker& victim = *victim_ptr;
     if (&victim == &w) continue;
-    ProcessHeader* p = victim.next.load(std::memory_order_relaxed);
-    if (p == nullptr) continue;
+    // Stranded behind a long callback: the process in the next slot, or one in the run
+    // queue (a process requeued alone after its budget notifies nobody, as it would run
+    // next there anyway; the next slot's process may run first and hold the worker).
+    const bool queued = !victim.queue.empty();
+    if (!queued && victim.next.load(std::memory_order_relaxed) == nullptr) continue;
     const std::uint64_t turn = victim.turn.load(std::memory_order_relaxed);
     Worker::Sighting& seen = w.sightings[victim.index];
     const auto now = std::chrono::steady_clock::now();
-    if (seen.turn != turn) {  // first sight of this turn: come back later
+    // A first sight of this turn, or one whose earlier sight was not made at our previous
+    // look: a sight from an earlier watch says nothing about the time since (a parked
+    // worker's turn stands still while it sleeps, and a new turn begins when it wakes).
+    const bool consecutive = seen.look + 1 == w.stranded_looks;
+    seen.look = w.stranded_looks;
+    if (seen.turn != turn || !consecutive) {
       seen.turn = turn;
       seen.since = now;
       continue;
     }
     if (now - seen.since < next_steal_grace) continue;
-    // Still the same turn, long enough: the victim is held by one callback. Acquire: pairs
-    // with the owner's release put, as its own take does. Failure: the owner (or another
-    // thief) took it first.
+    // Still the same turn, long enough: the victim is held by one callback.
+    if (queued) {
+      if (ProcessHeader* p = victim.queue.steal_half_into(w.queue)) return p;
+    }
+    ProcessHeader* p = victim.next.load(std::memory_order_relaxed);
+    if (p == nullptr) continue;
+    // Acquire: pairs with the owner's release put, as its own take does. Failure: the owner
+    // (or another thief) took it first.
     if (!asymmetric_) {
       if (victim.next.compare_exchange_strong(p, nullptr, std::memory_order_acquire, std::memory_order_relaxed))
         return p;
@@ -256,13 +279,15 @@ ProcessHeader* Scheduler::take_stranded_next(Worker& w) {
     // From here on an owner that starts a take sees the claim and uses the exchange; one
     // that is inside a plain take now shows `taking`, and we leave it the slot. Acquire on
     // `taking`: pairs with the owner's release of it, so a finished plain take's empty slot
-    // is what the compare-exchange finds.
+    // is what the compare-exchange finds. Release on the decrement: pairs with the owner's
+    // acquire load of `claims`, so an owner that reads the count back at 0 also sees the
+    // slot our compare-exchange emptied.
     victim.claims.fetch_add(1, std::memory_order_relaxed);
     ProcessHeader* taken = nullptr;
     if (heavy_fence() && victim.taking.load(std::memory_order_acquire) == 0 &&
         victim.next.compare_exchange_strong(p, nullptr, std::memory_order_acquire, std::memory_order_relaxed))
       taken = p;
-    victim.claims.fetch_sub(1, std::memory_order_relaxed);
+    victim.claims.fetch_sub(1, std::memory_order_release);
     if (taken != nullptr) return taken;
   }
   return nullptr;
@@ -408,6 +433,13 @@ void Scheduler::park(Worker& w) {
     // one can be stuck, sleep until woken (notify_one hands the duty on when it wakes one).
     w.sleep_timed = timed_sleepers_ == 0 && sleepers_.size() < workers_.size();
     if (w.sleep_timed) ++timed_sleepers_;
+    // The last one awake goes to sleep: the watcher, if any, sleeps until woken from its
+    // next spell on (it reads sleep_timed before each), so an idle runtime does not wake a
+    // thousand times a second. Whoever wakes next appoints one again.
+    if (sleepers_.size() == workers_.size() && timed_sleepers_ != 0) {
+      for (Worker* s : sleepers_) s->sleep_timed = false;
+      timed_sleepers_ = 0;
+    }
   }
   // Dekker with notify_one: a waker publishes work, fences, then reads sleeping_/searching_;
   // we published ourselves as sleeping (and not searching), fence, then look for work. One
@@ -420,7 +452,7 @@ void Scheduler::park(Worker& w) {
       core_.epoch.must_collect_before_parking(w.participant)) {
     std::lock_guard lock(sleepers_mutex_);
     if (leave_sleepers(w)) {
-      w.wake.store(sleeping, std::memory_order_relaxed);  // a kick to sleep in spells, if any
+      clear_kick(w);
       core_.epoch.online(w.participant);
       return;
     }
@@ -448,7 +480,7 @@ void Scheduler::park(Worker& w) {
     w.next.store(p, std::memory_order_release);
     std::lock_guard lock(sleepers_mutex_);
     if (leave_sleepers(w)) {
-      w.wake.store(sleeping, std::memory_order_relaxed);
+      clear_kick(w);
       core_.epoch.online(w.participant);
       return;
     }
@@ -458,19 +490,24 @@ void Scheduler::park(Worker& w) {
   core_.epoch.online(w.participant);
 }
 
+void Scheduler::clear_kick(Worker& w) {
+  // Leaving the list on our own: a kick to sleep in spells (appoint_watcher) may be in our
+  // word; it must not stay there for our next sleep. A compare-exchange, not a store, so
+  // that stop()'s `woken` is never overwritten.
+  std::uint32_t expected = sleep_in_spells;
+  w.wake.compare_exchange_strong(expected, sleeping, std::memory_order_relaxed, std::memory_order_relaxed);
+}
+
 bool Scheduler::leave_sleepers(Worker& w) {
   for (auto it = sleepers_.begin(); it != sleepers_.end(); ++it) {
     if (*it != &w) continue;
     sleepers_.erase(it);
     sleeping_.fetch_sub(1, std::memory_order_seq_cst);
-    // The watcher is leaving. If a worker other than w is awake (it may be stuck in a
-    // callback with a process in its next slot), the duty passes to a sleeper that would
-    // otherwise sleep until woken. If w is the only one awake, nobody else can be stuck and
-    // nobody is appointed: an idle runtime settles with every worker asleep until woken.
-    if (std::exchange(w.sleep_timed, false)) {
-      --timed_sleepers_;
-      if (sleepers_.size() + 1 < workers_.size()) appoint_watcher();
-    }
+    // w wakes, and may get stuck in a callback with a process in its next slot (or queued
+    // behind it): if nobody watches, a sleeper that would sleep until woken takes the duty.
+    // If w was the watcher, the duty passes on.
+    if (std::exchange(w.sleep_timed, false)) --timed_sleepers_;
+    appoint_watcher();
     return true;
   }
   return false;

@@ -52,9 +52,11 @@ struct Worker {
   // next slot, and when.
   struct Sighting {
     std::uint64_t turn = 0;
+    std::uint64_t look = 0;  // stranded_looks when it was made
     std::chrono::steady_clock::time_point since{};
   };
   std::vector<Sighting> sightings;
+  std::uint64_t stranded_looks = 0;  // times this worker looked, as a watcher
   // Guarded by the scheduler's sleepers_mutex_: this sleeper waits at most
   // stranded_check_interval at a time (some other worker is awake).
   bool sleep_timed = false;
@@ -90,6 +92,7 @@ class Scheduler {
 
   // The calling thread's worker, if it is one of ours.
   Worker* current() const;
+  void set_take_hook(void (*hook)(Pid)) { take_hook_.store(hook, std::memory_order_release); }
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
   // Workers asleep now (tests: coppice::test_hooks::parked_workers).
   std::size_t parked() const { return sleeping_.load(std::memory_order_seq_cst); }
@@ -101,6 +104,7 @@ class Scheduler {
   ProcessHeader* search(Worker& w);
   ProcessHeader* take_global(Worker& w);
   void park(Worker& w);
+  void clear_kick(Worker& w);      // a kick to sleep in spells no longer applies
   bool leave_sleepers(Worker& w);  // with sleepers_mutex_ held: true if w was still listed
   void drain_global_without_workers();  // after the workers are joined: late answers for dead processes
   void appoint_watcher();          // with sleepers_mutex_ held: a sleeper sleeps in spells
@@ -126,6 +130,9 @@ class Scheduler {
   // exchange (see Worker::taking). Without it (an old kernel, a seccomp filter), they always
   // use the exchange.
   bool asymmetric_ = false;
+  // Tests only (test_hooks::set_next_take_hook): runs in take_next between seeing a process
+  // in the slot and taking it, as a preemption there would.
+  std::atomic<void (*)(Pid)> take_hook_{nullptr};
   moodycamel::ConcurrentQueue<ProcessHeader*> global_;
   alignas(64) std::atomic<std::uint32_t> searching_{0};
   alignas(64) std::atomic<std::uint32_t> sleeping_{0};
