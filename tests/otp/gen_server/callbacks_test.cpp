@@ -117,6 +117,24 @@ std::optional<std::string> next_event(coppice::Inbox& inbox, std::chrono::nanose
   return inbox.receive<std::string>(timeout);
 }
 
+// A plain thread's own Inbox carries the typed call (no Inbox is made per call), with a
+// timeout in any std::chrono unit; a reply that comes after the timeout is dropped before the
+// inbox, which stays usable for the next call.
+TEST(GenServerCall, ThroughAThreadsOwnInboxWithATimeoutInAnyUnit) {
+  coppice::Runtime rt(quiet(workers(2)));
+  coppice::Inbox inbox(rt);
+  Pid s = Server::start(rt, StartOptions{}, Pid{}, false).value();
+  Server::cast(rt, s, Put{7});
+  EXPECT_EQ(Server::call(inbox, s, Get{}, std::chrono::seconds(10)).value(), 7);
+  EXPECT_EQ(Server::call(inbox, s, Get{}, std::chrono::microseconds(10'000'000)).value(), 7);
+  Result<int> late = Server::call(inbox, s, DelayedAnswer{}, std::chrono::microseconds(1500));
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().kind(), ErrorKind::timeout);
+  Server::cast(rt, s, Release{});  // the server now answers the abandoned call
+  EXPECT_EQ(Server::call(inbox, s, Get{}).value(), 7);
+  EXPECT_EQ(inbox.queued(), 0u);
+}
+
 // A process that replies for a server with a From it was handed.
 class Replier : public coppice::Process {
  public:
