@@ -123,7 +123,7 @@ class Job final : public GenServer<Job> {
  public:
   using casts = Protocol<Quit>;
   explicit Job(std::int64_t value) : n(value) {}
-  NoReply handle_cast(Quit) { return stop(ExitReason::normal()); }
+  NoReply handle_cast(Quit) { return stop_with(ExitReason::normal()); }
   std::int64_t n;
 };
 
@@ -156,7 +156,7 @@ class JobParent final : public Parent<JobParent> {
 
   void handle_call(StopJobs, const From& from) {
     waiting_ = from;
-    for (Pid pid : pids_) (void)Job::cast(pid, Quit{});  // a pid: never fails
+    for (Pid pid : pids_) Job::cast(pid, Quit{});
     pids_.clear();
   }
 

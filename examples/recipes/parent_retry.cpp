@@ -105,9 +105,9 @@ class Fetcher : public GenServer<Fetcher> {
   Async<NoReply> handle_continue(Run) {
     auto fetch = Upstream::call(upstream_, Fetch{}, 1s);
     Result<Answer> answer = co_await fetch;
-    if (!answer || !answer->available) co_return stop(ExitReason::other("upstream unavailable"));
+    if (!answer || !answer->available) co_return stop_with(ExitReason::other("upstream unavailable"));
     coppice::send(job_, Fetched{answer->value});
-    co_return stop(ExitReason::normal());
+    co_return stop_with(ExitReason::normal());
   }
 
  private:
@@ -127,7 +127,7 @@ class RetryingJob : public Parent<RetryingJob> {
     ParentChildSpec task = coppice::child<Fetcher>("fetch", upstream_, coppice::self());
     auto start = start_child(task.with_restart(Restart::temporary).as_ephemeral());
     Result<Pid> r = co_await start;
-    if (!r) co_return stop(r.error().reason());
+    if (!r) co_return stop_with(r.error().reason());
     co_return ok();
   }
 
@@ -139,9 +139,9 @@ class RetryingJob : public Parent<RetryingJob> {
     ++attempts_;
     if (stopped.front().exit_reason.is_normal()) {
       coppice::send(observer_, JobDone{value_});
-      return stop(ExitReason::normal());
+      return stop_with(ExitReason::normal());
     }
-    if (attempts_ == max_attempts) return stop(ExitReason::other("gave up after " + std::to_string(attempts_) + " attempts"));
+    if (attempts_ == max_attempts) return stop_with(ExitReason::other("gave up after " + std::to_string(attempts_) + " attempts"));
     delay_ = attempts_ == 1 ? first_delay : delay_ * 2;
     retry_ = std::move(stopped);  // not running: nothing to stop if the job ends meanwhile
     coppice::send_after(delay_, coppice::self(), Retry{});
@@ -185,7 +185,7 @@ class BackoffJob : public Parent<BackoffJob> {
     ParentChildSpec task = coppice::child<Fetcher>("fetch", upstream_, coppice::self());
     auto start = start_child(task.with_restart(Restart::transient).as_ephemeral().with_backoff(backoff()));
     Result<Pid> r = co_await start;
-    if (!r) co_return stop(r.error().reason());
+    if (!r) co_return stop_with(r.error().reason());
     co_return ok();
   }
 
@@ -194,7 +194,7 @@ class BackoffJob : public Parent<BackoffJob> {
   // Restarted after each crash, a transient child stops for good only when it exits normally.
   NoReply handle_stopped_children(StoppedChildren) {
     coppice::send(observer_, JobDone{value_});
-    return stop(ExitReason::normal());
+    return stop_with(ExitReason::normal());
   }
 
  private:

@@ -85,11 +85,11 @@ class Producer : public GenServer<Producer> {
   Async<Init> init() {
     auto subscribe = Consumer::call("consumer", Subscribe{});
     Result<Subscribed> s = co_await subscribe;
-    if (!s) co_return stop(ExitReason::other("no consumer: " + s.error().to_string()));
+    if (!s) co_return stop_with(ExitReason::other("no consumer: " + s.error().to_string()));
     consumer_ = s->consumer;
     co_return ok();
   }
-  void handle_cast(Produce p) { (void)Consumer::cast(consumer_, Item{p.n}); }
+  void handle_cast(Produce p) { Consumer::cast(consumer_, Item{p.n}); }
 
  private:
   Pid consumer_;
@@ -105,7 +105,7 @@ coppice::Down down_of(coppice::Inbox& inbox, coppice::Ref ref, const std::string
 // Asks the producer for item `n` and checks that the running consumer got it from the
 // running producer.
 void item_reaches_the_consumer(coppice::Runtime& rt, coppice::Inbox& inbox, int n) {
-  expect(Producer::cast(rt, "producer", Produce{n}).has_value(), "cast Produce");
+  Producer::cast(rt, "producer", Produce{n});
   std::optional<Consumed> c = inbox.receive<Consumed>(failure_bound);
   expect(c.has_value(), "item " + std::to_string(n) + " reached no consumer");
   expect(c->n == n, "the consumer got item " + std::to_string(c->n) + ", expected " + std::to_string(n));

@@ -508,7 +508,7 @@ Async<void> process_client(Soak* soak, CallSlot* slot, std::uint32_t id, std::ui
     for (std::uint64_t i = 0; first && i < ops; ++i) {
       switch (c.next_op()) {
         case Client::Op::note:
-          (void)Recorder::cast(pid, Note{id, ++c.seq[target]});
+          Recorder::cast(pid, Note{id, ++c.seq[target]});
           ++sent;
           ++c.t.notes_sent;
           break;

@@ -28,6 +28,10 @@
 
 namespace coppice {
 
+// A timeout that never expires. Every timeout in the API is a std::chrono::nanoseconds, so any
+// integral std::chrono unit converts to it losslessly (seconds, milliseconds, microseconds...);
+// this one is far enough (about 146 years) to read as never, and near enough that adding it
+// to steady_clock::now() cannot overflow.
 inline constexpr std::chrono::milliseconds infinity{std::numeric_limits<std::int64_t>::max() / 2000000};
 
 // ---- What a callback may ask for after it returns (OTP's fourth element) ----------------
@@ -54,16 +58,19 @@ class After {
  public:
   enum class Kind : std::uint8_t { none, timeout, hibernate, continue_with };
   After() = default;
-  After(std::chrono::milliseconds timeout) : kind_(Kind::timeout), timeout_(timeout) {}
+  // Any std::chrono duration (a template, so that noreply(std::chrono::seconds(1)) needs one
+  // conversion, not two).
+  template <class Rep, class Period>
+  After(std::chrono::duration<Rep, Period> timeout) : kind_(Kind::timeout), timeout_(timeout) {}
   After(Hibernate) : kind_(Kind::hibernate) {}
   After(Continue c) : kind_(Kind::continue_with), continue_(std::move(c)) {}
   Kind kind() const { return kind_; }
-  std::chrono::milliseconds timeout() const { return timeout_; }
+  std::chrono::nanoseconds timeout() const { return timeout_; }
   Continue& continuation() { return continue_; }
 
  private:
   Kind kind_ = Kind::none;
-  std::chrono::milliseconds timeout_{0};
+  std::chrono::nanoseconds timeout_{0};
   Continue continue_;
 };
 
@@ -148,7 +155,7 @@ struct StartOptions {
   // Registered before init runs; taken: already_started with the holder, and init never runs.
   ServerRef name{};
   // init must return within this, or the server is killed and start returns timeout.
-  std::chrono::milliseconds timeout = infinity;
+  std::chrono::nanoseconds timeout = infinity;
 };
 
 // A typed protocol: the requests a server answers (calls), the casts it takes, and the plain
@@ -228,7 +235,7 @@ struct StartContext {
 };
 
 // Non-template parts (gen_server.cpp).
-Async<Result<Pid>> await_start(Pid pid, Ref monitor, From ack, bool linked, std::chrono::milliseconds timeout);
+Async<Result<Pid>> await_start(Pid pid, Ref monitor, From ack, bool linked, std::chrono::nanoseconds timeout);
 Status init_prologue(const StartContext& context);  // registers the name; an error ends the start
 void acknowledge(const StartContext& context, InitAck ack);
 std::string describe_exception(std::exception_ptr e, ExitReason& reason);
@@ -539,7 +546,7 @@ class ServerProcess final : public Process {
   struct Next {
     std::optional<Async<Step>> step;
     std::optional<Async<void>> work;
-    std::optional<std::chrono::milliseconds> timeout;
+    std::optional<std::chrono::nanoseconds> timeout;
     bool suspend = false;
     bool empty() const { return !step && !work && !timeout && !suspend; }
   };
@@ -971,7 +978,7 @@ template <class D, class... Args>
 Async<Result<Pid>> start_server(bool link, StartOptions options, Args... args) {
   const From ack = alias();
   Ref monitor_ref;
-  const std::chrono::milliseconds timeout = options.timeout;
+  const std::chrono::nanoseconds timeout = options.timeout;
   StartContext context(ack, link ? self() : Pid{}, std::move(options));
   Pid pid = spawn_in<ServerProcess<D, Args...>>(current_core(), SpawnOptions{.link = link, .monitor = true, .monitor_ref = &monitor_ref},
                                                 std::move(context), std::move(args)...);
@@ -1001,14 +1008,35 @@ Dispatched continue_thunk(void* server, Message& payload) {
 
 // Client side of the system requests and of stop.
 template <class R>
-CallAwaiter<R> call_ref(const ServerRef& server, Message request, std::chrono::milliseconds timeout);
-Async<Status> stop_server(ServerRef server, ExitReason reason, std::chrono::milliseconds timeout);
-Status cast_message(const ServerRef& server, Message m);
-Status cast_message(Runtime& rt, const ServerRef& server, Message m);
-Result<Message> call_blocking(Runtime& rt, const ServerRef& server, Message request, std::chrono::milliseconds timeout);
+CallAwaiter<R> call_ref(const ServerRef& server, Message request, std::chrono::nanoseconds timeout);
+Async<Status> stop_server(ServerRef server, ExitReason reason, std::chrono::nanoseconds timeout);
+void cast_message(const ServerRef& server, Message m);
+void cast_message(Runtime& rt, const ServerRef& server, Message m);
+// A call from a plain thread: through an Inbox made for it (call_blocking; see
+// GenServer::call(Runtime&, ...)), or through the thread's own (call_through).
+Result<Message> call_blocking(Runtime& rt, const ServerRef& server, Message request, std::chrono::nanoseconds timeout);
+Result<Message> call_through(Inbox& inbox, const ServerRef& server, Message request, std::chrono::nanoseconds timeout);
 
+// Whether D declares Req in its `calls`: only those reach a typed handle_call, so the typed
+// client helpers refuse any other request at compile time, as cast refuses one not in `casts`.
+template <class D, class Req>
+consteval bool declares_call() {
+  if constexpr (HasCalls<D>) {
+    return CallTable<D, typename D::calls>::template contains<Req>;
+  } else {
+    return false;
+  }
+}
+template <class D, class Msg>
+consteval bool accepts_cast() {
+  if constexpr (HasCasts<D>) {
+    return NoReplyTable<D, typename D::casts, true>::template contains<Msg>;
+  } else {
+    return true;  // without `casts`, a handle_cast(Message) (or handle_info(Message)) takes any
+  }
+}
 template <class R>
-CallAwaiter<R> call_ref(const ServerRef& server, Message request, std::chrono::milliseconds timeout) {
+CallAwaiter<R> call_ref(const ServerRef& server, Message request, std::chrono::nanoseconds timeout) {
   CallAwaiter<R> a;
   // infinity arms no timer (a wait that never ends needs none).
   a.c.wait.timeout_ns = timeout >= infinity ? -1 : to_timeout_ns(timeout);
@@ -1054,9 +1082,11 @@ class GenServer {
   static Init ok(After after = {}) { return Init::ok(std::move(after)); }
   static Init ignore() { return Init::ignore(); }
   static Init error(ExitReason reason) { return Init::error(std::move(reason)); }
-  static StopRequest stop(ExitReason reason) { return StopRequest{std::move(reason)}; }
+  // stop_with, not stop: inside a server class a member named stop would hide the free
+  // coppice::stop(server, ...) that stops another server.
+  static StopRequest stop_with(ExitReason reason) { return StopRequest{std::move(reason)}; }
   template <class R>
-  static CallReturn<std::decay_t<R>> stop(ExitReason reason, R&& reply) {
+  static CallReturn<std::decay_t<R>> stop_with(ExitReason reason, R&& reply) {
     return CallReturn<std::decay_t<R>>::stop(std::move(reason), std::forward<R>(reply));
   }
   template <class R>
@@ -1091,7 +1121,9 @@ class GenServer {
   static PendingStart spawn_link(StartOptions options, Args... args) {
     return detail::spawn_server<D, std::decay_t<Args>...>(std::move(options), std::move(args)...);
   }
-  // From a plain thread: blocks until init has returned.
+  // From a plain thread: blocks until init has returned. The start runs in a helper process
+  // spawned for it, whose answer the thread waits for with an Inbox made for it (see call
+  // below): a spawn, an exit and an Inbox besides the server's own start.
   template <class... Args>
   static Result<Pid> start(Runtime& rt, StartOptions options, Args... args) {
     auto work = [options = std::move(options), ... args = std::move(args)]() mutable -> Async<Message> {
@@ -1104,28 +1136,51 @@ class GenServer {
   }
 
   // ---- typed client helpers: the request must be one of `calls` / `casts` ----
+  // A request not in `calls` does not compile (it would reach no handle_call), nor does a cast
+  // not in `casts` (when the server declares `casts`).
+  //
+  // Inside a process: co_await Server::call(server, Get{}) gives a Result of handle_call's reply
+  // type, or an error (timeout, noproc, exited, calling_self, foreign_pid).
   template <class Req>
-  static auto call(const ServerRef& server, Req request, std::chrono::milliseconds timeout = default_call_timeout) {
-    using R = reply_of<Req>;
-    static_assert(!std::is_void_v<R>, "handle_call returns void (a deferred reply): use coppice::call<R> with the reply's type");
-    return detail::call_ref<R>(server, Message::of(std::move(request)), timeout);
+  static auto call(const ServerRef& server, Req request, std::chrono::nanoseconds timeout = default_call_timeout) {
+    static_assert(detail::declares_call<D, Req>(), "this server does not declare that request in `calls`");
+    if constexpr (detail::declares_call<D, Req>()) {
+      using R = reply_of<Req>;
+      static_assert(!std::is_void_v<R>, "handle_call returns void (a deferred reply): use coppice::call<R> with the reply's type");
+      return detail::call_ref<R>(server, Message::of(std::move(request)), timeout);
+    }
   }
+  // From a plain thread, blocking it for at most `timeout` (blocking_in_process on a worker).
+  // Besides the call itself this makes an Inbox for the one call: a pid of its own (never
+  // reused), one allocation (its mailbox, a mutex and a condition variable), the runtime's
+  // inbox list locked as it is made and as it goes, and its exit at the end. A thread that
+  // calls often keeps an Inbox and passes it instead (the Inbox& form), which costs none of it.
   template <class Req>
-  static auto call(Runtime& rt, const ServerRef& server, Req request, std::chrono::milliseconds timeout = default_call_timeout) {
-    using R = reply_of<Req>;
-    return detail::reply_as<R>(detail::call_blocking(rt, server, Message::of(std::move(request)), timeout), Pid{});
+  static auto call(Runtime& rt, const ServerRef& server, Req request, std::chrono::nanoseconds timeout = default_call_timeout) {
+    static_assert(detail::declares_call<D, Req>(), "this server does not declare that request in `calls`");
+    if constexpr (detail::declares_call<D, Req>()) {
+      return detail::reply_as<reply_of<Req>>(detail::call_blocking(rt, server, Message::of(std::move(request)), timeout), Pid{});
+    }
+  }
+  // From a plain thread, through its own inbox (its pid is the caller the server sees).
+  template <class Req>
+  static auto call(Inbox& inbox, const ServerRef& server, Req request, std::chrono::nanoseconds timeout = default_call_timeout) {
+    static_assert(detail::declares_call<D, Req>(), "this server does not declare that request in `calls`");
+    if constexpr (detail::declares_call<D, Req>()) {
+      return detail::reply_as<reply_of<Req>>(detail::call_through(inbox, server, Message::of(std::move(request)), timeout), Pid{});
+    }
+  }
+  // Casts always succeed, as OTP's gen_server:cast: to a dead pid or a name nobody holds the
+  // message is dropped. The Runtime& form sends from a plain thread and does not block.
+  template <class Msg>
+  static void cast(const ServerRef& server, Msg message) {
+    static_assert(detail::accepts_cast<D, Msg>(), "this server does not declare that cast in `casts`");
+    detail::cast_message(server, Message::of(std::move(message)));
   }
   template <class Msg>
-  static Status cast(const ServerRef& server, Msg message) {
-    static_assert(!detail::HasCasts<D> || detail::NoReplyTable<D, typename D::casts, true>::template contains<Msg>,
-                  "this server does not declare that cast in `casts`");
-    return detail::cast_message(server, Message::of(std::move(message)));
-  }
-  template <class Msg>
-  static Status cast(Runtime& rt, const ServerRef& server, Msg message) {
-    static_assert(!detail::HasCasts<D> || detail::NoReplyTable<D, typename D::casts, true>::template contains<Msg>,
-                  "this server does not declare that cast in `casts`");
-    return detail::cast_message(rt, server, Message::of(std::move(message)));
+  static void cast(Runtime& rt, const ServerRef& server, Msg message) {
+    static_assert(detail::accepts_cast<D, Msg>(), "this server does not declare that cast in `casts`");
+    detail::cast_message(rt, server, Message::of(std::move(message)));
   }
 
  private:
@@ -1144,63 +1199,68 @@ class GenServer {
 // Inside a process: co_await call<R>(server, request).
 template <class R, class Req, class S>
   requires std::same_as<std::remove_cvref_t<S>, ServerRef>
-CallAwaiter<R> call(S&& server, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
+CallAwaiter<R> call(S&& server, Req&& request, std::chrono::nanoseconds timeout = default_call_timeout) {
   return detail::call_ref<R>(server, Message::of(std::forward<Req>(request)), timeout);
 }
-// From a plain thread: blocks for at most `timeout`.
+// From a plain thread: blocks for at most `timeout`, with an Inbox made for this one call
+// (what that costs: GenServer::call(Runtime&, ...)); Inbox::call reuses the thread's own.
 template <class R, class Req>
-Result<R> call(Runtime& rt, const ServerRef& server, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
+Result<R> call(Runtime& rt, const ServerRef& server, Req&& request, std::chrono::nanoseconds timeout = default_call_timeout) {
   return detail::reply_as<R>(detail::call_blocking(rt, server, Message::of(std::forward<Req>(request)), timeout), Pid{});
 }
-// Casts never fail for a pid (a dead one drops it, as OTP); a name nobody holds: ok too,
-// as in OTP (cast "always succeeds"). The Status is for an empty ServerRef.
+// Casts always succeed, as OTP's gen_server:cast: to a dead pid, to a name nobody holds or
+// to an empty ServerRef the message is dropped, as a send to a dead pid is.
 template <class Msg>
-Status cast(const ServerRef& server, Msg&& message) {
-  return detail::cast_message(server, Message::of(std::forward<Msg>(message)));
+void cast(const ServerRef& server, Msg&& message) {
+  detail::cast_message(server, Message::of(std::forward<Msg>(message)));
 }
 template <class Msg>
-Status cast(Runtime& rt, const ServerRef& server, Msg&& message) {
-  return detail::cast_message(rt, server, Message::of(std::forward<Msg>(message)));
+void cast(Runtime& rt, const ServerRef& server, Msg&& message) {
+  detail::cast_message(rt, server, Message::of(std::forward<Msg>(message)));
 }
 
 // OTP's gen_server:stop / proc_lib:stop: terminate(reason) runs, and this returns once the
 // server has exited: ok if it exited with `reason`; noproc if it was not running;
 // calling_self from the server itself; timeout (the server keeps running).
 inline Async<Status> stop(ServerRef server, ExitReason reason = ExitReason::normal(),
-                          std::chrono::milliseconds timeout = infinity) {
+                          std::chrono::nanoseconds timeout = infinity) {
   return detail::stop_server(std::move(server), std::move(reason), timeout);
 }
-Status stop(Runtime& rt, ServerRef server, ExitReason reason = ExitReason::normal(), std::chrono::milliseconds timeout = infinity);
+// From a plain thread, blocking it until the server has exited. It runs the stop above in a
+// helper process spawned for this one stop, and waits for it with an Inbox made for it (see
+// GenServer::call(Runtime&, ...)): a spawn and an exit more than a blocking call.
+Status stop(Runtime& rt, ServerRef server, ExitReason reason = ExitReason::normal(), std::chrono::nanoseconds timeout = infinity);
 
 // ---- System messages (sys) ---------------------------------------------------------------
 namespace sys {
 // A copy of the server's state (its server object), if it is an S and copyable.
 template <class S>
-CallAwaiter<S> get_state(const ServerRef& server, std::chrono::milliseconds timeout = default_call_timeout) {
+CallAwaiter<S> get_state(const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout) {
   return detail::call_ref<S>(server, Message::of(detail::SystemRequest{detail::SystemRequest::Op::get_state, &typeid(S), {}, {}}), timeout);
 }
 // Runs `f` on the server's state between its callbacks.
 template <class S>
 CallAwaiter<detail::SystemOk> replace_state(const ServerRef& server, std::function<void(S&)> f,
-                                           std::chrono::milliseconds timeout = default_call_timeout) {
+                                           std::chrono::nanoseconds timeout = default_call_timeout) {
   auto apply = [f = std::move(f)](void* state) { f(*static_cast<S*>(state)); };
   return detail::call_ref<detail::SystemOk>(
       server, Message::of(detail::SystemRequest{detail::SystemRequest::Op::replace_state, &typeid(S), std::move(apply), {}}), timeout);
 }
-CallAwaiter<ServerStatus> get_status(const ServerRef& server, std::chrono::milliseconds timeout = default_call_timeout);
-CallAwaiter<detail::SystemOk> suspend(const ServerRef& server, std::chrono::milliseconds timeout = default_call_timeout);
-CallAwaiter<detail::SystemOk> resume(const ServerRef& server, std::chrono::milliseconds timeout = default_call_timeout);
+CallAwaiter<ServerStatus> get_status(const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
+CallAwaiter<detail::SystemOk> suspend(const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
+CallAwaiter<detail::SystemOk> resume(const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
 
-// The same from a plain thread.
+// The same from a plain thread, each with an Inbox made for the one call (see
+// GenServer::call(Runtime&, ...)).
 template <class S>
-Result<S> get_state(Runtime& rt, const ServerRef& server, std::chrono::milliseconds timeout = default_call_timeout) {
+Result<S> get_state(Runtime& rt, const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout) {
   return detail::reply_as<S>(
       detail::call_blocking(rt, server, Message::of(detail::SystemRequest{detail::SystemRequest::Op::get_state, &typeid(S), {}, {}}), timeout),
       Pid{});
 }
 template <class S>
 Status replace_state(Runtime& rt, const ServerRef& server, std::function<void(S&)> f,
-                     std::chrono::milliseconds timeout = default_call_timeout) {
+                     std::chrono::nanoseconds timeout = default_call_timeout) {
   auto apply = [f = std::move(f)](void* state) { f(*static_cast<S*>(state)); };
   auto r = detail::reply_as<detail::SystemOk>(
       detail::call_blocking(rt, server,
@@ -1210,9 +1270,9 @@ Status replace_state(Runtime& rt, const ServerRef& server, std::function<void(S&
   if (!r) return r.error();
   return {};
 }
-Result<ServerStatus> get_status(Runtime& rt, const ServerRef& server, std::chrono::milliseconds timeout = default_call_timeout);
-Status suspend(Runtime& rt, const ServerRef& server, std::chrono::milliseconds timeout = default_call_timeout);
-Status resume(Runtime& rt, const ServerRef& server, std::chrono::milliseconds timeout = default_call_timeout);
+Result<ServerStatus> get_status(Runtime& rt, const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
+Status suspend(Runtime& rt, const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
+Status resume(Runtime& rt, const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
 }  // namespace sys
 
 }  // namespace coppice

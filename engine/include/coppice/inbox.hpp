@@ -62,14 +62,19 @@ class Inbox {
     return receive_matching(&detail::match_predicate<Pred>, &pred, timeout);
   }
 
-  // Request and reply, blocking this thread for at most `timeout`.
+  // Request and reply, blocking this thread for at most `timeout` (any std::chrono unit,
+  // rounded up to whole milliseconds). The inbox is reused: a call makes nothing but its
+  // request, its monitor and its alias, unlike the forms that take a Runtime& and make an
+  // Inbox per call. GenServer::call(inbox, server, request) is the typed form.
   template <class R, class Req>
-  Result<R> call(Pid to, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
-    return detail::reply_as<R>(call_message(to, {}, Message::of(std::forward<Req>(request)), timeout), to);
+  Result<R> call(Pid to, Req&& request, std::chrono::nanoseconds timeout = default_call_timeout) {
+    return detail::reply_as<R>(
+        call_message(to, {}, Message::of(std::forward<Req>(request)), detail::whole_milliseconds(timeout)), to);
   }
   template <class R, class Req>
-  Result<R> call(std::string_view name, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
-    return detail::reply_as<R>(call_message({}, name, Message::of(std::forward<Req>(request)), timeout), Pid{});
+  Result<R> call(std::string_view name, Req&& request, std::chrono::nanoseconds timeout = default_call_timeout) {
+    return detail::reply_as<R>(
+        call_message({}, name, Message::of(std::forward<Req>(request)), detail::whole_milliseconds(timeout)), Pid{});
   }
 
   // Sends an exit signal from this inbox's pid (a trapping receiver sees Exit{pid(), reason}).

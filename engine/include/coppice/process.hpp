@@ -165,6 +165,11 @@ inline bool match_any(const ReceiveWait&, Envelope&) { return true; }
 bool match_reply(const ReceiveWait& w, Envelope& e);
 
 std::int64_t to_timeout_ns(std::chrono::nanoseconds timeout);
+// Where the runtime counts in whole milliseconds (an Inbox's call, a timer, process_info), a
+// timeout or delay is rounded up: it never ends before the time asked for.
+inline std::chrono::milliseconds whole_milliseconds(std::chrono::nanoseconds t) {
+  return std::chrono::ceil<std::chrono::milliseconds>(t);
+}
 
 // A call in flight: request sent with a monitor on the server and an alias for the reply.
 struct CallWait {
@@ -377,8 +382,10 @@ Pid whereis(std::string_view name);
 Ref make_ref();
 
 // Sends `value` to `to` after `delay`; cancel_timer stops it unless it already fired.
+// `delay` in any std::chrono unit; timers fire on whole milliseconds (a finer delay is
+// rounded up).
 template <class T>
-TimerRef send_after(std::chrono::milliseconds delay, Pid to, T&& value);
+TimerRef send_after(std::chrono::nanoseconds delay, Pid to, T&& value);
 // true: cancelled before it fired; false: it had fired (or been cancelled) already.
 bool cancel_timer(TimerRef timer);
 
@@ -430,12 +437,15 @@ ReceiveForAwaiter<Message> receive_if(const Pred& pred, std::chrono::nanoseconds
 
 inline constexpr std::chrono::milliseconds default_call_timeout{5000};
 
+// Every timeout is a std::chrono::nanoseconds: pass any integral std::chrono duration
+// (std::chrono::seconds(1), 250ms, 100us), or coppice::infinity (gen_server.hpp).
+//
 // Sends `request` as a request and awaits the reply (a message of type R sent with reply()).
 // Outcomes: the reply; timeout (a late reply is dropped, never queued); noproc; calling_self;
 // foreign_pid (a pid of another Runtime: nothing is sent);
 // exited with the server's reason when it died first.
 template <class R, class Req>
-CallAwaiter<R> call(Pid to, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
+CallAwaiter<R> call(Pid to, Req&& request, std::chrono::nanoseconds timeout = default_call_timeout) {
   CallAwaiter<R> a;
   a.c.to = to;
   a.c.request = Message::of(std::forward<Req>(request)).release();
@@ -443,7 +453,7 @@ CallAwaiter<R> call(Pid to, Req&& request, std::chrono::milliseconds timeout = d
   return a;
 }
 template <class R, class Req>
-CallAwaiter<R> call(std::string_view name, Req&& request, std::chrono::milliseconds timeout = default_call_timeout) {
+CallAwaiter<R> call(std::string_view name, Req&& request, std::chrono::nanoseconds timeout = default_call_timeout) {
   CallAwaiter<R> a;
   a.c.name = std::string(name);
   a.c.request = Message::of(std::forward<Req>(request)).release();
@@ -465,7 +475,7 @@ template <class Req>
 RequestId send_request(Pid to, Req request);
 
 template <class R>
-CallAwaiter<R> receive_response(const RequestId& id, std::chrono::milliseconds timeout = default_call_timeout) {
+CallAwaiter<R> receive_response(const RequestId& id, std::chrono::nanoseconds timeout = default_call_timeout) {
   CallAwaiter<R> a;
   a.c.to = id.to;
   a.c.wait.timeout_ns = detail::to_timeout_ns(timeout);
@@ -481,8 +491,13 @@ CallAwaiter<R> receive_response(const RequestId& id, std::chrono::milliseconds t
 }
 
 // Asks another process for its ProcessInfo (served between its callbacks, like OTP's
-// process_info signal); noproc if it is gone.
+// process_info signal); noproc if it is gone. The timeout in any std::chrono unit, rounded up
+// to whole milliseconds.
 CallAwaiter<ProcessInfo> process_info(Pid pid, std::chrono::milliseconds timeout = default_call_timeout);
+template <class Rep, class Period>
+CallAwaiter<ProcessInfo> process_info(Pid pid, std::chrono::duration<Rep, Period> timeout) {
+  return process_info(pid, detail::whole_milliseconds(timeout));
+}
 // The running process's own info, at once.
 ProcessInfo self_info();
 
@@ -498,9 +513,9 @@ RequestId send_request(Pid to, Req request) {
 }
 
 template <class T>
-TimerRef send_after(std::chrono::milliseconds delay, Pid to, T&& value) {
+TimerRef send_after(std::chrono::nanoseconds delay, Pid to, T&& value) {
   detail::RuntimeCore& core = detail::current_core();
-  return detail::start_timer(core, delay, to, Message::of(std::forward<T>(value)).release());
+  return detail::start_timer(core, detail::whole_milliseconds(delay), to, Message::of(std::forward<T>(value)).release());
 }
 
 }  // namespace coppice

@@ -89,15 +89,21 @@ class Runtime {
   Pid whereis(std::string_view name) const;
 
   template <class T>
-  TimerRef send_after(std::chrono::milliseconds delay, Pid to, T&& value) {
-    return detail::start_timer(*core_, delay, to, Message::of(std::forward<T>(value)).release());
+  TimerRef send_after(std::chrono::nanoseconds delay, Pid to, T&& value) {  // rounded up to whole ms
+    return detail::start_timer(*core_, detail::whole_milliseconds(delay), to, Message::of(std::forward<T>(value)).release());
   }
   bool cancel_timer(TimerRef timer);
 
   bool alive(Pid pid) const;
   // Blocks a plain thread until `pid` answers; blocking_in_process on a worker thread
-  // (a process uses co_await coppice::process_info instead).
+  // (a process uses co_await coppice::process_info instead). Like a blocking call, it makes an
+  // Inbox for the one request (GenServer::call(Runtime&, ...) says what that costs). The
+  // timeout in any std::chrono unit, rounded up to whole milliseconds.
   Result<ProcessInfo> process_info(Pid pid, std::chrono::milliseconds timeout = default_call_timeout);
+  template <class Rep, class Period>
+  Result<ProcessInfo> process_info(Pid pid, std::chrono::duration<Rep, Period> timeout) {
+    return process_info(pid, detail::whole_milliseconds(timeout));
+  }
   std::size_t process_count() const;
   unsigned worker_count() const;
   const RuntimeOptions& options() const;

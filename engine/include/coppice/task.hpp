@@ -134,14 +134,14 @@ Error not_owner(const TaskRefs& task, const char* operation, Pid caller);
 // A receive's match for the task's reply or Down; the wait's context is the TaskRefs.
 bool match_task_answer(const ReceiveWait& w, Envelope& e);
 // What await and yield make of what their receive found (nullopt: nothing in time).
-Result<Message> finish_await(const TaskRefs& task, std::optional<Message> answer, std::chrono::milliseconds timeout);
+Result<Message> finish_await(const TaskRefs& task, std::optional<Message> answer, std::chrono::nanoseconds timeout);
 std::optional<Result<Message>> finish_yield(const TaskRefs& task, std::optional<Message> answer);
-Result<Message> await_task(Inbox& owner, TaskRefs task, std::chrono::milliseconds timeout);
+Result<Message> await_task(Inbox& owner, TaskRefs task, std::chrono::nanoseconds timeout);
 Async<std::optional<Result<Message>>> shutdown_task(TaskRefs task, Shutdown how);
 std::optional<Result<Message>> ignore_task(TaskRefs task);
 // The answers in the order of `tasks`, or the first failure (the others are then
 // demonitored and unaliased: nothing of them reaches the owner afterwards).
-Async<Result<std::vector<Message>>> await_tasks(std::vector<TaskRefs> tasks, std::chrono::milliseconds timeout);
+Async<Result<std::vector<Message>>> await_tasks(std::vector<TaskRefs> tasks, std::chrono::nanoseconds timeout);
 // A fresh alias of a plain thread's inbox (an Inbox has no alias() of its own).
 Ref inbox_alias(Inbox& inbox);
 
@@ -167,7 +167,7 @@ std::optional<Result<T>> task_value(std::optional<Result<Message>> answer) {
 template <class T, bool IsYield>
 class TaskAwaiter {
  public:
-  TaskAwaiter(TaskRefs task, std::chrono::milliseconds timeout) : task_(task), timeout_(timeout) {
+  TaskAwaiter(TaskRefs task, std::chrono::nanoseconds timeout) : task_(task), timeout_(timeout) {
     wait_.timeout_ns = to_timeout_ns(timeout);
   }
 
@@ -195,7 +195,7 @@ class TaskAwaiter {
 
  private:
   TaskRefs task_;
-  std::chrono::milliseconds timeout_;
+  std::chrono::nanoseconds timeout_;
   ReceiveWait wait_;
   bool refused_ = false;
 };
@@ -236,16 +236,16 @@ class Task {
   // task's reason if it ended without replying (reason normal too, SEMANTICS.md scenario
   // 91); invalid_argument when called by a process other than the owner. Never blocks the
   // worker. Elixir's await exits the caller where this returns an error.
-  detail::TaskAwaiter<T, false> await(std::chrono::milliseconds timeout = default_task_timeout) const {
+  detail::TaskAwaiter<T, false> await(std::chrono::nanoseconds timeout = default_task_timeout) const {
     return {refs_, timeout};
   }
   // The same for a task started by a plain thread with task::async(inbox, ...): blocks it.
-  Result<T> await(Inbox& owner, std::chrono::milliseconds timeout = default_task_timeout) const {
+  Result<T> await(Inbox& owner, std::chrono::nanoseconds timeout = default_task_timeout) const {
     return detail::task_value<T>(detail::await_task(owner, refs_, timeout));
   }
   // Elixir's yield: the value, exited with the task's reason, or nullopt when it has not
   // answered in time (it stays monitored: yield or await may be called again).
-  detail::TaskAwaiter<T, true> yield(std::chrono::milliseconds timeout = default_task_timeout) const {
+  detail::TaskAwaiter<T, true> yield(std::chrono::nanoseconds timeout = default_task_timeout) const {
     return {refs_, timeout};
   }
   // Unlinks the task, sends it exit shutdown (Shutdown::brutal_kill(): kill) and waits for it
@@ -335,7 +335,7 @@ Pid start(Runtime& runtime, F&& f, Args&&... args) {
 // invalid_argument if the running process does not own every task.
 template <class T>
 Async<std::conditional_t<std::is_void_v<T>, Status, Result<std::vector<T>>>> await_many(
-    const std::vector<Task<T>>& tasks, std::chrono::milliseconds timeout = default_task_timeout) {
+    const std::vector<Task<T>>& tasks, std::chrono::nanoseconds timeout = default_task_timeout) {
   std::vector<detail::TaskRefs> refs;
   refs.reserve(tasks.size());
   for (const Task<T>& t : tasks) refs.push_back(t.refs());

@@ -457,7 +457,7 @@ NoReply DynamicSupervisor::restart(Pid old) {
                 std::to_string(s.options.max_restarts) + " restarts in " + std::to_string(s.options.max_seconds.count()) + " ms");
     s.unmark_restarting(it);
     s.release(entry);
-    return stop(ExitReason::shutdown());
+    return stop_with(ExitReason::shutdown());
   }
   if (!entry->spec->spawn) return noreply(continue_with(proto::RestartAwaited{old}));
   try {

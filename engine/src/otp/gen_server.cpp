@@ -79,7 +79,7 @@ void report_unexpected(std::string_view behaviour, Pid server, const Message& m)
   coppice::log(line);
 }
 
-Async<Result<Pid>> await_start(Pid pid, Ref monitor_ref, From ack, bool linked, std::chrono::milliseconds timeout) {
+Async<Result<Pid>> await_start(Pid pid, Ref monitor_ref, From ack, bool linked, std::chrono::nanoseconds timeout) {
   auto answer = [&](const Message& m) {
     return (m.is<InitAck>() && is_answer_to(m, ack.ref)) || (m.is<Down>() && m.get<Down>().ref == monitor_ref);
   };
@@ -184,32 +184,38 @@ Result<Message> run_blocking(Runtime& rt, std::function<Async<Message>()> work) 
   return std::move(got->get<BlockingResult>().value);
 }
 
-Result<Message> call_blocking(Runtime& rt, const ServerRef& server, Message request, std::chrono::milliseconds timeout) {
+Result<Message> call_blocking(Runtime& rt, const ServerRef& server, Message request, std::chrono::nanoseconds timeout) {
   if (current_core_or_null() != nullptr && self())
     return Error(ErrorKind::blocking_in_process, "a blocking call from inside a process; co_await call(...) instead");
   Inbox inbox(rt);
-  if (server.is_local_name()) return inbox.call_message(Pid{}, server.local_name(), std::move(request), timeout);
-  Pid to = server.is_pid() ? server.pid() : server.whereis(rt.core());
+  return call_through(inbox, server, std::move(request), timeout);
+}
+
+Result<Message> call_through(Inbox& inbox, const ServerRef& server, Message request, std::chrono::nanoseconds timeout) {
+  if (current_core_or_null() != nullptr && self())
+    return Error(ErrorKind::blocking_in_process, "a blocking call from inside a process; co_await call(...) instead");
+  const std::chrono::milliseconds wait = whole_milliseconds(timeout);
+  if (server.is_local_name()) return inbox.call_message(Pid{}, server.local_name(), std::move(request), wait);
+  Pid to = server.is_pid() ? server.pid() : server.whereis(inbox.runtime().core());
   if (!to) return Error(ErrorKind::noproc, "call: no process is registered as " + server.to_string());
-  return inbox.call_message(to, {}, std::move(request), timeout);
+  return inbox.call_message(to, {}, std::move(request), wait);
 }
 
 namespace {
-Status cast_to(RuntimeCore& core, const ServerRef& server, Message m) {
-  if (server.empty()) return Error(ErrorKind::invalid_argument, "cast: no server given");
-  Pid to = server.is_pid() ? server.pid() : server.whereis(core);
-  if (!to) return {};  // as OTP: a cast to a name nobody holds is dropped, not an error
+void cast_to(RuntimeCore& core, const ServerRef& server, Message m) {
+  // As OTP: a cast to a name nobody holds (or to no server at all) is dropped, not an error.
+  Pid to = server.is_pid() ? server.pid() : server.empty() ? Pid{} : server.whereis(core);
+  if (!to) return;
   Envelope* e = m.release();
   e->set_type(e->type(), Addressing::cast);
   send_envelope(core, to, e);
-  return {};
 }
 }  // namespace
 
-Status cast_message(const ServerRef& server, Message m) { return cast_to(current_core(), server, std::move(m)); }
-Status cast_message(Runtime& rt, const ServerRef& server, Message m) { return cast_to(rt.core(), server, std::move(m)); }
+void cast_message(const ServerRef& server, Message m) { cast_to(current_core(), server, std::move(m)); }
+void cast_message(Runtime& rt, const ServerRef& server, Message m) { cast_to(rt.core(), server, std::move(m)); }
 
-Async<Status> stop_server(ServerRef server, ExitReason reason, std::chrono::milliseconds timeout) {
+Async<Status> stop_server(ServerRef server, ExitReason reason, std::chrono::nanoseconds timeout) {
   Pid pid = server.whereis();
   if (!pid) co_return Error(ErrorKind::noproc, "stop: no process is running as " + server.to_string());
   if (pid == self()) co_return Error(ErrorKind::calling_self, "stop: a server cannot stop itself this way (return stop from a callback)");
@@ -261,9 +267,9 @@ std::optional<Result<Pid>> start_outcome(const PendingStart& start, Message& m) 
   return std::nullopt;
 }
 
-Status stop(Runtime& rt, ServerRef server, ExitReason reason, std::chrono::milliseconds timeout) {
+Status stop(Runtime& rt, ServerRef server, ExitReason reason, std::chrono::nanoseconds timeout) {
   auto work = [server = std::move(server), reason = std::move(reason), timeout]() -> Async<Message> {
-    return [](ServerRef s, ExitReason r, std::chrono::milliseconds t) -> Async<Message> {
+    return [](ServerRef s, ExitReason r, std::chrono::nanoseconds t) -> Async<Message> {
       Async<Status> w = detail::stop_server(std::move(s), std::move(r), t);
       Status st = co_await w;
       if (!st) co_return Message::of(st.error());
@@ -280,27 +286,27 @@ namespace sys {
 
 using detail::SystemRequest;
 
-CallAwaiter<ServerStatus> get_status(const ServerRef& server, std::chrono::milliseconds timeout) {
+CallAwaiter<ServerStatus> get_status(const ServerRef& server, std::chrono::nanoseconds timeout) {
   return detail::call_ref<ServerStatus>(server, Message::of(SystemRequest{SystemRequest::Op::get_status, nullptr, {}, {}}), timeout);
 }
-CallAwaiter<detail::SystemOk> suspend(const ServerRef& server, std::chrono::milliseconds timeout) {
+CallAwaiter<detail::SystemOk> suspend(const ServerRef& server, std::chrono::nanoseconds timeout) {
   return detail::call_ref<detail::SystemOk>(server, Message::of(SystemRequest{SystemRequest::Op::suspend, nullptr, {}, {}}), timeout);
 }
-CallAwaiter<detail::SystemOk> resume(const ServerRef& server, std::chrono::milliseconds timeout) {
+CallAwaiter<detail::SystemOk> resume(const ServerRef& server, std::chrono::nanoseconds timeout) {
   return detail::call_ref<detail::SystemOk>(server, Message::of(SystemRequest{SystemRequest::Op::resume, nullptr, {}, {}}), timeout);
 }
 
-Result<ServerStatus> get_status(Runtime& rt, const ServerRef& server, std::chrono::milliseconds timeout) {
+Result<ServerStatus> get_status(Runtime& rt, const ServerRef& server, std::chrono::nanoseconds timeout) {
   return detail::reply_as<ServerStatus>(
       detail::call_blocking(rt, server, Message::of(SystemRequest{SystemRequest::Op::get_status, nullptr, {}, {}}), timeout), Pid{});
 }
-Status suspend(Runtime& rt, const ServerRef& server, std::chrono::milliseconds timeout) {
+Status suspend(Runtime& rt, const ServerRef& server, std::chrono::nanoseconds timeout) {
   auto r = detail::reply_as<detail::SystemOk>(
       detail::call_blocking(rt, server, Message::of(SystemRequest{SystemRequest::Op::suspend, nullptr, {}, {}}), timeout), Pid{});
   if (!r) return r.error();
   return {};
 }
-Status resume(Runtime& rt, const ServerRef& server, std::chrono::milliseconds timeout) {
+Status resume(Runtime& rt, const ServerRef& server, std::chrono::nanoseconds timeout) {
   auto r = detail::reply_as<detail::SystemOk>(
       detail::call_blocking(rt, server, Message::of(SystemRequest{SystemRequest::Op::resume, nullptr, {}, {}}), timeout), Pid{});
   if (!r) return r.error();

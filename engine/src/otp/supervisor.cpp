@@ -429,13 +429,13 @@ Async<NoReply> Supervisor::handle_info(Exit exit) {
     if (abnormal) report("child_terminated", *c, exit.from, exit.reason, "not restarted");
     const bool significant = c->spec.significant;
     if (is_temporary(c->spec)) remove(c);
-    if (significant && auto_shutdown_now()) co_return stop(ExitReason::shutdown());
+    if (significant && auto_shutdown_now()) co_return stop_with(ExitReason::shutdown());
     co_return noreply();
   }
   if (intensity_.add()) {
     if (abnormal) report("child_terminated", *c, exit.from, exit.reason, "giving up");
     give_up(c, exit.reason);
-    co_return stop(ExitReason::shutdown());
+    co_return stop_with(ExitReason::shutdown());
   }
   co_await restart(c);
   // Reported after the restart, so that the replacement's init does not wait for a report
@@ -451,7 +451,7 @@ Async<NoReply> Supervisor::handle_info(detail::SupervisorTryAgain again) {
   if (c == children_.end() || !c->restarting) co_return noreply();
   if (intensity_.add()) {
     give_up(c, ExitReason::other("its restart failed"));
-    co_return stop(ExitReason::shutdown());
+    co_return stop_with(ExitReason::shutdown());
   }
   co_await restart(c);
   co_return noreply();

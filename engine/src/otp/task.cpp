@@ -40,7 +40,7 @@ bool match_reply_only(const ReceiveWait& w, Envelope& e) {
 bool match_down(const ReceiveWait& w, Envelope& e) { return is_down_of(e, *static_cast<const Ref*>(w.context)); }
 
 ReceiveForAwaiter<Message> receive_matching(ReceiveWait::Match match, const void* context,
-                                            std::chrono::milliseconds timeout) {
+                                            std::chrono::nanoseconds timeout) {
   ReceiveForAwaiter<Message> a;
   a.w.match = match;
   a.w.context = context;
@@ -89,13 +89,13 @@ bool match_task_answer(const ReceiveWait& w, Envelope& e) {
   return is_reply(task, e) || is_down_of(e, task.monitor);
 }
 
-Result<Message> finish_await(const TaskRefs& task, std::optional<Message> answer, std::chrono::milliseconds timeout) {
+Result<Message> finish_await(const TaskRefs& task, std::optional<Message> answer, std::chrono::nanoseconds timeout) {
   if (answer) return conclude(task, std::move(*answer), "await");
   demonitor(task.monitor, {.flush = true});
   forget_reply(task);
   return Error(ErrorKind::timeout,
                "Task.await: the task " + task.pid.to_string() + " did not answer within " +
-                   std::to_string(timeout.count()) + " ms",
+                   std::to_string(whole_milliseconds(timeout).count()) + " ms",
                task.pid);
 }
 
@@ -159,7 +159,7 @@ Async<std::optional<Result<Message>>> shutdown_task(TaskRefs task, Shutdown how)
   co_return exited(task, "shutdown", reason);
 }
 
-Async<Result<std::vector<Message>>> await_tasks(std::vector<TaskRefs> tasks, std::chrono::milliseconds timeout) {
+Async<Result<std::vector<Message>>> await_tasks(std::vector<TaskRefs> tasks, std::chrono::nanoseconds timeout) {
   const Pid me = self();
   for (const TaskRefs& t : tasks)
     if (t.owner != me) co_return not_owner(t, "await_many", me);
@@ -198,13 +198,13 @@ Async<Result<std::vector<Message>>> await_tasks(std::vector<TaskRefs> tasks, std
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::optional<Error> failure;
   while (missing > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    auto receive_answer = receive_if(is_answer, left.count() > 0 ? left : std::chrono::milliseconds{0});
+    const std::chrono::nanoseconds left = deadline - std::chrono::steady_clock::now();
+    auto receive_answer = receive_if(is_answer, left.count() > 0 ? left : std::chrono::nanoseconds{0});
     std::optional<Message> m = co_await receive_answer;
     if (!m) {
       failure = Error(ErrorKind::timeout,
                       "Task.await_many: " + std::to_string(missing) + " of " + std::to_string(tasks.size()) +
-                          " tasks did not answer within " + std::to_string(timeout.count()) + " ms");
+                          " tasks did not answer within " + std::to_string(whole_milliseconds(timeout).count()) + " ms");
       break;
     }
     const std::size_t i = *index_of(*m);
@@ -248,7 +248,7 @@ Ref inbox_alias(Inbox& inbox) {
   return ref;
 }
 
-Result<Message> await_task(Inbox& owner, TaskRefs task, std::chrono::milliseconds timeout) {
+Result<Message> await_task(Inbox& owner, TaskRefs task, std::chrono::nanoseconds timeout) {
   if (owner.pid() != task.owner) return not_owner(task, "await", owner.pid());
   auto is_reply_to_task = [&](const Message& m) { return m.envelope() != nullptr && is_reply(task, *m.envelope()); };
   auto is_answer = [&](const Message& m) {
@@ -266,7 +266,7 @@ Result<Message> await_task(Inbox& owner, TaskRefs task, std::chrono::millisecond
   }
   return Error(ErrorKind::timeout,
                "Task.await: the task " + task.pid.to_string() + " did not answer within " +
-                   std::to_string(timeout.count()) + " ms",
+                   std::to_string(whole_milliseconds(timeout).count()) + " ms",
                task.pid);
 }
 

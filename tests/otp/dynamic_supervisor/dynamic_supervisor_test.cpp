@@ -87,7 +87,7 @@ class Worker : public coppice::GenServer<Worker> {
       case InitDoes::error:
         co_return error(ExitReason::other("found"));
       case InitDoes::stop:
-        co_return stop(ExitReason::other("stopped"));
+        co_return stop_with(ExitReason::other("stopped"));
       case InitDoes::raise:
         throw std::runtime_error("init blew up");
       case InitDoes::wait_for_go: {
@@ -101,7 +101,7 @@ class Worker : public coppice::GenServer<Worker> {
     co_return ok();
   }
   int handle_call(Get) { return 1; }
-  coppice::NoReply handle_cast(ExitWith e) { return stop(e.reason); }
+  coppice::NoReply handle_cast(ExitWith e) { return stop_with(e.reason); }
   void handle_cast(UnlinkFrom u) { coppice::unlink(u.pid); }
 
  private:
@@ -499,7 +499,7 @@ TEST(Scenario, dynamic_supervisor_test_restart_types) {
     if (std::string_view(row.how) == "kill") {
       rt.exit(c, ExitReason::kill());
     } else {
-      EXPECT_TRUE(Worker::cast(rt, c, ExitWith{row.reason}));
+      Worker::cast(rt, c, ExitWith{row.reason});
     }
     std::optional<coppice::Down> d = down_for(inbox, ref);
     ASSERT_TRUE(d);
@@ -718,7 +718,7 @@ TEST(DynamicSupervisor, ChildThatUnlinkedItselfIsStillStopped) {
   Pid a = DynamicSupervisor::start_child(rt, sup, spec).value();
   Pid b = DynamicSupervisor::start_child(rt, sup, spec).value();
   for (Pid c : {a, b}) {
-    EXPECT_TRUE(Worker::cast(rt, c, UnlinkFrom{sup}));
+    Worker::cast(rt, c, UnlinkFrom{sup});
     EXPECT_EQ(Worker::call(rt, c, Get{}).value(), 1);  // the unlink is done
   }
   coppice::Ref ra = inbox.monitor(a);

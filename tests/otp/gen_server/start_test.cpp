@@ -40,7 +40,7 @@ class Scripted : public GenServer<Scripted> {
       case InitDoes::error:
         co_return error(ExitReason::other("foobar"));
       case InitDoes::stop:
-        co_return stop(ExitReason::other("stopped"));
+        co_return stop_with(ExitReason::other("stopped"));
       case InitDoes::raise:
         throw std::runtime_error("init blew up");
       case InitDoes::wait_forever: {

@@ -34,7 +34,7 @@ struct ChildrenNow {  // the answer to ReportChildren
 };
 
 // Requests.
-struct StopWith {  // call: the handler returns stop(reason) with the reply Ok
+struct StopWith {  // call: the handler returns stop_with(reason, Ok{})
   ExitReason reason;
 };
 struct AskSelf {};         // call: ParentClient::children on the parent itself; reply: the error
@@ -70,7 +70,7 @@ class Recorder : public DrivenParent<Recorder> {
     co_return ok();
   }
 
-  coppice::CallReturn<Ok> handle_call(StopWith s) { return stop(s.reason, Ok{}); }
+  coppice::CallReturn<Ok> handle_call(StopWith s) { return stop_with(s.reason, Ok{}); }
   Async<coppice::Error> handle_call(AskSelf) {
     auto work = ParentClient::children(coppice::self());
     Result<std::vector<ParentChild>> r = co_await work;

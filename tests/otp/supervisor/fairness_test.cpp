@@ -65,7 +65,7 @@ TEST(Fairness, ProcessesSpinningOnAwaitsThatCompleteAtOnceDoNotStarveTheRuntime)
 
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(answers(inbox, server)) << "call " << i << " to an idle server";
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(Worker::cast(rt, child, Crash{ExitReason::other("crash")}).has_value());
+    Worker::cast(rt, child, Crash{ExitReason::other("crash")});
     const Pid again = started_pid(inbox, "child1");
     ASSERT_NE(again, child) << "restart " << i;
     child = again;

@@ -101,9 +101,9 @@ class Worker : public GenServer<Worker> {
     if (options_.crash_at_once) co_return ok(continue_with(CrashNow{}));
     co_return ok();
   }
-  NoReply handle_continue(CrashNow) { return stop(ExitReason::other("storm")); }
+  NoReply handle_continue(CrashNow) { return stop_with(ExitReason::other("storm")); }
   Pid handle_call(Whoami) { return coppice::self(); }
-  NoReply handle_cast(Crash c) { return stop(c.reason); }
+  NoReply handle_cast(Crash c) { return stop_with(c.reason); }
   void handle_cast(UnlinkFromParent) {
     for (Pid p : coppice::self_info().links) coppice::unlink(p);
   }
