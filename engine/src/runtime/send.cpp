@@ -53,7 +53,9 @@ void RuntimeCore::deliver(Pid to, Envelope* e) {
 
 void RuntimeCore::push(ProcessHeader* p, Envelope* e) {
   const SignalKind kind = kind_of(e);  // e belongs to the receiver once pushed
-  // A process that is exiting still takes the envelope; its reclamation answers it.
+  // A process that is exiting still takes the envelope: its final drain answers it, or,
+  // once that drain is over, the dead process's next turn (bounce_late), scheduled by
+  // whichever sender finds its mailbox idle again (an Inbox's: reclamation, or teardown).
   const bool was_idle = mailbox_push(p, e);
   if (kind == SignalKind::exit_explicit || kind == SignalKind::exit_linked) {
     // Release: a receiver whose exchange reads the flag (acquire) finds the signal in its
