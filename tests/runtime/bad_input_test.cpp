@@ -165,3 +165,27 @@ TEST(BadInput, AnExceptionEscapingAHandlerCrashesOnlyThatProcess) {
   EXPECT_TRUE(answers(inbox, rt.spawn<Puppet>()));
   EXPECT_TRUE(log.contains(victim.to_string())) << "the crash was not reported with the pid";
 }
+
+// A payload whose copy throws: the send throws before anything is pushed.
+struct RefusesToBeCopied {
+  RefusesToBeCopied() = default;
+  RefusesToBeCopied(const RefusesToBeCopied&) { throw std::runtime_error("refuses to be copied"); }
+  RefusesToBeCopied(RefusesToBeCopied&&) noexcept = default;
+};
+
+// The envelope was allocated before the payload's constructor threw: it goes back to the
+// allocator it came from (under ASan a mismatched free aborts the test), nothing arrives,
+// and sending works as before.
+TEST(BadInput, APayloadWhoseConstructorThrowsFailsTheSendAndNothingArrives) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const RefusesToBeCopied payload;
+  EXPECT_THROW(inbox.send(inbox.pid(), payload), std::runtime_error);
+  EXPECT_THROW(rt.send(inbox.pid(), payload), std::runtime_error);
+  EXPECT_THROW((void)Message::of(payload), std::runtime_error);
+  EXPECT_FALSE(inbox.receive_any(0ms)) << "a send whose payload was never built delivered something";
+  inbox.send(inbox.pid(), 7);
+  std::optional<int> after = inbox.receive<int>(wait_time);
+  ASSERT_TRUE(after) << "sending stopped working after a payload threw";
+  EXPECT_EQ(*after, 7);
+}

@@ -130,7 +130,8 @@ class DynamicSupervisor : public GenServer<DynamicSupervisor> {
 
   Init init();
   NoReply handle_call(detail::dynamic_supervisor::StartChild request, const From& from);
-  // From by value: the coroutine starts after the dispatcher's From is gone.
+  // From by value, though a const From& would do: the server keeps the From it dispatched
+  // until its next message, after this coroutine is done.
   Async<void> handle_call(detail::dynamic_supervisor::TerminateChild request, From from);
   std::vector<ChildInfo> handle_call(detail::dynamic_supervisor::WhichChildren request);
   ChildCounts handle_call(detail::dynamic_supervisor::CountChildren request);

@@ -573,7 +573,8 @@ class ServerProcess final : public Process {
         n = Next{};
         co_await work;
       } else if (n.timeout) {
-        // Any message (but a system request) cancels the timeout; none in time: Timeout.
+        // Any message but a system query (get_state, replace_state, get_status, resume)
+        // cancels the timeout; none in time: Timeout.
         const auto deadline = std::chrono::steady_clock::now() + *n.timeout;
         n = Next{};
         for (;;) {

@@ -110,8 +110,10 @@ Envelope* make_envelope(const TypeInfo* info, Args&&... args) {
   try {
     new (e->payload()) T(std::forward<Args>(args)...);
   } catch (...) {
-    e->~Envelope();
-    ::operator delete(mem, std::nothrow);  // never reached with a throwing ctor path below
+    // T's constructor threw: there is no payload to destroy. With no type, free_envelope
+    // destroys none and gives the block back to the allocator it came from.
+    e->set_type(nullptr);
+    free_envelope(e);
     throw;
   }
   return e;

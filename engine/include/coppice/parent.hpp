@@ -7,7 +7,8 @@
 //   class Job : public coppice::Parent<Job> {
 //    public:
 //     coppice::Async<coppice::Init> init() {
-//       co_await start_child(coppice::child<Device>("device", "/dev/ttyS0"));
+//       auto device = start_child(coppice::child<Device>("device", "/dev/ttyS0"));
+//       co_await device;  // the spec is built outside the co_await (README, Known limits: g++ 12)
 //       co_return ok();
 //     }
 //     // Ephemeral children that stopped on their own and are not restarted.

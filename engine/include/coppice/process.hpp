@@ -465,7 +465,7 @@ CallAwaiter<R> call(std::string_view name, Req&& request, std::chrono::nanosecon
 struct RequestId {
   Ref ref;
   Pid to;
-  std::optional<Error> failed;  // set when it could not even be sent (calling_self, unknown name)
+  std::optional<Error> failed;  // set when it could not even be sent (calling_self, foreign_pid)
 };
 
 // OTP's send_request / receive_response: sends `request` now (monitoring the server, with an

@@ -26,7 +26,8 @@ enum class ErrorKind {
   not_in_process,      // a function for processes was called from a plain thread
   blocking_in_process, // a blocking helper was called on a worker thread
   runtime_stopped,     // the runtime is stopping or stopped
-  timer_not_found,     // cancel_timer: the timer already fired or was cancelled
+  timer_not_found,     // not produced: cancel_timer returns false for a timer that already
+                       // fired or was cancelled
   foreign_pid,         // the pid was handed out by another runtime of the program: a call,
                        // link or register_name with it is refused (it may well be alive)
   // Kinds the OTP behaviours return; the runtime itself does not produce them.

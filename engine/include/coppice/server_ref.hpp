@@ -73,7 +73,8 @@ class ServerRef {
   // Releases the name the running process registered with register_self (best effort).
   void unregister_self() const;
 
-  // <0.12.3>, 'name', or {via Registry 'reg' 'key'}: for error messages and reports.
+  // <0.12.3>, 'name', {via Registry 'reg' 'key'} or {child 'id' of 'parent'}: for error
+  // messages and reports.
   std::string to_string() const;
 
  private:

@@ -67,7 +67,7 @@ class EpochDomain {
   // Liveness of the shared bags. Workers collect them, but a plain thread inside an
   // ExternalGuard can hold the epoch back while every worker collects and parks; when the
   // guard ends, nobody would collect until some worker woke for other work, and a dead
-  // process's late link and monitor requests (answered at reclamation) would wait with it.
+  // inbox's late link and monitor requests (answered at reclamation) would wait with it.
   // So a participant going offline with shared garbage left calls `wake` (the scheduler
   // wakes a parked worker), and a worker about to park asks `must_collect_before_parking`
   // after listing itself as a sleeper: one of the two sees the other (both fence).

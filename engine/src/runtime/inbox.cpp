@@ -78,7 +78,6 @@ Inbox::Inbox(Runtime& runtime) : runtime_(runtime), life_(runtime.core().inbox_l
   void* mem = allocate(sizeof(InboxState), alignof(InboxState));
   state_ = new (mem) InboxState;
   state_->kind = ProcessKind::inbox;
-  state_->set(inbox_flag);
   state_->pid = pid_;
   {
     // Known to the runtime before anyone can send to it: the stop wakes it, the runtime's

@@ -12,8 +12,8 @@
 // link or monitor request is answered by the next free worker. Reclamation, once no sender
 // can still hold the header, sets the *reclaimed* tag: if the mailbox was idle nobody holds
 // it and the memory is freed at once; otherwise the worker holding it frees it when it
-// fails to mark it idle (an inbox keeps the old rule: what came after the close is
-// answered at reclamation, when every sender has finished linking).
+// fails to mark it idle (an inbox has no turns: what came after its close is answered at
+// reclamation, when every sender has finished linking).
 #pragma once
 
 #include <atomic>

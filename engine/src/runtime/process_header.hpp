@@ -17,7 +17,8 @@ namespace coppice::detail {
 
 // Links beyond the first, monitors, aliases: most processes never have any beyond their
 // supervisor link (which the header holds), so they live here, allocated on first use and
-// freed when empty again (at the end of a turn), not in every header.
+// freed when empty again (at the end of a turn that leaves the process idle), not in every
+// header.
 struct ProcessExtras {
   FlatMap links;         // peer pid bits -> 0, once a process has more than one link
   FlatMap monitoring;    // monitor ref -> pid this process watches
@@ -36,7 +37,6 @@ enum ProcessFlag : std::uint16_t {
   started_flag = 1 << 1,   // init() has run
   dead_flag = 1 << 2,      // exited: a turn only answers what arrived late (bounce_late)
   body_flag = 1 << 3,      // the activity is the process's body: it exits when that returns
-  inbox_flag = 1 << 4,     // an Inbox: "scheduling" it wakes its thread
   reported_flag = 1 << 5,  // a behaviour reported its crash itself (mark_crash_reported)
   links_spilled_flag = 1 << 6,  // the links are in extras->links, not in the header's one slot
 };
@@ -91,7 +91,8 @@ struct ProcessHeader {
     if (extras == nullptr) extras = new ProcessExtras;
     return *extras;
   }
-  // Called by the owner between turns, when no reference into extras is held.
+  // Called by the owner at the end of a turn, before it marks the process idle, when no
+  // reference into extras is held.
   void release_extras_if_empty() {
     if (extras == nullptr || !extras->empty()) return;
     delete extras;

@@ -113,7 +113,8 @@ class RuntimeCore {
   void reclaim(ProcessHeader* p) noexcept;
   void free_header(ProcessHeader* p) noexcept;
 
-  // Pid start_process(...) lives in spawn.cpp as a free function of the public detail API.
+  // start_process is not a member: spawn's templates call it (coppice/process.hpp; defined
+  // in spawn.cpp).
   // Live-process accounting, per worker so that spawns and exits touch no shared line.
   void count_live(Worker* w, std::int64_t delta);
   std::size_t live_processes();
@@ -130,7 +131,8 @@ class RuntimeCore {
   std::shared_ptr<InboxLife> inbox_life;
   // Per-runtime objects of the layers above (see coppice/service.hpp).
   std::shared_ptr<void> service(const std::type_info& type, std::shared_ptr<void> (*make)());
-  // Set by a signal that kills the process being drained on this thread.
+  // The reason the process running on this thread must exit with, acted on by its turn: set
+  // by a fatal signal met while draining, by stop_self, or when its body returns.
   static thread_local std::optional<ExitReason> pending_exit;
 
  private:

@@ -28,10 +28,11 @@ struct Worker {
   RunQueue queue;
   // The process most recently woken by a send from this worker: it usually runs next, on
   // this core, with the message still in cache. Only the owner puts a process here; the
-  // owner takes it with an exchange, and a thief may take it with a compare-exchange to null
-  // once this worker has stayed in one turn for a while (Scheduler::take_stranded_next), so
-  // exactly one of them runs it. Release on put, acquire on take: the taker sees what the
-  // process's last runner wrote (which reached the waker through the mailbox's idle tag).
+  // owner takes it with an exchange, and the parked watcher, between its spells, may take it
+  // with a compare-exchange to null once this worker has stayed in one turn for a while
+  // (Scheduler::take_stranded_next), so exactly one of them runs it. Release on put, acquire
+  // on take: the taker sees what the process's last runner wrote (which reached the waker
+  // through the mailbox's idle tag).
   std::atomic<ProcessHeader*> next{nullptr};
   // The owner's take without a locked instruction (Scheduler::take_next): `taking` is 1
   // while the owner empties the slot with a plain load and store, `claims` counts thieves
@@ -44,12 +45,12 @@ struct Worker {
   std::atomic<std::uint32_t> claims{0};
   unsigned next_streak = 0;
   std::uint64_t ticks = 0;
-  // `ticks` as of the turn this worker is in, for thieves: the same value seen twice, far
+  // `ticks` as of the turn this worker is in, for the watcher: the same value seen twice, far
   // enough apart, means one long turn. Relaxed, a plain store per turn on the owner's line:
   // it is only a hint, the compare-exchange on `next` decides.
   std::atomic<std::uint64_t> turn{0};
-  // Thief side, owner only: per victim, the turn in which we first saw a process in its
-  // next slot, and when.
+  // As the watcher, owner only: per other worker, the turn in which we first saw a process
+  // in its next slot, and when.
   struct Sighting {
     std::uint64_t turn = 0;
     std::uint64_t look = 0;  // stranded_looks when it was made
