@@ -244,7 +244,7 @@ void report_unexpected(std::string_view behaviour, Pid self, const Message& m);
 // The result of running `work` on a helper process, for a plain thread that waits for it.
 Result<Message> run_blocking(Runtime& rt, std::function<Async<Message>()> work);
 
-// A Parent's machinery (coppice/parent.hpp, parent.cpp), hooked into its ServerProcess: the
+// A Parent's machinery (coppice/parent.hpp, src/otp/parent_*.cpp), hooked into its ServerProcess: the
 // server traps exits, child EXITs and the parent requests never reach user callbacks, and
 // the children are stopped after terminate (or after a failed init).
 class ParentBase;

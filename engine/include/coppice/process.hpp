@@ -277,7 +277,8 @@ Status send(std::string_view name, T&& value) {
 }
 
 // Replies to a request (see Message::reply_to); any process may reply for the server.
-// A reply that arrives after the caller gave up is dropped before its mailbox.
+// A reply that arrives after the caller gave up is pushed like any message and dropped
+// when the caller takes it in (its alias is no longer active): it never reaches a receive.
 template <class T>
 void reply(const From& to, T&& value) {
   auto* e = Message::of(std::forward<T>(value)).release();

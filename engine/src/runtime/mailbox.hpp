@@ -1,8 +1,10 @@
 // The lock-free queue through which every process receives messages and signals.
 //
 // An intrusive multi-producer, single-consumer queue after Vyukov, with two tags in the
-// producer end: `idle` says no worker runs or has scheduled the process; `closed` marks where
-// the process stopped reading as it died. A send is one exchange that appends and, in the
+// producer end: `idle` says no worker runs or has scheduled the process; `closed` is set as
+// the process dies (mailbox_close), but where it stopped reading is what that close returns,
+// the newest envelope at that moment: the tag itself is never read, and the first push after
+// the close replaces it. A send is one exchange that appends and, in the
 // same step, learns whether it found the process idle, so exactly one sender schedules an
 // idle process and the others do nothing more; an exchange never fails, so senders flooding
 // one receiver from several cores cost one cache-line transfer each, not a retry loop.

@@ -50,7 +50,8 @@ enum class ProcessKind : std::uint8_t { process, inbox };
 struct ProcessHeader {
   // ---- Written by senders (and by the owner's few read-modify-writes of `head`). ----
   // The mailbox's producer end: the newest envelope, tagged idle (nobody is running or has
-  // scheduled this process) or closed (the process has stopped reading). A push never fails,
+  // scheduled this process); at death the close sets `closed` once (mailbox.hpp: the tag is
+  // never read, the close's return value marks where reading stopped). A push never fails,
   // closed or not: what arrives after the close is answered by a turn of the dead process
   // (bounce_late; an inbox's at reclamation: mailbox.hpp).
   std::atomic<std::uintptr_t> head;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 
 #include "runtime/process_header.hpp"
@@ -60,7 +61,12 @@ class RunQueue {
       ProcessHeader* taken[capacity / 2];
       for (std::uint64_t i = 0; i < n; ++i) taken[i] = slots_[(t + i) & (capacity - 1)].load(std::memory_order_relaxed);
       if (!top_.compare_exchange_weak(t, t + n, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-      for (std::uint64_t i = 1; i < n; ++i) into.push(taken[i]);  // `into` has room: it was empty
+      for (std::uint64_t i = 1; i < n; ++i) {
+        // `into` has room: the caller's rule is that it is empty (search and the watcher
+        // steal only into an empty queue). A full one would lose processes: loud in debug.
+        [[maybe_unused]] const bool pushed = into.push(taken[i]);
+        assert(pushed);
+      }
       return taken[0];
     }
   }
