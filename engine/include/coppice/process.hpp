@@ -27,7 +27,9 @@ class Runtime;
 // Base of a process written as a class: init() runs first, then handle() receives each
 // message in order of arrival, until the process exits. The object is destroyed when the
 // process ends, whatever the reason (also on kill: a C++ destructor always runs), before
-// its links and monitors are told, so whatever the destructor sends arrives first.
+// its links and monitors are told, so whatever the destructor sends arrives first. A
+// process whose first turn never came (spawned as its runtime stopped) is killed without
+// running init(): its destructor runs on an object init() never saw.
 class Process {
  public:
   virtual ~Process() = default;
