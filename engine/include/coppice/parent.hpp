@@ -90,8 +90,8 @@ struct ParentChildSpec : ChildSpec {
   std::optional<std::chrono::milliseconds> lifetime;
   std::any meta;
   // Per-child restart intensity, beside the parent's: nullopt is infinity.
-  std::optional<int> max_restarts;
-  std::chrono::milliseconds max_seconds{5000};
+  std::optional<int> intensity;
+  std::chrono::milliseconds period{5000};
   // Older siblings this child depends on: when one of them stops, this one is stopped too
   // (and restarted with it). Transitive, like rest_for_one on a chosen subset.
   std::vector<ChildRef> binds_to;
@@ -107,9 +107,9 @@ struct ParentChildSpec : ChildSpec {
   ParentChildSpec& as_ephemeral(bool on = true) { ephemeral = on; return *this; }
   ParentChildSpec& with_lifetime(std::chrono::milliseconds t) { lifetime = t; return *this; }
   ParentChildSpec& with_meta(std::any m) { meta = std::move(m); return *this; }
-  ParentChildSpec& with_max_restarts(std::optional<int> n, std::chrono::milliseconds within = std::chrono::milliseconds(5000)) {
-    max_restarts = n;
-    max_seconds = within;
+  ParentChildSpec& with_intensity(std::optional<int> n, std::chrono::milliseconds within = std::chrono::milliseconds(5000)) {
+    intensity = n;
+    period = within;
     return *this;
   }
   ParentChildSpec& bound_to(std::vector<ChildRef> refs) { binds_to = std::move(refs); return *this; }
@@ -118,14 +118,14 @@ struct ParentChildSpec : ChildSpec {
 };
 
 // invalid_child_spec naming the field (ChildSpec's rules, with an optional id; lifetime,
-// max_restarts, max_seconds, backoff).
+// intensity, period, backoff).
 Status validate(const ParentChildSpec& spec);
 
 // The parent-wide restart intensity (SEMANTICS.md 0: 3 restarts in 5 s by default); nullopt
 // is infinity. Exceeded: every child is stopped and the parent exits with too_many_restarts.
 struct ParentOptions {
-  std::optional<int> max_restarts = 3;
-  std::chrono::milliseconds max_seconds{5000};
+  std::optional<int> intensity = 3;
+  std::chrono::milliseconds period{5000};
 };
 
 // One entry of children(), in start order.

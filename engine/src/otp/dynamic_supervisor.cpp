@@ -167,7 +167,7 @@ struct DynamicSupervisor::State {
   std::size_t workers = 0, supervisors = 0, restarting_workers = 0, restarting_supervisors = 0;
 
   explicit State(DynamicSupervisorOptions o)
-      : options(std::move(o)), intensity(options.max_restarts, options.max_seconds) {}
+      : options(std::move(o)), intensity(options.intensity, options.period) {}
 
   SpecEntry* acquire(std::shared_ptr<const ChildSpec> spec) {
     auto& slot = specs[spec.get()];
@@ -219,12 +219,12 @@ struct DynamicSupervisor::State {
 // ---- starting the supervisor ---------------------------------------------------------------
 
 Status DynamicSupervisor::validate(const DynamicSupervisorOptions& o) {
-  if (o.max_restarts < 0)
+  if (o.intensity < 0)
     return Error(ErrorKind::invalid_argument,
-                 "DynamicSupervisor: max_restarts: must be 0 or more, not " + std::to_string(o.max_restarts));
-  if (o.max_seconds.count() <= 0)
+                 "DynamicSupervisor: intensity: must be 0 or more, not " + std::to_string(o.intensity));
+  if (o.period.count() <= 0)
     return Error(ErrorKind::invalid_argument,
-                 "DynamicSupervisor: max_seconds: must be more than 0 ms, not " + std::to_string(o.max_seconds.count()) + " ms");
+                 "DynamicSupervisor: period: must be more than 0 ms, not " + std::to_string(o.period.count()) + " ms");
   return {};
 }
 
@@ -234,17 +234,23 @@ Async<Result<Pid>> DynamicSupervisor::start_link(DynamicSupervisorOptions option
   co_return co_await work;
 }
 
-Async<Result<Pid>> DynamicSupervisor::start_link(StartOptions start, DynamicSupervisorOptions options) {
-  return start_link(std::move(options), std::move(start));
-}
-
 Result<Pid> DynamicSupervisor::start(Runtime& rt, DynamicSupervisorOptions options, StartOptions start) {
   if (Status s = validate(options); !s) return s.error();
   return GenServer<DynamicSupervisor>::start(rt, std::move(start), std::move(options));
 }
 
+// Written out rather than child<DynamicSupervisor>: that calls start_link(StartOptions,
+// options), the order this class does not offer.
 ChildSpec DynamicSupervisor::child_spec(std::string id, DynamicSupervisorOptions options) {
-  return child<DynamicSupervisor>(std::move(id), std::move(options));
+  ChildSpec spec;
+  spec.id = std::move(id);
+  spec.modules = {std::string(behaviour)};
+  spec.type = child_type;
+  spec.start = [options](const StartArgs& a) -> Async<Result<Pid>> { return start_link(options, a.options); };
+  spec.spawn = [options = std::move(options)](const StartArgs& a) -> PendingStart {
+    return GenServer<DynamicSupervisor>::spawn_link(a.options, options);
+  };
+  return spec;
 }
 
 DynamicSupervisor::DynamicSupervisor(DynamicSupervisorOptions options)
@@ -454,7 +460,7 @@ NoReply DynamicSupervisor::restart(Pid old) {
   SpecEntry* entry = it->second.spec;
   if (s.intensity.add()) {
     s.log_child("reached_max_restart_intensity, shutting down", old, *entry,
-                std::to_string(s.options.max_restarts) + " restarts in " + std::to_string(s.options.max_seconds.count()) + " ms");
+                std::to_string(s.options.intensity) + " restarts in " + std::to_string(s.options.period.count()) + " ms");
     s.unmark_restarting(it);
     s.release(entry);
     return stop_with(ExitReason::shutdown());

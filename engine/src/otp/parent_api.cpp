@@ -102,11 +102,11 @@ Async<Step> ParentCore::serve(ParentRequest req, From from) {
 namespace {
 // Thrown from the server's constructor, which makes the start fail with this message.
 ParentOptions checked(ParentOptions o) {
-  if (o.max_restarts && *o.max_restarts < 0)
-    throw std::invalid_argument("invalid parent options: max_restarts: must be 0 or more, not " +
-                                std::to_string(*o.max_restarts));
-  if (o.max_seconds.count() <= 0)
-    throw std::invalid_argument("invalid parent options: max_seconds: must be more than 0 ms, not " + ms(o.max_seconds));
+  if (o.intensity && *o.intensity < 0)
+    throw std::invalid_argument("invalid parent options: intensity: must be 0 or more, not " +
+                                std::to_string(*o.intensity));
+  if (o.period.count() <= 0)
+    throw std::invalid_argument("invalid parent options: period: must be more than 0 ms, not " + ms(o.period));
   return o;
 }
 }  // namespace

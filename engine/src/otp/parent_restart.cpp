@@ -26,7 +26,7 @@ namespace detail {
 // Counts one restart of `c`, parent-wide and for the child; true if either is exceeded.
 bool ParentCore::record_restart(Pos c) {
   const auto now = std::chrono::steady_clock::now();
-  bool over = options_.max_restarts && intensity_.add(now);
+  bool over = options_.intensity && intensity_.add(now);
   if (c->intensity && c->intensity->add(now)) over = true;
   return over;
 }
