@@ -262,12 +262,12 @@ class ParentClient {
   static CallAwaiter<std::vector<ParentChild>> children(const ServerRef& parent);
   static CallAwaiter<Pid> child_pid(const ServerRef& parent, ChildRef child);
   static CallAwaiter<std::any> child_meta(const ServerRef& parent, ChildRef child);
-  static CallAwaiter<detail::SupervisorOk> update_child_meta(const ServerRef& parent, ChildRef child, std::any meta);
+  static Async<Status> update_child_meta(ServerRef parent, ChildRef child, std::any meta);
   static CallAwaiter<Pid> start_child(const ServerRef& parent, ParentChildSpec spec);
   static CallAwaiter<StoppedChildren> shutdown_child(const ServerRef& parent, ChildRef child);
-  static CallAwaiter<detail::SupervisorOk> restart_child(const ServerRef& parent, ChildRef child);
+  static Async<Status> restart_child(ServerRef parent, ChildRef child);
   static CallAwaiter<StoppedChildren> shutdown_all(const ServerRef& parent, ExitReason reason = ExitReason::shutdown());
-  static CallAwaiter<detail::SupervisorOk> return_children(const ServerRef& parent, StoppedChildren stopped);
+  static Async<Status> return_children(ServerRef parent, StoppedChildren stopped);
 
   static Result<std::vector<ParentChild>> children(Runtime& rt, const ServerRef& parent);
   static Result<Pid> child_pid(Runtime& rt, const ServerRef& parent, ChildRef child);

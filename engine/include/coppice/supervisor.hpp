@@ -4,7 +4,6 @@
 #pragma once
 
 #include <chrono>
-#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -121,22 +120,6 @@ struct SupervisorOk {};
 struct SupervisorTryAgain {
   std::string id;
 };
-
-// A call whose reply is only ok or an error.
-class StatusAwaiter {
- public:
-  explicit StatusAwaiter(CallAwaiter<SupervisorOk> call) : call_(std::move(call)) {}
-  bool await_ready() { return call_.await_ready(); }
-  void await_suspend(std::coroutine_handle<> h) { call_.await_suspend(h); }
-  Status await_resume() {
-    Result<SupervisorOk> r = call_.await_resume();
-    if (!r) return r.error();
-    return {};
-  }
-
- private:
-  CallAwaiter<SupervisorOk> call_;
-};
 }  // namespace detail
 
 // A static supervisor. Start it with its children and flags:
@@ -179,13 +162,13 @@ class Supervisor : public GenServer<Supervisor> {
   static CallAwaiter<Pid> start_child(const ServerRef& sup, ChildSpec spec);
   // ok, also when the child was not running (and it stops a restart loop); a temporary
   // child's spec is removed; not_found. By pid: not_found (OTP, for a static supervisor).
-  static detail::StatusAwaiter terminate_child(const ServerRef& sup, std::string id);
-  static detail::StatusAwaiter terminate_child(const ServerRef& sup, Pid child);
+  static Async<Status> terminate_child(ServerRef sup, std::string id);
+  static Async<Status> terminate_child(ServerRef sup, Pid child);
   // Starts a child that is not running: its pid (Pid{} on ignore); running; restarting;
   // not_found; or the start's error (the spec is kept).
   static CallAwaiter<Pid> restart_child(const ServerRef& sup, std::string id);
   // Removes a spec that is not running: ok; running; restarting; not_found.
-  static detail::StatusAwaiter delete_child(const ServerRef& sup, std::string id);
+  static Async<Status> delete_child(ServerRef sup, std::string id);
   // Newest first.
   static CallAwaiter<std::vector<ChildInfo>> which_children(const ServerRef& sup);
   static CallAwaiter<ChildCounts> count_children(const ServerRef& sup);

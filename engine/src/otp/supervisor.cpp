@@ -171,20 +171,20 @@ ChildSpec Supervisor::child_spec(std::string id, SupervisorInit init) {
 CallAwaiter<Pid> Supervisor::start_child(const ServerRef& sup, ChildSpec spec) {
   return detail::call_ref<Pid>(sup, Message::of(detail::SupervisorStartChild{std::move(spec)}), infinity);
 }
-detail::StatusAwaiter Supervisor::terminate_child(const ServerRef& sup, std::string id) {
-  return detail::StatusAwaiter(detail::call_ref<detail::SupervisorOk>(
-      sup, Message::of(detail::SupervisorTerminateChild{std::move(id), Pid{}}), infinity));
+Async<Status> Supervisor::terminate_child(ServerRef sup, std::string id) {
+  auto call = detail::call_ref<detail::SupervisorOk>(sup, Message::of(detail::SupervisorTerminateChild{std::move(id), Pid{}}), infinity);
+  co_return to_status(co_await call);
 }
-detail::StatusAwaiter Supervisor::terminate_child(const ServerRef& sup, Pid child) {
-  return detail::StatusAwaiter(
-      detail::call_ref<detail::SupervisorOk>(sup, Message::of(detail::SupervisorTerminateChild{{}, child}), infinity));
+Async<Status> Supervisor::terminate_child(ServerRef sup, Pid child) {
+  auto call = detail::call_ref<detail::SupervisorOk>(sup, Message::of(detail::SupervisorTerminateChild{{}, child}), infinity);
+  co_return to_status(co_await call);
 }
 CallAwaiter<Pid> Supervisor::restart_child(const ServerRef& sup, std::string id) {
   return detail::call_ref<Pid>(sup, Message::of(detail::SupervisorRestartChild{std::move(id)}), infinity);
 }
-detail::StatusAwaiter Supervisor::delete_child(const ServerRef& sup, std::string id) {
-  return detail::StatusAwaiter(
-      detail::call_ref<detail::SupervisorOk>(sup, Message::of(detail::SupervisorDeleteChild{std::move(id)}), infinity));
+Async<Status> Supervisor::delete_child(ServerRef sup, std::string id) {
+  auto call = detail::call_ref<detail::SupervisorOk>(sup, Message::of(detail::SupervisorDeleteChild{std::move(id)}), infinity);
+  co_return to_status(co_await call);
 }
 CallAwaiter<std::vector<ChildInfo>> Supervisor::which_children(const ServerRef& sup) {
   return detail::call_ref<std::vector<ChildInfo>>(sup, Message::of(detail::SupervisorWhichChildren{}), infinity);
