@@ -1,6 +1,5 @@
 // Child specs and what every supervisor shares: restart types, shutdown values, the start
-// function, validation that names the bad field, and OTP's shutdown protocol for one child
-// (or for many at once).
+// function, validation that names the bad field, and restart intensity.
 #pragma once
 
 #include <any>
@@ -117,25 +116,6 @@ namespace detail {
 // "invalid <what>: <field>: <problem>", of `kind`: the shape of every validation error.
 Error invalid_field(ErrorKind kind, std::string_view what, std::string_view field, std::string_view problem);
 }  // namespace detail
-
-// ---- Shutting children down (SEMANTICS.md 3.4 and 4) -------------------------------------
-
-// Stops one child with OTP's protocol: monitor; kill (brutal_kill) or shutdown then kill
-// after the timeout, or shutdown and wait (infinity); then unlink and take a queued EXIT from
-// it. Returns the reason it exited with (the EXIT's reason is preferred over the DOWN's).
-// A child that unlinked itself still stops (the monitor sees it go). `signal` is the exit
-// signal sent before the kill (a Parent sends other reasons: timeout, or shutdown_all's).
-Async<ExitReason> shutdown_child(Pid child, Shutdown how, ExitReason signal = ExitReason::shutdown());
-
-// Stops many children at once (DynamicSupervisor, and PartitionSupervisor's partitions):
-// every one gets its signal, then all are awaited; one timer per distinct timeout kills the
-// stragglers. Returns each child's reason, in the order given.
-Async<std::vector<ExitReason>> shutdown_children(std::vector<std::pair<Pid, Shutdown>> children);
-
-// Whether a shutdown's outcome is what was asked for (otherwise it is reported, never
-// returned): killed for brutal_kill; shutdown; or, for a non-permanent child, normal or
-// shutdown with a detail too.
-bool expected_shutdown_reason(const ExitReason& reason, Shutdown how, Restart restart);
 
 // ---- Restart intensity (SEMANTICS.md 3.7) ------------------------------------------------
 

@@ -70,7 +70,6 @@ struct StartAwaited {
 struct RestartAwaited {
   Pid child;  // the child being restarted (its old pid)
 };
-struct Ok {};
 }  // namespace detail::dynamic_supervisor
 
 class DynamicSupervisor : public GenServer<DynamicSupervisor> {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "coppice/parent.hpp"
+#include "otp/supervision.hpp"
 
 namespace coppice {
 

@@ -6,21 +6,6 @@
 
 namespace coppice {
 
-namespace {
-
-// Whether a child that exited with `reason` is restarted: OTP's rule, for Parent too
-// (SEMANTICS.md 0: a transient child is not restarted after shutdown).
-bool restarts(Restart restart, const ExitReason& reason) {
-  switch (restart) {
-    case Restart::permanent: return true;
-    case Restart::transient: return !reason.is_clean();
-    case Restart::temporary: return false;
-  }
-  return false;
-}
-
-}  // namespace
-
 namespace detail {
 
 // Counts one restart of `c`, parent-wide and for the child; true if either is exceeded.
@@ -110,7 +95,7 @@ Async<Step> ParentCore::on_lifetime(Pid pid) {
   Pos c = found->second;
   c->timed = false;  // it fired
   clear_running(c);
-  co_await coppice::shutdown_child(pid, c->shutdown, ExitReason::timeout());
+  co_await detail::shutdown_child(pid, c->shutdown, ExitReason::timeout());
   co_return co_await on_stopped(c, ExitReason::timeout());
 }
 
@@ -125,36 +110,11 @@ Async<Step> ParentCore::on_resume(std::vector<std::uint64_t> orders) {
   co_return co_await finish(std::move(out));
 }
 
-std::string ParentCore::line(std::string_view what) const {
-  std::string l = "coppice: ";
-  l.append(behaviour_);
-  l.push_back(' ');
-  l.append(coppice::self().to_string());
-  if (name_.is_local_name() || name_.is_registry_name()) {
-    l.push_back(' ');
-    l.append(name_.to_string());
-  }
-  l.push_back(' ');
-  l.append(what);
-  return l;
-}
+std::string ParentCore::line(std::string_view what) const { return report_head(behaviour_, name_, what); }
 
+// An anonymous child is described by its pid already.
 void ParentCore::report(std::string_view what, const Child& c, Pid pid, const ExitReason& reason, std::string_view outcome) const {
-  std::string l = line(what);
-  l.append(": ");
-  l.append(describe(c.spec, pid));
-  if (pid && !c.spec.id.empty()) {
-    l.push_back(' ');
-    l.append(pid.to_string());
-  }
-  l.append(" reason ");
-  l.append(reason.to_string());
-  if (!outcome.empty()) {
-    l.append(" (");
-    l.append(outcome);
-    l.push_back(')');
-  }
-  coppice::log(l);
+  report_child(behaviour_, name_, what, describe(c.spec, pid), !c.spec.id.empty() ? pid : Pid{}, reason.to_string(), outcome);
 }
 
 }  // namespace detail
