@@ -44,7 +44,7 @@ struct DynamicSupervisorOptions {
   // More than intensity restarts within period: the supervisor stops its children
   // and exits with `shutdown` (SEMANTICS.md 3.7). Elixir's defaults: 3 in 5 seconds.
   int intensity = 3;
-  std::chrono::milliseconds period{5000};
+  std::chrono::nanoseconds period = std::chrono::seconds(5);  // any std::chrono unit
   // At most this many children (restarting ones and starts in flight included); none: no limit.
   std::optional<std::size_t> max_children;
   // Passed to every child's start function before the spec's own arguments (StartArgs::extra),

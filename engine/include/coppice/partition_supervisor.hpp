@@ -46,7 +46,7 @@ struct PartitionSupervisorOptions {
   std::function<ChildSpec(ChildSpec, std::size_t partition)> with_arguments;
   ServerRef name;  // the supervisor's name; whereis accepts it
   int intensity = 3;
-  std::chrono::milliseconds period{5000};
+  std::chrono::nanoseconds period = std::chrono::seconds(5);  // any std::chrono unit
 };
 
 namespace detail {

@@ -40,7 +40,7 @@ std::string_view to_string(AutoShutdown a);
 struct SupervisorFlags {
   Strategy strategy = Strategy::one_for_one;
   int intensity = 3;                        // restarts allowed within `period`; 0: none
-  std::chrono::milliseconds period{5000};   // the sliding window, inclusive; must be > 0
+  std::chrono::nanoseconds period = std::chrono::seconds(5);  // the sliding window, inclusive; > 0; any unit
   AutoShutdown auto_shutdown = AutoShutdown::never;
 };
 

@@ -17,7 +17,7 @@ namespace coppice {
 
 struct TaskSupervisorOptions {
   int intensity = 3;
-  std::chrono::milliseconds period{5000};
+  std::chrono::nanoseconds period = std::chrono::seconds(5);  // any std::chrono unit
   std::optional<std::size_t> max_children;
 };
 

@@ -23,6 +23,13 @@ std::string Shutdown::to_string() const {
   return "?";
 }
 
+std::string detail::duration_text(std::chrono::nanoseconds t) {
+  using namespace std::chrono;
+  if (t % milliseconds(1) == t.zero()) return std::to_string(duration_cast<milliseconds>(t).count()) + " ms";
+  if (t % microseconds(1) == t.zero()) return std::to_string(duration_cast<microseconds>(t).count()) + " us";
+  return std::to_string(t.count()) + " ns";
+}
+
 Error detail::invalid_field(ErrorKind kind, std::string_view what, std::string_view field, std::string_view problem) {
   std::string m = "invalid ";
   m.append(what);

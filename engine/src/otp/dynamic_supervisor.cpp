@@ -225,7 +225,7 @@ Status DynamicSupervisor::validate(const DynamicSupervisorOptions& o) {
                  "DynamicSupervisor: intensity: must be 0 or more, not " + std::to_string(o.intensity));
   if (o.period.count() <= 0)
     return Error(ErrorKind::invalid_argument,
-                 "DynamicSupervisor: period: must be more than 0 ms, not " + std::to_string(o.period.count()) + " ms");
+                 "DynamicSupervisor: period: must be more than 0 ms, not " + detail::duration_text(o.period));
   return {};
 }
 
@@ -450,7 +450,7 @@ NoReply DynamicSupervisor::restart(Pid old) {
   SpecEntry* entry = it->second.spec;
   if (s.intensity.add()) {
     s.log_child("reached_max_restart_intensity", old, *entry,
-                std::to_string(s.options.intensity) + " restarts in " + std::to_string(s.options.period.count()) + " ms",
+                std::to_string(s.options.intensity) + " restarts in " + detail::duration_text(s.options.period),
                 "shutting down");
     s.unmark_restarting(it);
     s.release(entry);

@@ -21,7 +21,7 @@
 
 namespace coppice {
 
-inline std::string ms(std::chrono::milliseconds t) { return std::to_string(t.count()) + " ms"; }
+inline std::string ms(std::chrono::nanoseconds t) { return detail::duration_text(t); }
 
 inline std::string describe(const ParentChildSpec& spec, Pid pid) {
   return spec.id.empty() ? "anonymous child " + pid.to_string() : "child '" + spec.id + "'";

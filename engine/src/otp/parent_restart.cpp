@@ -80,9 +80,9 @@ std::chrono::milliseconds ParentCore::next_delay(Child& c) {
   const Backoff& b = *c.spec.backoff;
   const auto ran = std::chrono::steady_clock::now() - c.started;
   if (c.delay.count() == 0 || ran >= b.reset_after.value_or(b.max)) {
-    c.delay = b.initial;
+    c.delay = supervision_ms(b.initial);
   } else {
-    c.delay = std::min(b.max, std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(c.delay.count()) * b.multiplier)));
+    c.delay = std::min(supervision_ms(b.max), std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(c.delay.count()) * b.multiplier)));
   }
   std::uniform_real_distribution<double> factor(1.0 - b.jitter, 1.0 + b.jitter);
   const double jittered = static_cast<double>(c.delay.count()) * (b.jitter > 0 ? factor(random_) : 1.0);

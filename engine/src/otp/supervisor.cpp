@@ -82,7 +82,7 @@ Status validate(const SupervisorFlags& flags) {
   }
   if (flags.intensity < 0) return invalid_flag("intensity", "must be 0 or more, not " + std::to_string(flags.intensity));
   if (flags.period.count() <= 0)
-    return invalid_flag("period", "must be more than 0 ms, not " + std::to_string(flags.period.count()) + " ms");
+    return invalid_flag("period", "must be more than 0 ms, not " + detail::duration_text(flags.period));
   switch (flags.auto_shutdown) {
     case AutoShutdown::never:
     case AutoShutdown::any_significant:
