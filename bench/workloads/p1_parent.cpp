@@ -35,8 +35,8 @@ class Member final : public GenServer<Member> {
 // W3's intensity (1,000,000 restarts in 1 s), so that it never trips.
 ParentOptions never_gives_up() {
   ParentOptions o;
-  o.max_restarts = 1'000'000;
-  o.max_seconds = std::chrono::seconds(1);
+  o.intensity = 1'000'000;
+  o.period = std::chrono::seconds(1);
   return o;
 }
 

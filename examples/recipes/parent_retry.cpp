@@ -244,8 +244,9 @@ int run() {
   coppice::Inbox inbox(rt);
   succeeds_on_the_third_attempt<RetryingJob>(rt, inbox, "handle_stopped_children + send_after",
                                              {RetryingJob::first_delay, 2 * RetryingJob::first_delay});
-  succeeds_on_the_third_attempt<BackoffJob>(rt, inbox, "with_backoff",
-                                            {BackoffJob::backoff().initial, 2 * BackoffJob::backoff().initial});
+  // Backoff's durations take any unit (nanoseconds): the delays here are in milliseconds.
+  const auto initial = std::chrono::duration_cast<std::chrono::milliseconds>(BackoffJob::backoff().initial);
+  succeeds_on_the_third_attempt<BackoffJob>(rt, inbox, "with_backoff", {initial, 2 * initial});
   return 0;
 }
 

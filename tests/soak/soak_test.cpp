@@ -286,8 +286,8 @@ std::vector<ChildSpec> top_children(Soak& soak) {
   registry.as_supervisor();  // shutdown infinity: it stops its partitions, then itself
 
   coppice::DynamicSupervisorOptions dynamic;
-  dynamic.max_restarts = 1000000;  // the storm must not trip it; the intensity check does that
-  dynamic.max_seconds = 1000ms;
+  dynamic.intensity = 1000000;  // the storm must not trip it; the intensity check does that
+  dynamic.period = 1000ms;
 
   coppice::PartitionSupervisorOptions partitions;
   partitions.child = coppice::child<Recorder>("partition", &soak.ledger, s.workers);
@@ -296,8 +296,8 @@ std::vector<ChildSpec> top_children(Soak& soak) {
     return coppice::child<Recorder>("partition", ledger, first + static_cast<std::uint32_t>(i));
   };
   partitions.name = kPartitions;
-  partitions.max_restarts = 1000000;
-  partitions.max_seconds = 1000ms;
+  partitions.intensity = 1000000;
+  partitions.period = 1000ms;
 
   std::vector<coppice::ParentChildSpec> parent_children;
   for (std::uint32_t i = 0; i < kParentChildren.size(); ++i) {
@@ -307,7 +307,7 @@ std::vector<ChildSpec> top_children(Soak& soak) {
     parent_children.push_back(std::move(c));
   }
   coppice::ParentOptions parent_options;
-  parent_options.max_restarts = std::nullopt;
+  parent_options.intensity = std::nullopt;
 
   return {registry,
           DynamicSupervisor::child_spec("workers", dynamic).name(kWorkers),
@@ -932,8 +932,8 @@ std::vector<IntensityOutcome> intensity_checks(Runtime& rt, Ledger& ledger) {
     }
     {
       coppice::DynamicSupervisorOptions o;
-      o.max_restarts = limit;
-      o.max_seconds = 600s;
+      o.intensity = limit;
+      o.period = 600s;
       Pid sup = DynamicSupervisor::start(rt, o).value();
       (void)DynamicSupervisor::start_child(rt, sup, coppice::child<Recorder>("only", &ledger, 0u)).value();
       out.push_back(burst(rt, inbox, "DynamicSupervisor", sup, crashes, above, ExitReason::shutdown(), [&] {
@@ -943,8 +943,8 @@ std::vector<IntensityOutcome> intensity_checks(Runtime& rt, Ledger& ledger) {
     }
     {
       coppice::ParentOptions o;
-      o.max_restarts = limit;
-      o.max_seconds = 600s;
+      o.intensity = limit;
+      o.period = 600s;
       coppice::ParentChildSpec only(coppice::child<Recorder>("only", &ledger, 0u));
       only.with_id("only");
       Pid sup = coppice::ParentSupervisor::start(rt, {only}, o).value();

@@ -1,6 +1,5 @@
 // Child specs and what every supervisor shares: restart types, shutdown values, the start
-// function, validation that names the bad field, and OTP's shutdown protocol for one child
-// (or for many at once).
+// function, validation that names the bad field, and restart intensity.
 #pragma once
 
 #include <any>
@@ -28,13 +27,25 @@ enum class ChildType : std::uint8_t { worker, supervisor };
 std::string_view to_string(Restart r);
 std::string_view to_string(ChildType t);
 
+namespace detail {
+// A supervision duration (any std::chrono unit) in the whole milliseconds the supervisors
+// count in: rounded up, so that a positive one never becomes 0; a negative one stays
+// negative, for validation to refuse.
+inline std::chrono::milliseconds supervision_ms(std::chrono::nanoseconds t) {
+  return t < t.zero() ? std::chrono::floor<std::chrono::milliseconds>(t) : std::chrono::ceil<std::chrono::milliseconds>(t);
+}
+// "5000 ms", or "500 us" / "12 ns" when it is not whole milliseconds: for error messages.
+std::string duration_text(std::chrono::nanoseconds t);
+}  // namespace detail
+
 // How a child is stopped (SEMANTICS.md 3.4): brutal_kill (kill at once), a timeout (shutdown,
 // then kill when it has not exited in time), or infinity (shutdown, and wait).
 class Shutdown {
  public:
   enum class Kind : std::uint8_t { brutal_kill, timeout, infinity };
   static Shutdown brutal_kill() { return Shutdown(Kind::brutal_kill, {}); }
-  static Shutdown timeout(std::chrono::milliseconds t) { return Shutdown(Kind::timeout, t); }
+  // Any std::chrono duration, kept in whole milliseconds (rounded up: 500us waits 1 ms).
+  static Shutdown timeout(std::chrono::nanoseconds t) { return Shutdown(Kind::timeout, detail::supervision_ms(t)); }
   static Shutdown infinity() { return Shutdown(Kind::infinity, {}); }
   Kind kind() const { return kind_; }
   std::chrono::milliseconds time() const { return time_; }
@@ -118,25 +129,6 @@ namespace detail {
 Error invalid_field(ErrorKind kind, std::string_view what, std::string_view field, std::string_view problem);
 }  // namespace detail
 
-// ---- Shutting children down (SEMANTICS.md 3.4 and 4) -------------------------------------
-
-// Stops one child with OTP's protocol: monitor; kill (brutal_kill) or shutdown then kill
-// after the timeout, or shutdown and wait (infinity); then unlink and take a queued EXIT from
-// it. Returns the reason it exited with (the EXIT's reason is preferred over the DOWN's).
-// A child that unlinked itself still stops (the monitor sees it go). `signal` is the exit
-// signal sent before the kill (a Parent sends other reasons: timeout, or shutdown_all's).
-Async<ExitReason> shutdown_child(Pid child, Shutdown how, ExitReason signal = ExitReason::shutdown());
-
-// Stops many children at once (DynamicSupervisor, and PartitionSupervisor's partitions):
-// every one gets its signal, then all are awaited; one timer per distinct timeout kills the
-// stragglers. Returns each child's reason, in the order given.
-Async<std::vector<ExitReason>> shutdown_children(std::vector<std::pair<Pid, Shutdown>> children);
-
-// Whether a shutdown's outcome is what was asked for (otherwise it is reported, never
-// returned): killed for brutal_kill; shutdown; or, for a non-permanent child, normal or
-// shutdown with a detail too.
-bool expected_shutdown_reason(const ExitReason& reason, Shutdown how, Restart restart);
-
 // ---- Restart intensity (SEMANTICS.md 3.7) ------------------------------------------------
 
 // Counts restarts in a sliding window: more than `intensity` within `period` (inclusive,
@@ -144,7 +136,9 @@ bool expected_shutdown_reason(const ExitReason& reason, Shutdown how, Restart re
 // window from the front, whatever the window holds.
 class RestartIntensity {
  public:
-  RestartIntensity(int intensity, std::chrono::milliseconds period) : intensity_(intensity), period_(period) {}
+  // `period` in any std::chrono unit, counted in whole milliseconds (rounded up).
+  RestartIntensity(int intensity, std::chrono::nanoseconds period)
+      : intensity_(intensity), period_(detail::supervision_ms(period)) {}
   // Records a restart now; true if the limit is exceeded (the supervisor gives up).
   bool add(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
   std::size_t in_window() const { return times_.size() - head_; }

@@ -41,10 +41,10 @@
 namespace coppice {
 
 struct DynamicSupervisorOptions {
-  // More than max_restarts restarts within max_seconds: the supervisor stops its children
+  // More than intensity restarts within period: the supervisor stops its children
   // and exits with `shutdown` (SEMANTICS.md 3.7). Elixir's defaults: 3 in 5 seconds.
-  int max_restarts = 3;
-  std::chrono::milliseconds max_seconds{5000};
+  int intensity = 3;
+  std::chrono::nanoseconds period = std::chrono::seconds(5);  // any std::chrono unit
   // At most this many children (restarting ones and starts in flight included); none: no limit.
   std::optional<std::size_t> max_children;
   // Passed to every child's start function before the spec's own arguments (StartArgs::extra),
@@ -70,7 +70,6 @@ struct StartAwaited {
 struct RestartAwaited {
   Pid child;  // the child being restarted (its old pid)
 };
-struct Ok {};
 }  // namespace detail::dynamic_supervisor
 
 class DynamicSupervisor : public GenServer<DynamicSupervisor> {
@@ -89,11 +88,10 @@ class DynamicSupervisor : public GenServer<DynamicSupervisor> {
   using ChildCounts = coppice::ChildCounts;
 
   // ---- starting the supervisor ----
-  // A bad option: invalid_argument naming the field (max_restarts, max_seconds).
+  // A bad option: invalid_argument naming the field (intensity, period).
   static Status validate(const DynamicSupervisorOptions& options);
   // Inside a process; linked to the caller.
   static Async<Result<Pid>> start_link(DynamicSupervisorOptions options, StartOptions start = {});
-  static Async<Result<Pid>> start_link(StartOptions start, DynamicSupervisorOptions options);
   // From a plain thread (not linked).
   static Result<Pid> start(Runtime& rt, DynamicSupervisorOptions options, StartOptions start = {});
   // A spec that starts a DynamicSupervisor under another supervisor (type supervisor,

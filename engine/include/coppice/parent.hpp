@@ -60,7 +60,7 @@ class ChildRef {
 struct Backoff {
   // Backoff::exponential(50ms, 2s): every field in one expression (a designated initializer
   // that leaves some out trips g++'s -Wmissing-field-initializers).
-  static Backoff exponential(std::chrono::milliseconds initial, std::chrono::milliseconds max, double multiplier = 2.0,
+  static Backoff exponential(std::chrono::nanoseconds initial, std::chrono::nanoseconds max, double multiplier = 2.0,
                              double jitter = 0.2) {
     Backoff b;
     b.initial = initial;
@@ -70,11 +70,12 @@ struct Backoff {
     return b;
   }
 
-  std::chrono::milliseconds initial{100};
-  std::chrono::milliseconds max{10000};
+  // Any std::chrono unit; delays are counted in whole milliseconds (rounded up).
+  std::chrono::nanoseconds initial = std::chrono::milliseconds(100);
+  std::chrono::nanoseconds max = std::chrono::seconds(10);
   double multiplier = 2.0;
   double jitter = 0.2;
-  std::optional<std::chrono::milliseconds> reset_after;
+  std::optional<std::chrono::nanoseconds> reset_after;
 };
 
 // The `parent` library's child spec: a Supervisor's ChildSpec (id optional here) and:
@@ -87,11 +88,11 @@ struct ParentChildSpec : ChildSpec {
   bool ephemeral = false;
   // A lifetime limit (the `parent` library's `timeout`): stopped with reason timeout when it
   // expires (by its shutdown), then restarted unless temporary. 0 (`timeout: 0`): stopped once started.
-  std::optional<std::chrono::milliseconds> lifetime;
+  std::optional<std::chrono::nanoseconds> lifetime;  // any unit, in whole ms (rounded up)
   std::any meta;
   // Per-child restart intensity, beside the parent's: nullopt is infinity.
-  std::optional<int> max_restarts;
-  std::chrono::milliseconds max_seconds{5000};
+  std::optional<int> intensity;
+  std::chrono::nanoseconds period = std::chrono::seconds(5);
   // Older siblings this child depends on: when one of them stops, this one is stopped too
   // (and restarted with it). Transitive, like rest_for_one on a chosen subset.
   std::vector<ChildRef> binds_to;
@@ -105,11 +106,11 @@ struct ParentChildSpec : ChildSpec {
   ParentChildSpec& with_restart(Restart r) { restart = r; return *this; }
   ParentChildSpec& with_shutdown(Shutdown s) { shutdown = s; return *this; }
   ParentChildSpec& as_ephemeral(bool on = true) { ephemeral = on; return *this; }
-  ParentChildSpec& with_lifetime(std::chrono::milliseconds t) { lifetime = t; return *this; }
+  ParentChildSpec& with_lifetime(std::chrono::nanoseconds t) { lifetime = t; return *this; }
   ParentChildSpec& with_meta(std::any m) { meta = std::move(m); return *this; }
-  ParentChildSpec& with_max_restarts(std::optional<int> n, std::chrono::milliseconds within = std::chrono::milliseconds(5000)) {
-    max_restarts = n;
-    max_seconds = within;
+  ParentChildSpec& with_intensity(std::optional<int> n, std::chrono::nanoseconds within = std::chrono::seconds(5)) {
+    intensity = n;
+    period = within;
     return *this;
   }
   ParentChildSpec& bound_to(std::vector<ChildRef> refs) { binds_to = std::move(refs); return *this; }
@@ -118,14 +119,14 @@ struct ParentChildSpec : ChildSpec {
 };
 
 // invalid_child_spec naming the field (ChildSpec's rules, with an optional id; lifetime,
-// max_restarts, max_seconds, backoff).
+// intensity, period, backoff).
 Status validate(const ParentChildSpec& spec);
 
 // The parent-wide restart intensity (SEMANTICS.md 0: 3 restarts in 5 s by default); nullopt
 // is infinity. Exceeded: every child is stopped and the parent exits with too_many_restarts.
 struct ParentOptions {
-  std::optional<int> max_restarts = 3;
-  std::chrono::milliseconds max_seconds{5000};
+  std::optional<int> intensity = 3;
+  std::chrono::nanoseconds period = std::chrono::seconds(5);  // any std::chrono unit
 };
 
 // One entry of children(), in start order.
@@ -262,12 +263,12 @@ class ParentClient {
   static CallAwaiter<std::vector<ParentChild>> children(const ServerRef& parent);
   static CallAwaiter<Pid> child_pid(const ServerRef& parent, ChildRef child);
   static CallAwaiter<std::any> child_meta(const ServerRef& parent, ChildRef child);
-  static CallAwaiter<detail::SupervisorOk> update_child_meta(const ServerRef& parent, ChildRef child, std::any meta);
+  static Async<Status> update_child_meta(ServerRef parent, ChildRef child, std::any meta);
   static CallAwaiter<Pid> start_child(const ServerRef& parent, ParentChildSpec spec);
   static CallAwaiter<StoppedChildren> shutdown_child(const ServerRef& parent, ChildRef child);
-  static CallAwaiter<detail::SupervisorOk> restart_child(const ServerRef& parent, ChildRef child);
+  static Async<Status> restart_child(ServerRef parent, ChildRef child);
   static CallAwaiter<StoppedChildren> shutdown_all(const ServerRef& parent, ExitReason reason = ExitReason::shutdown());
-  static CallAwaiter<detail::SupervisorOk> return_children(const ServerRef& parent, StoppedChildren stopped);
+  static Async<Status> return_children(ServerRef parent, StoppedChildren stopped);
 
   static Result<std::vector<ParentChild>> children(Runtime& rt, const ServerRef& parent);
   static Result<Pid> child_pid(Runtime& rt, const ServerRef& parent, ChildRef child);

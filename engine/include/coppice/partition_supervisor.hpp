@@ -10,7 +10,7 @@
 //   coppice::DynamicSupervisor::start_child(rt, p, spec);
 //
 // It is a coppice::Supervisor (SEMANTICS.md section 4): partitions start in order, a crashed
-// one is restarted alone within max_restarts/max_seconds, and they stop one at a time in
+// one is restarted alone within intensity/period, and they stop one at a time in
 // reverse order. Each partition's pid is kept in a table that whereis reads without a call
 // to the supervisor and without a lock (Elixir keeps it in ETS); the start function records
 // it, and clears it when a restart begins.
@@ -45,8 +45,8 @@ struct PartitionSupervisorOptions {
   // Rewrites the spec for one partition (Elixir's :with_arguments), e.g. to pass it the index.
   std::function<ChildSpec(ChildSpec, std::size_t partition)> with_arguments;
   ServerRef name;  // the supervisor's name; whereis accepts it
-  int max_restarts = 3;
-  std::chrono::milliseconds max_seconds{5000};
+  int intensity = 3;
+  std::chrono::nanoseconds period = std::chrono::seconds(5);  // any std::chrono unit
 };
 
 namespace detail {
@@ -64,7 +64,7 @@ PartitionTable* partition_table(RuntimeCore& core, Pid supervisor);
 class PartitionSupervisor {
  public:
   // Inside a process (linked to it), or from a plain thread. Errors: invalid_argument naming
-  // the field (child, max_restarts, max_seconds), or the Supervisor's start errors.
+  // the field (child, intensity, period), or the Supervisor's start errors.
   static Async<Result<Pid>> start_link(PartitionSupervisorOptions options);
   static Result<Pid> start(Runtime& rt, PartitionSupervisorOptions options);
   static ChildSpec child_spec(std::string id, PartitionSupervisorOptions options);

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <chrono>
-#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -41,7 +40,7 @@ std::string_view to_string(AutoShutdown a);
 struct SupervisorFlags {
   Strategy strategy = Strategy::one_for_one;
   int intensity = 3;                        // restarts allowed within `period`; 0: none
-  std::chrono::milliseconds period{5000};   // the sliding window, inclusive; must be > 0
+  std::chrono::nanoseconds period = std::chrono::seconds(5);  // the sliding window, inclusive; > 0; any unit
   AutoShutdown auto_shutdown = AutoShutdown::never;
 };
 
@@ -91,54 +90,6 @@ struct ChildCounts {
   friend bool operator==(const ChildCounts&, const ChildCounts&) = default;
 };
 
-namespace detail {
-// The requests a Supervisor answers; their client functions are Supervisor's statics.
-struct SupervisorStartChild {
-  ChildSpec spec;
-};
-struct SupervisorTerminateChild {
-  std::string id;
-  Pid pid;  // by pid: OTP's terminate_child(Sup, Pid), not_found on a static supervisor
-};
-struct SupervisorRestartChild {
-  std::string id;
-};
-struct SupervisorDeleteChild {
-  std::string id;
-};
-struct SupervisorWhichChildren {};
-struct SupervisorCountChildren {};
-struct SupervisorGetChildSpec {
-  std::string id;
-  Pid pid;  // by pid when set
-};
-struct SupervisorWhichChild {
-  std::string id;
-};
-struct SupervisorOk {};
-// The supervisor's note to itself: try the failed restart of `id` again (OTP's
-// try_again_restart), after the messages already queued.
-struct SupervisorTryAgain {
-  std::string id;
-};
-
-// A call whose reply is only ok or an error.
-class StatusAwaiter {
- public:
-  explicit StatusAwaiter(CallAwaiter<SupervisorOk> call) : call_(std::move(call)) {}
-  bool await_ready() { return call_.await_ready(); }
-  void await_suspend(std::coroutine_handle<> h) { call_.await_suspend(h); }
-  Status await_resume() {
-    Result<SupervisorOk> r = call_.await_resume();
-    if (!r) return r.error();
-    return {};
-  }
-
- private:
-  CallAwaiter<SupervisorOk> call_;
-};
-}  // namespace detail
-
 // A static supervisor. Start it with its children and flags:
 //
 //   auto sup = Supervisor::start(rt, {child<Counter>("counter", 0L).name("counter")},
@@ -149,7 +100,7 @@ class StatusAwaiter {
 // count_children, get_childspec, which_child): each awaited inside a process, or blocking
 // from a plain thread with the Runtime first. Calls wait for as long as the supervisor takes
 // (OTP's infinity); a supervisor that is not running: noproc.
-class Supervisor : public GenServer<Supervisor> {
+class Supervisor {
  public:
   static constexpr std::string_view behaviour = "Supervisor";
   static constexpr ChildType child_type = ChildType::supervisor;
@@ -179,13 +130,13 @@ class Supervisor : public GenServer<Supervisor> {
   static CallAwaiter<Pid> start_child(const ServerRef& sup, ChildSpec spec);
   // ok, also when the child was not running (and it stops a restart loop); a temporary
   // child's spec is removed; not_found. By pid: not_found (OTP, for a static supervisor).
-  static detail::StatusAwaiter terminate_child(const ServerRef& sup, std::string id);
-  static detail::StatusAwaiter terminate_child(const ServerRef& sup, Pid child);
+  static Async<Status> terminate_child(ServerRef sup, std::string id);
+  static Async<Status> terminate_child(ServerRef sup, Pid child);
   // Starts a child that is not running: its pid (Pid{} on ignore); running; restarting;
   // not_found; or the start's error (the spec is kept).
   static CallAwaiter<Pid> restart_child(const ServerRef& sup, std::string id);
   // Removes a spec that is not running: ok; running; restarting; not_found.
-  static detail::StatusAwaiter delete_child(const ServerRef& sup, std::string id);
+  static Async<Status> delete_child(ServerRef sup, std::string id);
   // Newest first.
   static CallAwaiter<std::vector<ChildInfo>> which_children(const ServerRef& sup);
   static CallAwaiter<ChildCounts> count_children(const ServerRef& sup);
@@ -205,74 +156,6 @@ class Supervisor : public GenServer<Supervisor> {
   static Result<ChildSpec> get_childspec(Runtime& rt, const ServerRef& sup, std::string id);
   static Result<ChildSpec> get_childspec(Runtime& rt, const ServerRef& sup, Pid child);
   static Result<ChildInfo> which_child(Runtime& rt, const ServerRef& sup, std::string id);
-
-  // ---- the server (GenServer callbacks) ----
-  using Source = std::variant<SupervisorSpec, SupervisorInit>;
-  Supervisor(Source source, ServerRef name);
-  Supervisor(const Supervisor&) = delete;  // the tables point into each other
-  Supervisor& operator=(const Supervisor&) = delete;
-
-  using calls = Protocol<detail::SupervisorStartChild, detail::SupervisorTerminateChild, detail::SupervisorRestartChild,
-                         detail::SupervisorDeleteChild, detail::SupervisorWhichChildren, detail::SupervisorCountChildren,
-                         detail::SupervisorGetChildSpec, detail::SupervisorWhichChild>;
-  using infos = Protocol<Exit, detail::SupervisorTryAgain>;
-
-  Async<Init> init();
-  Async<Message> handle_call(detail::SupervisorStartChild request);
-  Async<Message> handle_call(detail::SupervisorTerminateChild request);
-  Async<Message> handle_call(detail::SupervisorRestartChild request);
-  Message handle_call(detail::SupervisorDeleteChild request);
-  std::vector<ChildInfo> handle_call(detail::SupervisorWhichChildren request);
-  ChildCounts handle_call(detail::SupervisorCountChildren request);
-  Message handle_call(detail::SupervisorGetChildSpec request);
-  Message handle_call(detail::SupervisorWhichChild request);
-  Async<NoReply> handle_info(Exit exit);
-  Async<NoReply> handle_info(detail::SupervisorTryAgain again);
-  Async<void> terminate(const ExitReason& reason);
-
- private:
-  struct Child {
-    ChildSpec spec;
-    StartArgs args;  // built once: a restart passes them as they are
-    Shutdown shutdown = Shutdown::infinity();  // the spec's, with its default filled in
-    Pid pid;         // Pid{} when not running
-    bool restarting = false;
-  };
-  // Children in start order. A list, so that positions (iterators) stay valid when a child
-  // is removed from the middle: the indexes below never need rebuilding.
-  using Children = std::list<Child>;
-  using Position = Children::iterator;
-
-  Position add(ChildSpec spec);
-  void remove(Position c);
-  void set_pid(Position c, Pid pid);
-  void clear_pid(Position c);
-  Position find(std::string_view id);
-  ChildInfo info_of(const Child& c) const;
-
-  Async<Result<Pid>> start_one(Position c);
-  Async<void> stop_one(Position c);
-  // Stops the running children in [from, end) in reverse order; temporary ones are removed.
-  Async<void> stop_range(Position from);
-  // Starts the children in [from, end) in order; false if one failed (it is then restarting).
-  Async<bool> start_range(Position from);
-  // Over the restart intensity (SEMANTICS.md 3.7): reported, and `c` removed; the caller
-  // then stops with shutdown, which stops the others.
-  void give_up(Position c, const ExitReason& reason);
-  // One restart event for the child at `c` (no longer running), by the strategy.
-  Async<void> restart(Position c);
-  bool auto_shutdown_now() const;
-
-  void report(std::string_view what, const Child& c, Pid pid, const ExitReason& reason, std::string_view outcome = {}) const;
-  void report_start_error(const Child& c, const Error& error) const;
-
-  Source source_;
-  ServerRef name_;
-  SupervisorFlags flags_;
-  RestartIntensity intensity_{3, std::chrono::milliseconds(5000)};
-  Children children_;
-  std::unordered_map<std::string, Position> by_id_;
-  std::unordered_map<Pid, Position> by_pid_;  // running children only
 };
 
 }  // namespace coppice

@@ -16,8 +16,8 @@
 namespace coppice {
 
 struct TaskSupervisorOptions {
-  int max_restarts = 3;
-  std::chrono::milliseconds max_seconds{5000};
+  int intensity = 3;
+  std::chrono::nanoseconds period = std::chrono::seconds(5);  // any std::chrono unit
   std::optional<std::size_t> max_children;
 };
 
@@ -120,8 +120,8 @@ class TaskSupervisor {
  private:
   static DynamicSupervisorOptions dynamic_options(const TaskSupervisorOptions& o) {
     DynamicSupervisorOptions d;
-    d.max_restarts = o.max_restarts;
-    d.max_seconds = o.max_seconds;
+    d.intensity = o.intensity;
+    d.period = o.period;
     d.max_children = o.max_children;
     return d;
   }

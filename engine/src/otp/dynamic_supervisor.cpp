@@ -7,6 +7,8 @@
 #include <cassert>
 #include <unordered_map>
 
+#include "otp/supervision.hpp"
+
 namespace coppice {
 
 namespace proto = detail::dynamic_supervisor;
@@ -167,7 +169,7 @@ struct DynamicSupervisor::State {
   std::size_t workers = 0, supervisors = 0, restarting_workers = 0, restarting_supervisors = 0;
 
   explicit State(DynamicSupervisorOptions o)
-      : options(std::move(o)), intensity(options.max_restarts, options.max_seconds) {}
+      : options(std::move(o)), intensity(options.intensity, options.period) {}
 
   SpecEntry* acquire(std::shared_ptr<const ChildSpec> spec) {
     auto& slot = specs[spec.get()];
@@ -209,22 +211,21 @@ struct DynamicSupervisor::State {
 
   std::size_t total() const { return children.size() + restarting.size() + pending_starts; }
 
-  void log_child(std::string_view what, Pid child, const SpecEntry& s, const std::string& detail) const {
-    std::string line = "coppice: DynamicSupervisor " + self().to_string() + " " + std::string(what) + ": " + describe(s) +
-                       " " + child.to_string() + ": " + detail;
-    coppice::log(line);
+  void log_child(std::string_view what, Pid child, const SpecEntry& s, const std::string& reason,
+                 std::string_view outcome = {}) const {
+    detail::report_child(DynamicSupervisor::behaviour, ServerRef{}, what, describe(s), child, reason, outcome);
   }
 };
 
 // ---- starting the supervisor ---------------------------------------------------------------
 
 Status DynamicSupervisor::validate(const DynamicSupervisorOptions& o) {
-  if (o.max_restarts < 0)
+  if (o.intensity < 0)
     return Error(ErrorKind::invalid_argument,
-                 "DynamicSupervisor: max_restarts: must be 0 or more, not " + std::to_string(o.max_restarts));
-  if (o.max_seconds.count() <= 0)
+                 "DynamicSupervisor: intensity: must be 0 or more, not " + std::to_string(o.intensity));
+  if (o.period.count() <= 0)
     return Error(ErrorKind::invalid_argument,
-                 "DynamicSupervisor: max_seconds: must be more than 0 ms, not " + std::to_string(o.max_seconds.count()) + " ms");
+                 "DynamicSupervisor: period: must be more than 0 ms, not " + detail::duration_text(o.period));
   return {};
 }
 
@@ -234,17 +235,23 @@ Async<Result<Pid>> DynamicSupervisor::start_link(DynamicSupervisorOptions option
   co_return co_await work;
 }
 
-Async<Result<Pid>> DynamicSupervisor::start_link(StartOptions start, DynamicSupervisorOptions options) {
-  return start_link(std::move(options), std::move(start));
-}
-
 Result<Pid> DynamicSupervisor::start(Runtime& rt, DynamicSupervisorOptions options, StartOptions start) {
   if (Status s = validate(options); !s) return s.error();
   return GenServer<DynamicSupervisor>::start(rt, std::move(start), std::move(options));
 }
 
+// Written out rather than child<DynamicSupervisor>: that calls start_link(StartOptions,
+// options), the order this class does not offer.
 ChildSpec DynamicSupervisor::child_spec(std::string id, DynamicSupervisorOptions options) {
-  return child<DynamicSupervisor>(std::move(id), std::move(options));
+  ChildSpec spec;
+  spec.id = std::move(id);
+  spec.modules = {std::string(behaviour)};
+  spec.type = child_type;
+  spec.start = [options](const StartArgs& a) -> Async<Result<Pid>> { return start_link(options, a.options); };
+  spec.spawn = [options = std::move(options)](const StartArgs& a) -> PendingStart {
+    return GenServer<DynamicSupervisor>::spawn_link(a.options, options);
+  };
+  return spec;
 }
 
 DynamicSupervisor::DynamicSupervisor(DynamicSupervisorOptions options)
@@ -291,13 +298,13 @@ Result<Pid> DynamicSupervisor::start_child(Runtime& rt, const ServerRef& supervi
 }
 
 Async<Status> DynamicSupervisor::terminate_child(ServerRef supervisor, Pid child) {
-  auto call = call_forever<proto::Ok>(supervisor, Message::of(proto::TerminateChild{child}));
-  Result<proto::Ok> r = co_await call;
+  auto call = call_forever<detail::SupervisorOk>(supervisor, Message::of(proto::TerminateChild{child}));
+  Result<detail::SupervisorOk> r = co_await call;
   if (!r) co_return r.error();
   co_return Status{};
 }
 Status DynamicSupervisor::terminate_child(Runtime& rt, const ServerRef& supervisor, Pid child) {
-  Result<proto::Ok> r = blocking<proto::Ok>(rt, supervisor, Message::of(proto::TerminateChild{child}));
+  Result<detail::SupervisorOk> r = blocking<detail::SupervisorOk>(rt, supervisor, Message::of(proto::TerminateChild{child}));
   if (!r) return r.error();
   return {};
 }
@@ -384,17 +391,6 @@ Async<NoReply> DynamicSupervisor::handle_continue(proto::StartAwaited start) {
 
 // ---- restarts --------------------------------------------------------------------------------
 
-namespace {
-bool restarts(Restart restart, const ExitReason& reason) {
-  switch (restart) {
-    case Restart::permanent: return true;
-    case Restart::transient: return !reason.is_clean();
-    case Restart::temporary: return false;
-  }
-  return false;
-}
-}  // namespace
-
 NoReply DynamicSupervisor::handle_info(Message m) {
   State& s = *state_;
   if (const Exit* e = m.get_if<Exit>()) {
@@ -402,8 +398,8 @@ NoReply DynamicSupervisor::handle_info(Message m) {
     // the outcome; a child already forgotten; a stranger) is ignored.
     SpecEntry* entry = s.remove_child(e->from);
     if (entry == nullptr) return noreply();
-    if (!e->reason.is_clean()) s.log_child("child terminated", e->from, *entry, e->reason.to_string());
-    if (!restarts(entry->spec->restart, e->reason)) {
+    if (!e->reason.is_clean()) s.log_child("child_terminated", e->from, *entry, e->reason.to_string());
+    if (!detail::restarts(entry->spec->restart, e->reason)) {
       s.release(entry);
       return noreply();
     }
@@ -453,8 +449,9 @@ NoReply DynamicSupervisor::restart(Pid old) {
   auto it = s.restarting.find(old);
   SpecEntry* entry = it->second.spec;
   if (s.intensity.add()) {
-    s.log_child("reached_max_restart_intensity, shutting down", old, *entry,
-                std::to_string(s.options.max_restarts) + " restarts in " + std::to_string(s.options.max_seconds.count()) + " ms");
+    s.log_child("reached_max_restart_intensity", old, *entry,
+                std::to_string(s.options.intensity) + " restarts in " + detail::duration_text(s.options.period),
+                "shutting down");
     s.unmark_restarting(it);
     s.release(entry);
     return stop_with(ExitReason::shutdown());
@@ -499,7 +496,7 @@ NoReply DynamicSupervisor::restarted(Pid old, Result<Pid> outcome) {
     s.release(entry);
   } else {
     it->second.attempt = Pid{};
-    s.log_child("start_error while restarting", old, *entry, outcome.error().to_string());
+    s.log_child("start_error", old, *entry, outcome.error().to_string(), "while restarting");
     send(self(), RetryRestart{old});
   }
   return noreply();
@@ -513,12 +510,12 @@ Async<void> DynamicSupervisor::handle_call(proto::TerminateChild request, From f
   State& s = *state_;
   const Pid pid = request.pid;
   if (SpecEntry* entry = s.remove_child(pid)) {
-    Async<ExitReason> stopping = shutdown_child(pid, entry->shutdown);
+    Async<ExitReason> stopping = detail::shutdown_child(pid, entry->shutdown);
     ExitReason why = co_await stopping;
-    if (!expected_shutdown_reason(why, entry->shutdown, entry->spec->restart))
+    if (!detail::expected_shutdown_reason(why, entry->shutdown, entry->spec->restart))
       s.log_child("shutdown_error", pid, *entry, why.to_string());
     s.release(entry);
-    reply(from, proto::Ok{});
+    reply(from, detail::SupervisorOk{});
     co_return;
   }
   auto it = s.restarting.find(pid);
@@ -535,12 +532,12 @@ Async<void> DynamicSupervisor::handle_call(proto::TerminateChild request, From f
     demonitor(p->second.start.monitor, {.flush = true});
     unalias(p->second.start.ack.ref);
     s.pending.erase(p);
-    Async<ExitReason> stopping = shutdown_child(attempt, entry->shutdown);
+    Async<ExitReason> stopping = detail::shutdown_child(attempt, entry->shutdown);
     ExitReason why = co_await stopping;
     (void)why;
   }
   s.release(entry);
-  reply(from, proto::Ok{});
+  reply(from, detail::SupervisorOk{});
 }
 
 std::vector<DynamicSupervisor::ChildInfo> DynamicSupervisor::handle_call(proto::WhichChildren) {
@@ -610,10 +607,10 @@ Async<void> DynamicSupervisor::terminate(const ExitReason&) {
     all.swap(sorted_all);
     specs.swap(sorted_specs);
   }
-  Async<std::vector<ExitReason>> stopping = shutdown_children(all);
+  Async<std::vector<ExitReason>> stopping = detail::shutdown_children(all);
   std::vector<ExitReason> reasons = co_await stopping;
   for (std::size_t i = 0; i < all.size(); ++i)
-    if (!expected_shutdown_reason(reasons[i], all[i].second, specs[i]->spec->restart))
+    if (!detail::expected_shutdown_reason(reasons[i], all[i].second, specs[i]->spec->restart))
       s.log_child("shutdown_error", all[i].first, *specs[i], reasons[i].to_string());
   s.children.clear();
 }

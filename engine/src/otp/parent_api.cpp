@@ -102,11 +102,11 @@ Async<Step> ParentCore::serve(ParentRequest req, From from) {
 namespace {
 // Thrown from the server's constructor, which makes the start fail with this message.
 ParentOptions checked(ParentOptions o) {
-  if (o.max_restarts && *o.max_restarts < 0)
-    throw std::invalid_argument("invalid parent options: max_restarts: must be 0 or more, not " +
-                                std::to_string(*o.max_restarts));
-  if (o.max_seconds.count() <= 0)
-    throw std::invalid_argument("invalid parent options: max_seconds: must be more than 0 ms, not " + ms(o.max_seconds));
+  if (o.intensity && *o.intensity < 0)
+    throw std::invalid_argument("invalid parent options: intensity: must be 0 or more, not " +
+                                std::to_string(*o.intensity));
+  if (o.period.count() <= 0)
+    throw std::invalid_argument("invalid parent options: period: must be more than 0 ms, not " + ms(o.period));
   return o;
 }
 }  // namespace
@@ -193,8 +193,9 @@ CallAwaiter<Pid> ParentClient::child_pid(const ServerRef& parent, ChildRef child
 CallAwaiter<std::any> ParentClient::child_meta(const ServerRef& parent, ChildRef child) {
   return ask<std::any>(parent, request(Op::child_meta, std::move(child)), query_timeout);
 }
-CallAwaiter<detail::SupervisorOk> ParentClient::update_child_meta(const ServerRef& parent, ChildRef child, std::any meta) {
-  return ask<detail::SupervisorOk>(parent, with_meta(std::move(child), std::move(meta)), infinity);
+Async<Status> ParentClient::update_child_meta(ServerRef parent, ChildRef child, std::any meta) {
+  auto call = ask<detail::SupervisorOk>(parent, with_meta(std::move(child), std::move(meta)), infinity);
+  co_return ok_of(co_await call);
 }
 CallAwaiter<Pid> ParentClient::start_child(const ServerRef& parent, ParentChildSpec spec) {
   return ask<Pid>(parent, with_spec(std::move(spec)), infinity);
@@ -202,14 +203,16 @@ CallAwaiter<Pid> ParentClient::start_child(const ServerRef& parent, ParentChildS
 CallAwaiter<StoppedChildren> ParentClient::shutdown_child(const ServerRef& parent, ChildRef child) {
   return ask<StoppedChildren>(parent, request(Op::shutdown_child, std::move(child)), infinity);
 }
-CallAwaiter<detail::SupervisorOk> ParentClient::restart_child(const ServerRef& parent, ChildRef child) {
-  return ask<detail::SupervisorOk>(parent, request(Op::restart_child, std::move(child)), infinity);
+Async<Status> ParentClient::restart_child(ServerRef parent, ChildRef child) {
+  auto call = ask<detail::SupervisorOk>(parent, request(Op::restart_child, std::move(child)), infinity);
+  co_return ok_of(co_await call);
 }
 CallAwaiter<StoppedChildren> ParentClient::shutdown_all(const ServerRef& parent, ExitReason reason) {
   return ask<StoppedChildren>(parent, with_reason(std::move(reason)), infinity);
 }
-CallAwaiter<detail::SupervisorOk> ParentClient::return_children(const ServerRef& parent, StoppedChildren stopped) {
-  return ask<detail::SupervisorOk>(parent, with_stopped(std::move(stopped)), infinity);
+Async<Status> ParentClient::return_children(ServerRef parent, StoppedChildren stopped) {
+  auto call = ask<detail::SupervisorOk>(parent, with_stopped(std::move(stopped)), infinity);
+  co_return ok_of(co_await call);
 }
 
 Result<std::vector<ParentChild>> ParentClient::children(Runtime& rt, const ServerRef& parent) {

@@ -30,9 +30,9 @@ Status validate(const ParentChildSpec& spec) {
   // 0 is the `parent` library's timeout: 0, the child stopped as soon as it started (SEMANTICS.md 9).
   if (spec.lifetime && spec.lifetime->count() < 0)
     return invalid("lifetime", "must be 0 ms or more, not " + ms(*spec.lifetime));
-  if (spec.max_restarts && *spec.max_restarts < 0)
-    return invalid("max_restarts", "must be 0 or more, not " + std::to_string(*spec.max_restarts));
-  if (spec.max_seconds.count() <= 0) return invalid("max_seconds", "must be more than 0 ms, not " + ms(spec.max_seconds));
+  if (spec.intensity && *spec.intensity < 0)
+    return invalid("intensity", "must be 0 or more, not " + std::to_string(*spec.intensity));
+  if (spec.period.count() <= 0) return invalid("period", "must be more than 0 ms, not " + ms(spec.period));
   for (const ChildRef& ref : spec.binds_to) {
     if (ref.is_pid() ? !ref.pid() : ref.id().empty()) return invalid("binds_to", "an empty id or pid");
     if (!ref.is_pid() && !spec.id.empty() && ref.id() == spec.id) return invalid("binds_to", "a child cannot bind to itself");
@@ -108,7 +108,7 @@ ParentCore::ParentCore(ParentOptions options, ParentBase& base, ParentBase::Stop
     : options_(options),
       // The `parent` library keeps a restart while t + interval - 1 >= now: a window one
       // millisecond shorter than RestartIntensity's inclusive one.
-      intensity_(options.max_restarts.value_or(0), options.max_seconds - std::chrono::milliseconds(1)),
+      intensity_(options.intensity.value_or(0), options.period - std::chrono::milliseconds(1)),
       base_(base),
       on_stopped_(on_stopped),
       user_handles_exits_(user_handles_exits) {}
@@ -182,8 +182,8 @@ ParentCore::Pos ParentCore::add(ParentChildSpec spec, std::uint64_t order, std::
   Child c;
   c.order = order;
   c.shutdown = spec.effective_shutdown();
-  if (spec.max_restarts)
-    c.intensity = std::make_unique<RestartIntensity>(*spec.max_restarts, spec.max_seconds - std::chrono::milliseconds(1));
+  if (spec.intensity)
+    c.intensity = std::make_unique<RestartIntensity>(*spec.intensity, spec.period - std::chrono::milliseconds(1));
   if (deps) {
     c.deps = std::move(*deps);
   } else {

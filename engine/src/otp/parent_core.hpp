@@ -17,10 +17,11 @@
 #include <vector>
 
 #include "coppice/parent.hpp"
+#include "otp/supervision.hpp"
 
 namespace coppice {
 
-inline std::string ms(std::chrono::milliseconds t) { return std::to_string(t.count()) + " ms"; }
+inline std::string ms(std::chrono::nanoseconds t) { return detail::duration_text(t); }
 
 inline std::string describe(const ParentChildSpec& spec, Pid pid) {
   return spec.id.empty() ? "anonymous child " + pid.to_string() : "child '" + spec.id + "'";
@@ -70,7 +71,7 @@ class ParentCore {
     Pid last;  // the pid it had when it last ran
     std::uint64_t order = 0;
     std::vector<std::uint64_t> deps;  // the orders of the siblings it binds to
-    std::unique_ptr<RestartIntensity> intensity;  // per-child max_restarts, if set
+    std::unique_ptr<RestartIntensity> intensity;  // per-child intensity, if set
     TimerRef lifetime_timer;
     bool timed = false;    // lifetime_timer is armed
     bool waiting = false;  // a restart is due: a retry, or a backoff's delay

@@ -6,27 +6,12 @@
 
 namespace coppice {
 
-namespace {
-
-// Whether a child that exited with `reason` is restarted: OTP's rule, for Parent too
-// (SEMANTICS.md 0: a transient child is not restarted after shutdown).
-bool restarts(Restart restart, const ExitReason& reason) {
-  switch (restart) {
-    case Restart::permanent: return true;
-    case Restart::transient: return !reason.is_clean();
-    case Restart::temporary: return false;
-  }
-  return false;
-}
-
-}  // namespace
-
 namespace detail {
 
 // Counts one restart of `c`, parent-wide and for the child; true if either is exceeded.
 bool ParentCore::record_restart(Pos c) {
   const auto now = std::chrono::steady_clock::now();
-  bool over = options_.max_restarts && intensity_.add(now);
+  bool over = options_.intensity && intensity_.add(now);
   if (c->intensity && c->intensity->add(now)) over = true;
   return over;
 }
@@ -95,9 +80,9 @@ std::chrono::milliseconds ParentCore::next_delay(Child& c) {
   const Backoff& b = *c.spec.backoff;
   const auto ran = std::chrono::steady_clock::now() - c.started;
   if (c.delay.count() == 0 || ran >= b.reset_after.value_or(b.max)) {
-    c.delay = b.initial;
+    c.delay = supervision_ms(b.initial);
   } else {
-    c.delay = std::min(b.max, std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(c.delay.count()) * b.multiplier)));
+    c.delay = std::min(supervision_ms(b.max), std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(c.delay.count()) * b.multiplier)));
   }
   std::uniform_real_distribution<double> factor(1.0 - b.jitter, 1.0 + b.jitter);
   const double jittered = static_cast<double>(c.delay.count()) * (b.jitter > 0 ? factor(random_) : 1.0);
@@ -110,7 +95,7 @@ Async<Step> ParentCore::on_lifetime(Pid pid) {
   Pos c = found->second;
   c->timed = false;  // it fired
   clear_running(c);
-  co_await coppice::shutdown_child(pid, c->shutdown, ExitReason::timeout());
+  co_await detail::shutdown_child(pid, c->shutdown, ExitReason::timeout());
   co_return co_await on_stopped(c, ExitReason::timeout());
 }
 
@@ -125,36 +110,11 @@ Async<Step> ParentCore::on_resume(std::vector<std::uint64_t> orders) {
   co_return co_await finish(std::move(out));
 }
 
-std::string ParentCore::line(std::string_view what) const {
-  std::string l = "coppice: ";
-  l.append(behaviour_);
-  l.push_back(' ');
-  l.append(coppice::self().to_string());
-  if (name_.is_local_name() || name_.is_registry_name()) {
-    l.push_back(' ');
-    l.append(name_.to_string());
-  }
-  l.push_back(' ');
-  l.append(what);
-  return l;
-}
+std::string ParentCore::line(std::string_view what) const { return report_head(behaviour_, name_, what); }
 
+// An anonymous child is described by its pid already.
 void ParentCore::report(std::string_view what, const Child& c, Pid pid, const ExitReason& reason, std::string_view outcome) const {
-  std::string l = line(what);
-  l.append(": ");
-  l.append(describe(c.spec, pid));
-  if (pid && !c.spec.id.empty()) {
-    l.push_back(' ');
-    l.append(pid.to_string());
-  }
-  l.append(" reason ");
-  l.append(reason.to_string());
-  if (!outcome.empty()) {
-    l.append(" (");
-    l.append(outcome);
-    l.push_back(')');
-  }
-  coppice::log(l);
+  report_child(behaviour_, name_, what, describe(c.spec, pid), !c.spec.id.empty() ? pid : Pid{}, reason.to_string(), outcome);
 }
 
 }  // namespace detail

@@ -32,7 +32,7 @@ Async<std::vector<ExitReason>> ParentCore::stop_set(const std::vector<Pos>& set,
     const Pid pid = c->pid;
     if (!pid) continue;
     clear_running(c);
-    reasons[i] = co_await coppice::shutdown_child(pid, c->shutdown, signal);
+    reasons[i] = co_await detail::shutdown_child(pid, c->shutdown, signal);
     if (!expected_shutdown_reason(reasons[i], c->shutdown, c->spec.restart) && !(reasons[i] == signal) &&
         reasons[i].kind() != ExitReason::Kind::noproc)
       report("shutdown_error", *c, pid, reasons[i]);

@@ -102,10 +102,10 @@ Result<SupervisorInit> prepare(PartitionSupervisorOptions o, std::size_t workers
   if (Status s = validate(o.child, false); !s)
     return Error(ErrorKind::invalid_argument, "PartitionSupervisor: child: " + s.error().message());
   SupervisorFlags flags;
-  flags.intensity = o.max_restarts;
-  flags.period = o.max_seconds;
+  flags.intensity = o.intensity;
+  flags.period = o.period;
   if (Status s = validate(flags); !s)
-    return Error(ErrorKind::invalid_argument, "PartitionSupervisor: " + s.error().message() + " (max_restarts / max_seconds)");
+    return Error(ErrorKind::invalid_argument, "PartitionSupervisor: " + s.error().message());
   const std::size_t n = o.partitions != 0 ? o.partitions : std::max<std::size_t>(1, workers);
   auto lease = std::make_shared<Lease>();
   lease->partitions = n;

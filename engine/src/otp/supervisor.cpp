@@ -4,6 +4,9 @@
 
 #include <unordered_set>
 
+#include "otp/supervision.hpp"
+#include "otp/supervisor_server.hpp"
+
 namespace coppice {
 
 std::string_view to_string(Strategy s) {
@@ -44,16 +47,6 @@ Status validate_against(const SupervisorFlags& flags, const ChildSpec& spec) {
 
 bool is_temporary(const ChildSpec& spec) { return spec.restart == Restart::temporary; }
 
-// Whether a child that exited with `reason` is restarted (SEMANTICS.md 3.5).
-bool restarts(Restart restart, const ExitReason& reason) {
-  switch (restart) {
-    case Restart::permanent: return true;
-    case Restart::transient: return !reason.is_clean();
-    case Restart::temporary: return false;
-  }
-  return false;
-}
-
 Message ok_reply() { return Message::of(detail::SupervisorOk{}); }
 Message error_reply(ErrorKind kind, std::string message, Pid pid = {}) {
   return Message::of(Error(kind, std::move(message), pid));
@@ -89,7 +82,7 @@ Status validate(const SupervisorFlags& flags) {
   }
   if (flags.intensity < 0) return invalid_flag("intensity", "must be 0 or more, not " + std::to_string(flags.intensity));
   if (flags.period.count() <= 0)
-    return invalid_flag("period", "must be more than 0 ms, not " + std::to_string(flags.period.count()) + " ms");
+    return invalid_flag("period", "must be more than 0 ms, not " + detail::duration_text(flags.period));
   switch (flags.auto_shutdown) {
     case AutoShutdown::never:
     case AutoShutdown::any_significant:
@@ -117,7 +110,7 @@ Status validate(const SupervisorFlags& flags, const std::vector<ChildSpec>& chil
 Async<Result<Pid>> Supervisor::start_link(std::vector<ChildSpec> children, SupervisorFlags flags, StartOptions options) {
   if (Status s = validate(flags, children); !s) co_return s.error();
   ServerRef name = options.name;
-  auto start = GenServer<Supervisor>::start_link(std::move(options), Source(SupervisorSpec{std::move(children), flags}),
+  auto start = GenServer<detail::SupervisorServer>::start_link(std::move(options), detail::SupervisorServer::Source(SupervisorSpec{std::move(children), flags}),
                                                   std::move(name));
   co_return co_await start;
 }
@@ -125,21 +118,21 @@ Async<Result<Pid>> Supervisor::start_link(std::vector<ChildSpec> children, Super
 Async<Result<Pid>> Supervisor::start_link(SupervisorInit init, StartOptions options) {
   if (!init) co_return Error(ErrorKind::invalid_argument, "Supervisor::start_link: no init function");
   ServerRef name = options.name;
-  auto start = GenServer<Supervisor>::start_link(std::move(options), Source(std::move(init)), std::move(name));
+  auto start = GenServer<detail::SupervisorServer>::start_link(std::move(options), detail::SupervisorServer::Source(std::move(init)), std::move(name));
   co_return co_await start;
 }
 
 Result<Pid> Supervisor::start(Runtime& rt, std::vector<ChildSpec> children, SupervisorFlags flags, StartOptions options) {
   if (Status s = validate(flags, children); !s) return s.error();
   ServerRef name = options.name;
-  return GenServer<Supervisor>::start(rt, std::move(options), Source(SupervisorSpec{std::move(children), flags}),
+  return GenServer<detail::SupervisorServer>::start(rt, std::move(options), detail::SupervisorServer::Source(SupervisorSpec{std::move(children), flags}),
                                       std::move(name));
 }
 
 Result<Pid> Supervisor::start(Runtime& rt, SupervisorInit init, StartOptions options) {
   if (!init) return Error(ErrorKind::invalid_argument, "Supervisor::start: no init function");
   ServerRef name = options.name;
-  return GenServer<Supervisor>::start(rt, std::move(options), Source(std::move(init)), std::move(name));
+  return GenServer<detail::SupervisorServer>::start(rt, std::move(options), detail::SupervisorServer::Source(std::move(init)), std::move(name));
 }
 
 ChildSpec Supervisor::child_spec(std::string id, std::vector<ChildSpec> children, SupervisorFlags flags) {
@@ -171,20 +164,20 @@ ChildSpec Supervisor::child_spec(std::string id, SupervisorInit init) {
 CallAwaiter<Pid> Supervisor::start_child(const ServerRef& sup, ChildSpec spec) {
   return detail::call_ref<Pid>(sup, Message::of(detail::SupervisorStartChild{std::move(spec)}), infinity);
 }
-detail::StatusAwaiter Supervisor::terminate_child(const ServerRef& sup, std::string id) {
-  return detail::StatusAwaiter(detail::call_ref<detail::SupervisorOk>(
-      sup, Message::of(detail::SupervisorTerminateChild{std::move(id), Pid{}}), infinity));
+Async<Status> Supervisor::terminate_child(ServerRef sup, std::string id) {
+  auto call = detail::call_ref<detail::SupervisorOk>(sup, Message::of(detail::SupervisorTerminateChild{std::move(id), Pid{}}), infinity);
+  co_return to_status(co_await call);
 }
-detail::StatusAwaiter Supervisor::terminate_child(const ServerRef& sup, Pid child) {
-  return detail::StatusAwaiter(
-      detail::call_ref<detail::SupervisorOk>(sup, Message::of(detail::SupervisorTerminateChild{{}, child}), infinity));
+Async<Status> Supervisor::terminate_child(ServerRef sup, Pid child) {
+  auto call = detail::call_ref<detail::SupervisorOk>(sup, Message::of(detail::SupervisorTerminateChild{{}, child}), infinity);
+  co_return to_status(co_await call);
 }
 CallAwaiter<Pid> Supervisor::restart_child(const ServerRef& sup, std::string id) {
   return detail::call_ref<Pid>(sup, Message::of(detail::SupervisorRestartChild{std::move(id)}), infinity);
 }
-detail::StatusAwaiter Supervisor::delete_child(const ServerRef& sup, std::string id) {
-  return detail::StatusAwaiter(
-      detail::call_ref<detail::SupervisorOk>(sup, Message::of(detail::SupervisorDeleteChild{std::move(id)}), infinity));
+Async<Status> Supervisor::delete_child(ServerRef sup, std::string id) {
+  auto call = detail::call_ref<detail::SupervisorOk>(sup, Message::of(detail::SupervisorDeleteChild{std::move(id)}), infinity);
+  co_return to_status(co_await call);
 }
 CallAwaiter<std::vector<ChildInfo>> Supervisor::which_children(const ServerRef& sup) {
   return detail::call_ref<std::vector<ChildInfo>>(sup, Message::of(detail::SupervisorWhichChildren{}), infinity);
@@ -235,9 +228,9 @@ Result<ChildInfo> Supervisor::which_child(Runtime& rt, const ServerRef& sup, std
 
 // ---- The server ---------------------------------------------------------------------------
 
-Supervisor::Supervisor(Source source, ServerRef name) : source_(std::move(source)), name_(std::move(name)) {}
+detail::SupervisorServer::SupervisorServer(Source source, ServerRef name) : source_(std::move(source)), name_(std::move(name)) {}
 
-Async<Init> Supervisor::init() {
+Async<Init> detail::SupervisorServer::init() {
   trap_exit(true);
   SupervisorSpec spec;
   if (auto* f = std::get_if<SupervisorInit>(&source_)) {
@@ -277,7 +270,7 @@ Async<Init> Supervisor::init() {
   co_return ok();
 }
 
-Supervisor::Position Supervisor::add(ChildSpec spec) {
+detail::SupervisorServer::Position detail::SupervisorServer::add(ChildSpec spec) {
   Child child;
   child.args.options = spec.options;
   child.shutdown = spec.effective_shutdown();
@@ -288,34 +281,34 @@ Supervisor::Position Supervisor::add(ChildSpec spec) {
   return c;
 }
 
-void Supervisor::remove(Position c) {
+void detail::SupervisorServer::remove(Position c) {
   if (c->pid) by_pid_.erase(c->pid);
   by_id_.erase(c->spec.id);
   children_.erase(c);
 }
 
-void Supervisor::set_pid(Position c, Pid pid) {
+void detail::SupervisorServer::set_pid(Position c, Pid pid) {
   c->pid = pid;
   c->restarting = false;
   by_pid_.emplace(pid, c);
 }
 
-void Supervisor::clear_pid(Position c) {
+void detail::SupervisorServer::clear_pid(Position c) {
   if (c->pid) by_pid_.erase(c->pid);
   c->pid = Pid{};
 }
 
-Supervisor::Position Supervisor::find(std::string_view id) {
+detail::SupervisorServer::Position detail::SupervisorServer::find(std::string_view id) {
   auto it = by_id_.find(std::string(id));
   return it == by_id_.end() ? children_.end() : it->second;
 }
 
-ChildInfo Supervisor::info_of(const Child& c) const {
+ChildInfo detail::SupervisorServer::info_of(const Child& c) const {
   return ChildInfo{c.spec.id, c.pid, c.restarting, c.spec.type, c.spec.modules};
 }
 
 // Starts one child; Pid{} for ignore. An exception from the start function is a start error.
-Async<Result<Pid>> Supervisor::start_one(Position c) {
+Async<Result<Pid>> detail::SupervisorServer::start_one(Position c) {
   try {
     Async<Result<Pid>> start = c->spec.start(c->args);
     Result<Pid> r = co_await start;
@@ -329,18 +322,18 @@ Async<Result<Pid>> Supervisor::start_one(Position c) {
 }
 
 // OTP's shutdown/1 for one child, then reported if it did not end as asked.
-Async<void> Supervisor::stop_one(Position c) {
+Async<void> detail::SupervisorServer::stop_one(Position c) {
   const Pid pid = c->pid;
   clear_pid(c);
   c->restarting = false;
   if (!pid) co_return;
-  ExitReason reason = co_await shutdown_child(pid, c->shutdown);
+  ExitReason reason = co_await detail::shutdown_child(pid, c->shutdown);
   // noproc: it was already gone and its EXIT is not here yet (it will be ignored).
-  if (!expected_shutdown_reason(reason, c->shutdown, c->spec.restart) && reason.kind() != ExitReason::Kind::noproc)
+  if (!detail::expected_shutdown_reason(reason, c->shutdown, c->spec.restart) && reason.kind() != ExitReason::Kind::noproc)
     report("shutdown_error", *c, pid, reason);
 }
 
-Async<void> Supervisor::stop_range(Position from) {
+Async<void> detail::SupervisorServer::stop_range(Position from) {
   if (from == children_.end()) co_return;
   Position c = std::prev(children_.end());
   for (;;) {
@@ -355,7 +348,7 @@ Async<void> Supervisor::stop_range(Position from) {
   }
 }
 
-Async<bool> Supervisor::start_range(Position from) {
+Async<bool> detail::SupervisorServer::start_range(Position from) {
   for (Position c = from; c != children_.end();) {
     Position next = std::next(c);
     c->restarting = false;
@@ -376,7 +369,7 @@ Async<bool> Supervisor::start_range(Position from) {
   co_return true;
 }
 
-Async<void> Supervisor::restart(Position c) {
+Async<void> detail::SupervisorServer::restart(Position c) {
   switch (flags_.strategy) {
     case Strategy::one_for_one: {
       c->restarting = false;
@@ -401,12 +394,12 @@ Async<void> Supervisor::restart(Position c) {
   }
 }
 
-void Supervisor::give_up(Position c, const ExitReason& reason) {
+void detail::SupervisorServer::give_up(Position c, const ExitReason& reason) {
   report("reached_max_restart_intensity", *c, Pid{}, reason, "shutting down");
   remove(c);
 }
 
-bool Supervisor::auto_shutdown_now() const {
+bool detail::SupervisorServer::auto_shutdown_now() const {
   switch (flags_.auto_shutdown) {
     case AutoShutdown::never: return false;
     case AutoShutdown::any_significant: return true;
@@ -418,14 +411,14 @@ bool Supervisor::auto_shutdown_now() const {
   return false;
 }
 
-Async<NoReply> Supervisor::handle_info(Exit exit) {
+Async<NoReply> detail::SupervisorServer::handle_info(Exit exit) {
   auto found = by_pid_.find(exit.from);
   if (found == by_pid_.end()) co_return noreply();  // not (or no longer) a child: ignored
   Position c = found->second;
   by_pid_.erase(found);
   c->pid = Pid{};
   const bool abnormal = !exit.reason.is_clean();
-  if (!restarts(c->spec.restart, exit.reason)) {
+  if (!detail::restarts(c->spec.restart, exit.reason)) {
     if (abnormal) report("child_terminated", *c, exit.from, exit.reason, "not restarted");
     const bool significant = c->spec.significant;
     if (is_temporary(c->spec)) remove(c);
@@ -445,7 +438,7 @@ Async<NoReply> Supervisor::handle_info(Exit exit) {
   co_return noreply();
 }
 
-Async<NoReply> Supervisor::handle_info(detail::SupervisorTryAgain again) {
+Async<NoReply> detail::SupervisorServer::handle_info(detail::SupervisorTryAgain again) {
   Position c = find(again.id);
   // Stopped meanwhile (terminate_child): nothing to retry.
   if (c == children_.end() || !c->restarting) co_return noreply();
@@ -457,13 +450,13 @@ Async<NoReply> Supervisor::handle_info(detail::SupervisorTryAgain again) {
   co_return noreply();
 }
 
-Async<void> Supervisor::terminate(const ExitReason&) {
+Async<void> detail::SupervisorServer::terminate(const ExitReason&) {
   co_await stop_range(children_.begin());
 }
 
 // ---- Serving the API ----------------------------------------------------------------------
 
-Async<Message> Supervisor::handle_call(detail::SupervisorStartChild request) {
+Async<Message> detail::SupervisorServer::handle_call(detail::SupervisorStartChild request) {
   if (Status s = validate_against(flags_, request.spec); !s) co_return Message::of(s.error());
   if (Position c = find(request.spec.id); c != children_.end()) {
     if (c->pid)
@@ -484,7 +477,7 @@ Async<Message> Supervisor::handle_call(detail::SupervisorStartChild request) {
   co_return Message::of(*r);
 }
 
-Async<Message> Supervisor::handle_call(detail::SupervisorTerminateChild request) {
+Async<Message> detail::SupervisorServer::handle_call(detail::SupervisorTerminateChild request) {
   if (request.pid) co_return error_reply(ErrorKind::not_found, "terminate_child by pid: a static supervisor's children are named by id");
   Position c = find(request.id);
   if (c == children_.end()) co_return error_reply(ErrorKind::not_found, "no child " + quoted(request.id));
@@ -493,7 +486,7 @@ Async<Message> Supervisor::handle_call(detail::SupervisorTerminateChild request)
   co_return ok_reply();
 }
 
-Async<Message> Supervisor::handle_call(detail::SupervisorRestartChild request) {
+Async<Message> detail::SupervisorServer::handle_call(detail::SupervisorRestartChild request) {
   Position c = find(request.id);
   if (c == children_.end()) co_return error_reply(ErrorKind::not_found, "no child " + quoted(request.id));
   if (c->pid) co_return error_reply(ErrorKind::running, "child " + quoted(request.id) + " is running", c->pid);
@@ -508,7 +501,7 @@ Async<Message> Supervisor::handle_call(detail::SupervisorRestartChild request) {
   co_return Message::of(*r);
 }
 
-Message Supervisor::handle_call(detail::SupervisorDeleteChild request) {
+Message detail::SupervisorServer::handle_call(detail::SupervisorDeleteChild request) {
   Position c = find(request.id);
   if (c == children_.end()) return error_reply(ErrorKind::not_found, "no child " + quoted(request.id));
   if (c->pid) return error_reply(ErrorKind::running, "child " + quoted(request.id) + " is running", c->pid);
@@ -517,20 +510,20 @@ Message Supervisor::handle_call(detail::SupervisorDeleteChild request) {
   return ok_reply();
 }
 
-std::vector<ChildInfo> Supervisor::handle_call(detail::SupervisorWhichChildren) {
+std::vector<ChildInfo> detail::SupervisorServer::handle_call(detail::SupervisorWhichChildren) {
   std::vector<ChildInfo> out;
   out.reserve(children_.size());
   for (auto c = children_.rbegin(); c != children_.rend(); ++c) out.push_back(info_of(*c));
   return out;
 }
 
-ChildCounts Supervisor::handle_call(detail::SupervisorCountChildren) {
+ChildCounts detail::SupervisorServer::handle_call(detail::SupervisorCountChildren) {
   ChildCounts n;
   for (const Child& c : children_) n.add(static_cast<bool>(c.pid), c.spec.type);
   return n;
 }
 
-Message Supervisor::handle_call(detail::SupervisorGetChildSpec request) {
+Message detail::SupervisorServer::handle_call(detail::SupervisorGetChildSpec request) {
   Position c = children_.end();
   if (request.pid) {
     if (auto it = by_pid_.find(request.pid); it != by_pid_.end()) c = it->second;
@@ -544,7 +537,7 @@ Message Supervisor::handle_call(detail::SupervisorGetChildSpec request) {
   return Message::of(std::move(full));
 }
 
-Message Supervisor::handle_call(detail::SupervisorWhichChild request) {
+Message detail::SupervisorServer::handle_call(detail::SupervisorWhichChild request) {
   Position c = find(request.id);
   if (c == children_.end()) return error_reply(ErrorKind::not_found, "no child " + quoted(request.id));
   return Message::of(info_of(*c));
@@ -553,33 +546,12 @@ Message Supervisor::handle_call(detail::SupervisorWhichChild request) {
 // ---- Reports ------------------------------------------------------------------------------
 
 // One line: the supervisor, what happened, the child's id and pid, the reason.
-void Supervisor::report(std::string_view what, const Child& c, Pid pid, const ExitReason& reason,
+void detail::SupervisorServer::report(std::string_view what, const Child& c, Pid pid, const ExitReason& reason,
                         std::string_view outcome) const {
-  std::string line = "coppice: Supervisor ";
-  line.append(self().to_string());
-  if (name_.is_local_name() || name_.is_registry_name()) {
-    line.push_back(' ');
-    line.append(name_.to_string());
-  }
-  line.push_back(' ');
-  line.append(what);
-  line.append(": child ");
-  line.append(quoted(c.spec.id));
-  if (pid) {
-    line.push_back(' ');
-    line.append(pid.to_string());
-  }
-  line.append(" reason ");
-  line.append(reason.to_string());
-  if (!outcome.empty()) {
-    line.append(" (");
-    line.append(outcome);
-    line.push_back(')');
-  }
-  log(line);
+  detail::report_child(behaviour, name_, what, detail::child_named(c.spec.id), pid, reason.to_string(), outcome);
 }
 
-void Supervisor::report_start_error(const Child& c, const Error& error) const {
+void detail::SupervisorServer::report_start_error(const Child& c, const Error& error) const {
   report("start_error", c, Pid{}, ExitReason::other(error.to_string()));
 }
 

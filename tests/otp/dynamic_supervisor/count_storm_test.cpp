@@ -77,7 +77,7 @@ TEST(DynamicSupervisorStorm, CountChildrenMatchesWhichChildrenAfterAStorm) {
   coppice::Runtime rt(log.options());
   ASSERT_TRUE(coppice::Registry::start(rt, coppice::RegistryOptions{std::string(registry_name)}));
   DynamicSupervisorOptions options;
-  options.max_restarts = 1000000;  // the storm is not meant to trip the intensity
+  options.intensity = 1000000;  // the storm is not meant to trip the intensity
   Pid sup = DynamicSupervisor::start(rt, options).value();
   const std::size_t n = 400 / scale;
   auto spec = DynamicSupervisor::share(coppice::child<Registered>("registered"));

@@ -200,16 +200,16 @@ TEST(DynamicSupervisor, StartsChildrenAndCountsThem) {
 TEST(DynamicSupervisor, OptionsAreValidatedByField) {
   coppice::Runtime rt(workers(2));
   DynamicSupervisorOptions bad_restarts;
-  bad_restarts.max_restarts = -1;
+  bad_restarts.intensity = -1;
   Result<Pid> r = DynamicSupervisor::start(rt, bad_restarts);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::invalid_argument);
-  EXPECT_NE(r.error().message().find("max_restarts"), std::string::npos);
+  EXPECT_NE(r.error().message().find("intensity"), std::string::npos);
   DynamicSupervisorOptions bad_period;
-  bad_period.max_seconds = std::chrono::milliseconds(0);
+  bad_period.period = std::chrono::milliseconds(0);
   r = DynamicSupervisor::start(rt, bad_period);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message().find("max_seconds"), std::string::npos);
+  EXPECT_NE(r.error().message().find("period"), std::string::npos);
 }
 
 TEST(DynamicSupervisor, SignificantAndMissingStartAreInvalidChildSpecs) {
@@ -355,14 +355,14 @@ TEST(Scenario, supervisor_SUITE_child_adm_simple) {
 }
 
 // 56. [SUPT simple_one_for_one] a crashed child of two is restarted; crashes beyond
-// max_restarts 2 make the supervisor exit shutdown.
+// intensity 2 make the supervisor exit shutdown.
 TEST(Scenario, supervisor_SUITE_simple_one_for_one) {
   CapturedLog log;
   coppice::Runtime rt(log.options());
   Inbox inbox(rt);
   DynamicSupervisorOptions o;
-  o.max_restarts = 2;
-  o.max_seconds = std::chrono::hours(1);
+  o.intensity = 2;
+  o.period = std::chrono::hours(1);
   Pid sup = DynamicSupervisor::start(rt, o).value();
   coppice::Ref sup_ref = inbox.monitor(sup);
   auto spec = worker_spec(inbox, {InitDoes::ok});
@@ -464,7 +464,7 @@ TEST(Scenario, dynamic_supervisor_test_restart_types) {
   coppice::Runtime rt(log.options());
   Inbox inbox(rt);
   DynamicSupervisorOptions o;
-  o.max_restarts = 100;
+  o.intensity = 100;
   Pid sup = DynamicSupervisor::start(rt, o).value();
   struct Row {
     Restart restart;
@@ -524,7 +524,7 @@ TEST(Scenario, dynamic_supervisor_test_restart_types) {
   EXPECT_TRUE(coppice::stop(rt, sup, ExitReason::shutdown()));
 }
 
-// 78. [EX dynamic_supervisor_test "child triggers maximum restarts"] max_restarts 1 and a
+// 78. [EX dynamic_supervisor_test "child triggers maximum restarts"] intensity 1 and a
 // child whose start fails on restart: the failed attempts count, and the supervisor exits
 // shutdown.
 TEST(Scenario, dynamic_supervisor_test_child_triggers_maximum_restarts) {
@@ -532,7 +532,7 @@ TEST(Scenario, dynamic_supervisor_test_child_triggers_maximum_restarts) {
   coppice::Runtime rt(log.options());
   Inbox inbox(rt);
   DynamicSupervisorOptions o;
-  o.max_restarts = 1;
+  o.intensity = 1;
   Pid sup = DynamicSupervisor::start(rt, o).value();
   coppice::Ref sup_ref = inbox.monitor(sup);
   Pid c = DynamicSupervisor::start_child(rt, sup, worker_spec(inbox, {InitDoes::ok, InitDoes::error})).value();
@@ -541,7 +541,7 @@ TEST(Scenario, dynamic_supervisor_test_child_triggers_maximum_restarts) {
   std::optional<coppice::Down> d = down_for(inbox, sup_ref);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->reason, ExitReason::shutdown());
-  EXPECT_GE(log.count("start_error while restarting"), 1u);
+  EXPECT_GE(log.count("(while restarting)"), 1u);
 }
 
 // 80. [EX dynamic_supervisor_test terminate_child] ok, then not_found; and on a restarting
@@ -551,8 +551,8 @@ TEST(Scenario, dynamic_supervisor_test_terminate_child) {
   coppice::Runtime rt(log.options());
   Inbox inbox(rt);
   DynamicSupervisorOptions o;
-  o.max_restarts = 1000000;
-  o.max_seconds = std::chrono::hours(1);
+  o.intensity = 1000000;
+  o.period = std::chrono::hours(1);
   Pid sup = DynamicSupervisor::start(rt, o).value();
 
   Pid c = DynamicSupervisor::start_child(rt, sup, worker_spec(inbox, {InitDoes::ok})).value();

@@ -30,7 +30,7 @@ PartitionSupervisorOptions shards(std::size_t n) {
   PartitionSupervisorOptions o;
   o.child = coppice::child<Shard>("shard");
   o.partitions = n;
-  o.max_restarts = 1000000;  // the crashes are not meant to trip the intensity
+  o.intensity = 1000000;  // the crashes are not meant to trip the intensity
   return o;
 }
 

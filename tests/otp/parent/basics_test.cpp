@@ -149,14 +149,14 @@ TEST(ParentBasics, InvalidParentOptionsFailTheStartNamingTheField) {
   coppice::Runtime rt(quiet(workers(2)));
   Inbox inbox(rt);
   ParentOptions negative;
-  negative.max_restarts = -1;
+  negative.intensity = -1;
   Result<Pid> a = Owner::start(rt, {}, inbox.pid(), negative);
   ASSERT_FALSE(a);
   EXPECT_EQ(a.error().kind(), ErrorKind::start_error);
-  EXPECT_NE(a.error().to_string().find("max_restarts"), std::string::npos) << a.error();
+  EXPECT_NE(a.error().to_string().find("intensity"), std::string::npos) << a.error();
   ParentOptions zero;
-  zero.max_seconds = std::chrono::milliseconds(0);
+  zero.period = std::chrono::milliseconds(0);
   Result<Pid> b = Owner::start(rt, {}, inbox.pid(), zero);
   ASSERT_FALSE(b);
-  EXPECT_NE(b.error().to_string().find("max_seconds"), std::string::npos) << b.error();
+  EXPECT_NE(b.error().to_string().find("period"), std::string::npos) << b.error();
 }

@@ -121,10 +121,10 @@ inline RecorderOptions starting(std::vector<ParentChildSpec> at_init) {
   o.at_init = std::move(at_init);
   return o;
 }
-inline ParentOptions intensity(std::optional<int> max_restarts, std::chrono::milliseconds max_seconds = 5000ms) {
+inline ParentOptions intensity(std::optional<int> restarts, std::chrono::milliseconds period = 5000ms) {
   ParentOptions o;
-  o.max_restarts = max_restarts;
-  o.max_seconds = max_seconds;
+  o.intensity = restarts;
+  o.period = period;
   return o;
 }
 

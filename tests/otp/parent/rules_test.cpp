@@ -87,7 +87,7 @@ bool has_text(const coppice::Error& e, std::string_view text) { return e.to_stri
 
 // a, d, b(binds a), c(binds b): a crash of a stops c then b (reverse start order) and starts
 // a, b, c again (start order), each in its place in children(); d is untouched. The whole
-// event is one restart: with max_restarts 1 the parent survives it, and gives up on a second
+// event is one restart: with intensity 1 the parent survives it, and gives up on a second
 // event within the window (stopping what is left, newest first).
 TEST(ParentBinding, BoundSiblingsStopInReverseRestartInOrderAndCountAsOneRestart) {
   coppice::Runtime rt(quiet(workers(2)));
@@ -389,7 +389,7 @@ TEST(ParentRestart, AFailedStartInARestartSkipsItsDependentsButNotTheOthers) {
   for (const ParentChild& c : now) EXPECT_TRUE(c.pid) << c.id;
 }
 
-// restart_child whose start fails answers ok and the failure is a crash: with max_restarts 0
+// restart_child whose start fails answers ok and the failure is a crash: with intensity 0
 // the parent gives up (after the request has been answered).
 TEST(ParentRestart, AFailedStartInRestartChildCountsAsACrash) {
   coppice::Runtime rt(quiet(workers(2)));
@@ -437,7 +437,7 @@ TEST(ParentRestart, TheParentAnswersWhileAChildKeepsFailingToRestart) {
   EXPECT_EQ(ParentClient::child_pid(rt, *parent, "flaky").value_or(Pid{}), again);
 }
 
-// Failed restarts count toward the intensity: max_restarts 2, a crash then two failed
+// Failed restarts count toward the intensity: intensity 2, a crash then two failed
 // starts is a third restart in the window.
 TEST(ParentRestart, FailedRestartsCountTowardTheIntensity) {
   coppice::Runtime rt(quiet(workers(2)));
@@ -456,7 +456,7 @@ TEST(ParentRestart, FailedRestartsCountTowardTheIntensity) {
   EXPECT_EQ(drain<InitFailed>(inbox), 2u);
 }
 
-// A per-child max_restarts applies to that child only, beside a parent-wide infinity.
+// A per-child intensity applies to that child only, beside a parent-wide infinity.
 TEST(ParentRestart, PerChildMaxRestartsBesideAnInfiniteParentLimit) {
   coppice::Runtime rt(quiet(workers(2)));
   Inbox inbox(rt);
@@ -464,7 +464,7 @@ TEST(ParentRestart, PerChildMaxRestartsBesideAnInfiniteParentLimit) {
   Result<Pid> parent = start_recorder(rt, o, with_parent(intensity(std::nullopt)));
   ASSERT_TRUE(parent) << parent.error();
   Pid free = start_one(rt, *parent, pworker("free", o));
-  Pid limited = start_one(rt, *parent, pworker("limited", o).with_max_restarts(1));
+  Pid limited = start_one(rt, *parent, pworker("limited", o).with_intensity(1));
   drain<Started>(inbox);
   const Ref mp = inbox.monitor(*parent);
   for (int i = 0; i < 5; ++i) {
@@ -485,7 +485,7 @@ TEST(ParentRestart, PerChildMaxRestartsBesideAnInfiniteParentLimit) {
 
 // The intensity window's boundary (SEMANTICS.md 7.4, the `parent` library's counter): with a
 // window of W ms, a restart at t still counts at `now` while t + W - 1 >= now, so with
-// max_restarts 1 a second restart W - 1 ms after the first gives up and one W ms after it
+// intensity 1 a second restart W - 1 ms after the first gives up and one W ms after it
 // does not. Both sides, for the parent-wide limit and for a per-child one.
 //
 // Parent reads steady_clock itself (there is no clock to control), so the test brackets each
@@ -582,7 +582,7 @@ TEST(ParentRestart, IntensityWindowCountsARestartWhileTPlusIntervalMinusOneIsNot
   };
   const std::vector<Limit> limits{
       {"parent-wide", intensity(1, std::chrono::milliseconds(window)), pworker("c", o)},
-      {"per child", intensity(std::nullopt), pworker("c", o).with_max_restarts(1, std::chrono::milliseconds(window))},
+      {"per child", intensity(std::nullopt), pworker("c", o).with_intensity(1, std::chrono::milliseconds(window))},
   };
   for (const Limit& limit : limits) {
     SCOPED_TRACE(limit.name);
@@ -593,12 +593,12 @@ TEST(ParentRestart, IntensityWindowCountsARestartWhileTPlusIntervalMinusOneIsNot
     if (inside == Trial::discarded || outside == Trial::discarded) {
       GTEST_SKIP() << "no restart could be bracketed within one millisecond on this machine";
     }
-    EXPECT_EQ(inside, Trial::gave_up) << "a restart W - 1 ms after the first must exceed max_restarts 1";
+    EXPECT_EQ(inside, Trial::gave_up) << "a restart W - 1 ms after the first must exceed intensity 1";
     EXPECT_EQ(outside, Trial::restarted) << "a restart W ms after the first is alone in the window";
   }
 }
 
-// return_children of a child that crashed counts as a restart: with max_restarts 0 it is
+// return_children of a child that crashed counts as a restart: with intensity 0 it is
 // one too many.
 TEST(ParentRestart, ReturningACrashedChildCountsAsARestart) {
   coppice::Runtime rt(quiet(workers(2)));
@@ -979,14 +979,14 @@ TEST(ParentClientApi, EveryFunctionAwaitedInsideAProcess) {
     Result<Pid> pa = co_await cp;
     EXPECT_EQ(pa.value_or(Pid{}), *a);
     auto um = ParentClient::update_child_meta(parent, "a", 2);
-    Result<coppice::detail::SupervisorOk> updated = co_await um;
+    Status updated = co_await um;
     EXPECT_TRUE(updated.has_value());
     auto cm = ParentClient::child_meta(parent, "a");
     Result<std::any> meta = co_await cm;
     CO_ASSERT_TRUE(meta.has_value());
     EXPECT_EQ(std::any_cast<int>(*meta), 2);
     auto rc = ParentClient::restart_child(parent, "a");
-    Result<coppice::detail::SupervisorOk> restarted = co_await rc;
+    Status restarted = co_await rc;
     EXPECT_TRUE(restarted.has_value());
     auto cp2 = ParentClient::child_pid(parent, "a");
     Result<Pid> a2 = co_await cp2;
@@ -998,21 +998,21 @@ TEST(ParentClientApi, EveryFunctionAwaitedInsideAProcess) {
     CO_ASSERT_TRUE(one.has_value());
     EXPECT_EQ(ids_of(*one), std::vector<std::string>{"a"});
     auto ret = ParentClient::return_children(parent, *one);
-    Result<coppice::detail::SupervisorOk> back = co_await ret;
+    Status back = co_await ret;
     EXPECT_TRUE(back.has_value());
     auto sa = ParentClient::shutdown_all(parent);
     Result<StoppedChildren> all = co_await sa;
     CO_ASSERT_TRUE(all.has_value());
     EXPECT_EQ(ids_of(*all), std::vector<std::string>{"a"});
     auto ret2 = ParentClient::return_children(parent, *all);
-    Result<coppice::detail::SupervisorOk> back2 = co_await ret2;
+    Status back2 = co_await ret2;
     EXPECT_TRUE(back2.has_value());
     auto nf = ParentClient::child_pid(parent, "nope");
     Result<Pid> none = co_await nf;
     CO_ASSERT_FALSE(none.has_value());
     EXPECT_EQ(none.error().kind(), ErrorKind::not_found);
     auto rnf = ParentClient::restart_child(parent, "nope");
-    Result<coppice::detail::SupervisorOk> rnone = co_await rnf;
+    Status rnone = co_await rnf;
     CO_ASSERT_FALSE(rnone.has_value());
     EXPECT_EQ(rnone.error().kind(), ErrorKind::not_found);
   });
@@ -1443,8 +1443,8 @@ TEST(ParentValidation, ErrorsNameTheField) {
   significant.with_restart(Restart::temporary).as_significant();
   const std::vector<Case> cases{
       {"lifetime", base().with_lifetime(-5ms)},
-      {"max_restarts", base().with_max_restarts(-1)},
-      {"max_seconds", base().with_max_restarts(1, 0ms)},
+      {"intensity", base().with_intensity(-1)},
+      {"period", base().with_intensity(1, 0ms)},
       {"backoff", base().with_backoff(backoff([](Backoff& b) { b.initial = 0ms; }))},
       {"backoff", base().with_backoff(backoff([](Backoff& b) { b.max = b.initial - 1ms; }))},
       {"backoff", base().with_backoff(backoff([](Backoff& b) { b.multiplier = 0.5; }))},

@@ -225,10 +225,10 @@ TEST(Scenario, parent_parent_test_child_termination) {
 }
 
 // Scenario 100 [parent_test "takes down the entire parent on too many restarts"]: parent-wide
-// max_restarts 2: a third crash ⇒ the parent logs "Too many restarts in parent process",
-// stops every child and exits too_many_restarts; the same with a per-child max_restarts 2 /
-// max_seconds 1 beside a parent-wide infinity; and restarts at 0, 1 and 2 s with max 2 in
-// 2 s survive (the window the parent builds: RestartIntensity(max, max_seconds - 1 ms)).
+// intensity 2: a third crash ⇒ the parent logs "Too many restarts in parent process",
+// stops every child and exits too_many_restarts; the same with a per-child intensity 2 /
+// period 1 beside a parent-wide infinity; and restarts at 0, 1 and 2 s with max 2 in
+// 2 s survive (the window the parent builds: RestartIntensity(max, period - 1 ms)).
 namespace {
 
 // Three crashes of the child `crasher` beside a `bystander`: the parent restarts the first
@@ -269,26 +269,26 @@ void expect_give_up_on_the_third_crash(ParentOptions options, std::function<Pare
 
 TEST(Scenario, parent_parent_test_takes_down_the_entire_parent_on_too_many_restarts) {
   {
-    SCOPED_TRACE("parent-wide max_restarts 2");
+    SCOPED_TRACE("parent-wide intensity 2");
     expect_give_up_on_the_third_crash(intensity(2), [](Pid o) { return pworker("crasher", o); });
   }
   {
-    SCOPED_TRACE("per-child max_restarts 2 in 1 s, parent-wide infinity");
+    SCOPED_TRACE("per-child intensity 2 in 1 s, parent-wide infinity");
     expect_give_up_on_the_third_crash(intensity(std::nullopt),
-                                      [](Pid o) { return pworker("crasher", o).with_max_restarts(2, 1000ms); });
+                                      [](Pid o) { return pworker("crasher", o).with_intensity(2, 1000ms); });
   }
   // The window, with the clock at 0, 1 and 2 s and max 2 in 2 s: the parent's construction
-  // (parent_children.cpp: RestartIntensity(max_restarts, max_seconds - 1 ms), the `parent` library's
+  // (parent_children.cpp: RestartIntensity(intensity, period - 1 ms), the `parent` library's
   // "purged when t + interval - 1 < now") lets the restart at 0 s out at 2 s: it survives.
   const ParentOptions two_in_two = intensity(2, 2000ms);
   const auto t0 = std::chrono::steady_clock::time_point(std::chrono::hours(1));
-  RestartIntensity window(two_in_two.max_restarts.value_or(0), two_in_two.max_seconds - 1ms);
+  RestartIntensity window(two_in_two.intensity.value_or(0), two_in_two.period - 1ms);
   EXPECT_FALSE(window.add(t0));
   EXPECT_FALSE(window.add(t0 + 1s));
   EXPECT_FALSE(window.add(t0 + 2s)) << "three restarts at 0, 1, 2 s with max 2 in 2 s must survive";
   EXPECT_EQ(window.in_window(), 2u);
   // One millisecond earlier the restart at 0 s is still in: that third restart gives up.
-  RestartIntensity sooner(two_in_two.max_restarts.value_or(0), two_in_two.max_seconds - 1ms);
+  RestartIntensity sooner(two_in_two.intensity.value_or(0), two_in_two.period - 1ms);
   EXPECT_FALSE(sooner.add(t0));
   EXPECT_FALSE(sooner.add(t0 + 1s));
   EXPECT_TRUE(sooner.add(t0 + 1999ms));

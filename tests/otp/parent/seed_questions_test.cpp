@@ -170,7 +170,7 @@ TEST(Scenario, seed_111_parent_shutdown_all_normal_stops_trapping_children_with_
 // its parent hears of the death, so the restart never finds its name taken).
 void keeps_its_name(coppice::Runtime& rt, Inbox& inbox, const ServerRef& name) {
   ParentOptions room;
-  room.max_restarts = std::nullopt;  // twenty restarts in a row are the point here
+  room.intensity = std::nullopt;  // twenty restarts in a row are the point here
   Pid p = Owner::start(rt, StartOptions{}, inbox.pid(), room,
                        std::vector<ParentChildSpec>{ParentChildSpec(worker("srv", inbox.pid()).name(name))})
               .value();

@@ -388,6 +388,24 @@ TEST(SupervisorStop, AChildThatIgnoresShutdownIsKilledAfterItsTimeout) {
   EXPECT_EQ(log.count("shutdown_error: child 'mule'"), 1u);
 }
 
+// A shutdown time takes any std::chrono unit (issue 13 item 4): microseconds are rounded up to
+// whole milliseconds, never down to 0, and the child is killed when they are up.
+TEST(SupervisorStop, AShutdownTimeoutInMicrosecondsIsRoundedUpToWholeMilliseconds) {
+  EXPECT_EQ(Shutdown::timeout(500us), Shutdown::timeout(1ms));
+  EXPECT_EQ(Shutdown::timeout(1500us).time(), 2ms);
+  EXPECT_EQ(Shutdown::timeout(0us).time(), 0ms);
+  CapturedLog log;
+  coppice::Runtime rt(log.options());
+  Inbox inbox(rt);
+  Pid sup = Supervisor::start(rt, {stubborn("mule", inbox.pid()).with_shutdown(Shutdown::timeout(500us))},
+                              flags(Strategy::one_for_one))
+                .value();
+  coppice::Ref m = inbox.monitor(started_pid(inbox, "mule"));
+  ASSERT_TRUE(coppice::stop(rt, sup, ExitReason::shutdown()).has_value());
+  EXPECT_EQ(down_for(inbox, m)->reason, ExitReason::killed());
+  EXPECT_EQ(log.count("shutdown_error: child 'mule'"), 1u);
+}
+
 // [SUPT child_unlink] A child that unlinked itself is still stopped (the supervisor monitors
 // it), and the supervisor does not hang.
 TEST(SupervisorStop, AChildThatUnlinkedItselfIsStillStopped) {

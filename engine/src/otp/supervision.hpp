@@ -1,0 +1,98 @@
+// What every supervisor shares, written once: Supervisor, DynamicSupervisor (and so
+// TaskSupervisor), PartitionSupervisor (a Supervisor) and Parent count restarts, stop children
+// and report the same way, here.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "coppice/async.hpp"
+#include "coppice/child_spec.hpp"
+#include "coppice/exit_reason.hpp"
+#include "coppice/pid.hpp"
+#include "coppice/server_ref.hpp"
+
+namespace coppice::detail {
+
+// ---- The protocol (the client functions: Supervisor's statics; Parent answers some) -------
+
+struct SupervisorStartChild {
+  ChildSpec spec;
+};
+struct SupervisorTerminateChild {
+  std::string id;
+  Pid pid;  // by pid: OTP's terminate_child(Sup, Pid), not_found on a static supervisor
+};
+struct SupervisorRestartChild {
+  std::string id;
+};
+struct SupervisorDeleteChild {
+  std::string id;
+};
+struct SupervisorWhichChildren {};
+struct SupervisorCountChildren {};
+struct SupervisorGetChildSpec {
+  std::string id;
+  Pid pid;  // by pid when set
+};
+struct SupervisorWhichChild {
+  std::string id;
+};
+// The supervisor's note to itself: try the failed restart of `id` again (OTP's
+// try_again_restart), after the messages already queued.
+struct SupervisorTryAgain {
+  std::string id;
+};
+// The reply of every supervisor request that answers only ok or an error (the client
+// functions turn it into a Status).
+struct SupervisorOk {};
+
+// ---- Restarts (SEMANTICS.md 3.5, 3.7) -----------------------------------------------------
+
+// Whether a child that exited with `reason` is restarted: permanent always; transient unless
+// the reason is clean (normal, shutdown, shutdown with a detail); temporary never. The same
+// rule for Parent (SEMANTICS.md 0: a transient child is not restarted after shutdown).
+bool restarts(Restart restart, const ExitReason& reason);
+
+// A restart is counted with RestartIntensity::add (child_spec.hpp): one per supervisor, and
+// a Parent's per-child one beside it.
+
+// ---- Shutting children down (SEMANTICS.md 3.4 and 4) -------------------------------------
+
+// Stops one child with OTP's protocol: monitor; kill (brutal_kill) or shutdown then kill
+// after the timeout, or shutdown and wait (infinity); then unlink and take a queued EXIT from
+// it. Returns the reason it exited with (the EXIT's reason is preferred over the DOWN's).
+// A child that unlinked itself still stops (the monitor sees it go). `signal` is the exit
+// signal sent before the kill (a Parent sends other reasons: timeout, or shutdown_all's).
+Async<ExitReason> shutdown_child(Pid child, Shutdown how, ExitReason signal = ExitReason::shutdown());
+
+// Stops many children at once (DynamicSupervisor, and PartitionSupervisor's partitions):
+// every one gets its signal, then all are awaited; one timer per distinct timeout kills the
+// stragglers. Returns each child's reason, in the order given.
+Async<std::vector<ExitReason>> shutdown_children(std::vector<std::pair<Pid, Shutdown>> children);
+
+// Whether a shutdown's outcome is what was asked for (otherwise it is reported as
+// shutdown_error, never returned): killed for brutal_kill; shutdown; or, for a non-permanent
+// child, normal or shutdown with a detail too.
+bool expected_shutdown_reason(const ExitReason& reason, Shutdown how, Restart restart);
+
+// ---- Reports ------------------------------------------------------------------------------
+
+// The start of every report line: "coppice: <behaviour> <self>[ <name>] <what>" (the name
+// when the supervisor is registered).
+std::string report_head(std::string_view behaviour, const ServerRef& name, std::string_view what);
+
+// One line about a child, in one format for every supervisor:
+//   coppice: <behaviour> <self>[ <name>] <what>: <child>[ <pid>] reason <reason>[ (<outcome>)]
+// `what` is OTP's: start_error, child_terminated, shutdown_error,
+// reached_max_restart_intensity. `child` names it ("child 'id'"); `pid` is left out when
+// Pid{}.
+void report_child(std::string_view behaviour, const ServerRef& name, std::string_view what, std::string_view child,
+                  Pid pid, std::string_view reason, std::string_view outcome = {});
+
+// "child 'id'", or "child" for a child without an id (a DynamicSupervisor's).
+std::string child_named(std::string_view id);
+
+}  // namespace coppice::detail
