@@ -320,7 +320,7 @@ std::vector<ChildSpec> top_children(Soak& soak) {
 
 // Target t: a worker key (t < W), a partition (t < W + P), or a child of the parent.
 Pid resolve(Runtime* rt, const Settings& s, std::uint32_t t) {
-  coppice::detail::RuntimeCore& core = rt != nullptr ? rt->core() : coppice::detail::current_core();
+  coppice::detail::RuntimeCore& core = rt != nullptr ? coppice::detail::core_of(*rt) : coppice::detail::current_core();
   if (t < s.workers) return ServerRef::via(kNames, worker_key(t)).whereis(core);
   if (t < s.workers + s.partitions) {
     Result<Pid> p = rt != nullptr ? PartitionSupervisor::whereis(*rt, kPartitions, t - s.workers)

@@ -170,6 +170,9 @@ struct ServerStatus {
   std::string state;  // the server's format_status(), if it has one
 };
 
+// What sys::suspend, sys::resume and sys::replace_state answer when they succeed.
+struct SystemOk {};
+
 // A start in flight (for supervisors that serve other requests while a child runs init):
 // the server is spawned, linked and monitored; its acknowledgement will arrive as a reply to
 // `ack`, or its DOWN to `monitor` if it dies first. start_outcome reads either.
@@ -379,15 +382,15 @@ CallAwaiter<S> get_state(const ServerRef& server, std::chrono::nanoseconds timeo
 }
 // Runs `f` on the server's state between its callbacks.
 template <class S>
-CallAwaiter<detail::SystemOk> replace_state(const ServerRef& server, std::function<void(S&)> f,
+CallAwaiter<SystemOk> replace_state(const ServerRef& server, std::function<void(S&)> f,
                                            std::chrono::nanoseconds timeout = default_call_timeout) {
   auto apply = [f = std::move(f)](void* state) { f(*static_cast<S*>(state)); };
-  return detail::call_ref<detail::SystemOk>(
+  return detail::call_ref<SystemOk>(
       server, Message::of(detail::SystemRequest{detail::SystemRequest::Op::replace_state, &typeid(S), std::move(apply), {}}), timeout);
 }
 CallAwaiter<ServerStatus> get_status(const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
-CallAwaiter<detail::SystemOk> suspend(const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
-CallAwaiter<detail::SystemOk> resume(const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
+CallAwaiter<SystemOk> suspend(const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
+CallAwaiter<SystemOk> resume(const ServerRef& server, std::chrono::nanoseconds timeout = default_call_timeout);
 
 // The same from a plain thread, each with an Inbox made for the one call (see
 // GenServer::call(Runtime&, ...)).
@@ -401,7 +404,7 @@ template <class S>
 Status replace_state(Runtime& rt, const ServerRef& server, std::function<void(S&)> f,
                      std::chrono::nanoseconds timeout = default_call_timeout) {
   auto apply = [f = std::move(f)](void* state) { f(*static_cast<S*>(state)); };
-  auto r = detail::reply_as<detail::SystemOk>(
+  auto r = detail::reply_as<SystemOk>(
       detail::call_blocking(rt, server,
                             Message::of(detail::SystemRequest{detail::SystemRequest::Op::replace_state, &typeid(S), std::move(apply), {}}),
                             timeout),

@@ -297,7 +297,7 @@ Task<detail::task_value_t<F, Args...>> async(Inbox& owner, F&& f, Args&&... args
   detail::TaskRefs refs;
   refs.owner = owner.pid();
   refs.alias = detail::inbox_alias(owner);
-  refs.pid = detail::spawn_in<detail::TaskProcessFor<F, Args...>>(owner.runtime().core(), detail::SpawnOptions{},
+  refs.pid = detail::spawn_in<detail::TaskProcessFor<F, Args...>>(detail::core_of(owner.runtime()), detail::SpawnOptions{},
                                                                   From{refs.owner, refs.alias}, true,
                                                                   std::forward<F>(f), std::forward<Args>(args)...);
   refs.monitor = owner.monitor(refs.pid);
@@ -325,7 +325,7 @@ Pid start(F&& f, Args&&... args) {
 template <class F, class... Args>
   requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
 Pid start(Runtime& runtime, F&& f, Args&&... args) {
-  return detail::spawn_in<detail::TaskProcessFor<F, Args...>>(runtime.core(), detail::SpawnOptions{}, From{}, false,
+  return detail::spawn_in<detail::TaskProcessFor<F, Args...>>(detail::core_of(runtime), detail::SpawnOptions{}, From{}, false,
                                                               std::forward<F>(f), std::forward<Args>(args)...);
 }
 

@@ -1,4 +1,5 @@
-// The system requests (sys:get_state, suspend, stop...) a server serves between its callbacks.
+// The system requests (sys:get_state, suspend, stop...) a server serves between its callbacks;
+// they are answered with a SystemOk (gen_server.hpp) or the state.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,5 @@ struct SystemRequest {
   std::function<void(void*)> replace;
   ExitReason reason;
 };
-struct SystemOk {};
 
 }  // namespace coppice::detail
