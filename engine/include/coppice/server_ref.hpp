@@ -83,13 +83,4 @@ class ServerRef {
   std::variant<std::monostate, Pid, std::string, RegistryName, ParentChildName> where_;
 };
 
-namespace detail {
-// Implemented by the Registry (registry.cpp).
-Pid registry_whereis(RuntimeCore& core, const RegistryName& name);
-Status registry_register_self(const RegistryName& name);
-void registry_unregister_self(const RegistryName& name);
-// Implemented by Parent (parent_children.cpp): the live child `id` of the live parent `parent`.
-Pid parent_child_whereis(RuntimeCore& core, Pid parent, std::string_view id);
-}  // namespace detail
-
 }  // namespace coppice

@@ -15,6 +15,7 @@
 namespace coppice {
 class Runtime;
 class ServerRef;
+struct RegistryName;
 struct RequestId;
 }  // namespace coppice
 
@@ -47,5 +48,12 @@ void start_activity(std::coroutine_handle<> root, bool body);
 RequestId send_request_envelope(Pid to, Envelope* request);
 TimerRef start_timer(RuntimeCore& core, std::chrono::milliseconds delay, Pid to, Envelope* e);
 bool cancel_timer(RuntimeCore& core, TimerRef timer);
+
+// Implemented by the Registry (registry.cpp).
+Pid registry_whereis(RuntimeCore& core, const RegistryName& name);
+Status registry_register_self(const RegistryName& name);
+void registry_unregister_self(const RegistryName& name);
+// Implemented by Parent (parent_children.cpp): the live child `id` of the live parent `parent`.
+Pid parent_child_whereis(RuntimeCore& core, Pid parent, std::string_view id);
 
 }  // namespace coppice::detail
