@@ -320,14 +320,14 @@ std::vector<ChildSpec> top_children(Soak& soak) {
 
 // Target t: a worker key (t < W), a partition (t < W + P), or a child of the parent.
 Pid resolve(Runtime* rt, const Settings& s, std::uint32_t t) {
-  coppice::detail::RuntimeCore& core = rt != nullptr ? rt->core() : coppice::detail::current_core();
-  if (t < s.workers) return ServerRef::via(kNames, worker_key(t)).whereis(core);
+  auto whereis = [rt](const ServerRef& name) { return rt != nullptr ? name.whereis(*rt) : name.whereis(); };
+  if (t < s.workers) return whereis(ServerRef::via(kNames, worker_key(t)));
   if (t < s.workers + s.partitions) {
     Result<Pid> p = rt != nullptr ? PartitionSupervisor::whereis(*rt, kPartitions, t - s.workers)
                                   : PartitionSupervisor::whereis(kPartitions, t - s.workers);
     return p.value_or(Pid{});
   }
-  return ServerRef::child_of(kParent, kParentChildren[t - s.workers - s.partitions]).whereis(core);
+  return whereis(ServerRef::child_of(kParent, kParentChildren[t - s.workers - s.partitions]));
 }
 
 // ---- The client's ledger --------------------------------------------------------------------

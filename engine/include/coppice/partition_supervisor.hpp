@@ -117,7 +117,7 @@ class PartitionSupervisor {
   }
   template <class K>
   static Result<Pid> whereis(Runtime& rt, const ServerRef& supervisor, const K& key) {
-    return lookup(rt.core(), supervisor, &route<K>, &key);
+    return lookup(detail::core_of(rt), supervisor, &route<K>, &key);
   }
 
  private:

@@ -19,6 +19,9 @@
 #include "coppice/result.hpp"
 #include "coppice/signals.hpp"
 #include "coppice/timer.hpp"
+#include "coppice/detail/call_wait.hpp"
+#include "coppice/detail/receive_wait.hpp"
+#include "coppice/detail/runtime_core.hpp"
 
 namespace coppice {
 
@@ -48,153 +51,12 @@ struct ProcessExit {
   ExitReason reason;
 };
 
-namespace detail {
-struct ProcessHeader;
-class RuntimeCore;
+}  // namespace coppice
 
-struct SpawnOptions {
-  bool link = false;
-  bool monitor = false;  // fills `monitor_ref`
-  Ref* monitor_ref = nullptr;
-};
+// How a process is spawned (needs class Process above).
+#include "coppice/detail/spawn.hpp"
 
-struct ProcessMemory {
-  ProcessHeader* header;
-  void* object;  // where the Process object is built
-};
-ProcessMemory allocate_process(std::size_t object_size, std::size_t object_alignment);
-void abandon_process(ProcessMemory memory) noexcept;  // the object's constructor threw
-Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options);
-
-RuntimeCore& current_core();  // the runtime of the running process; throws outside one
-bool is_alive(RuntimeCore& core, Pid pid);
-// The running process's behaviour has logged its crash report: the runtime logs no other.
-void mark_crash_reported();
-// A supervisor's shutdown of one child in one signal: unlinks `pid` (this side at once, so
-// the child's EXIT is not delivered; the child's side, if this side had a link, when the
-// signal arrives, before the exit acts), monitors it and sends it an exit signal with `reason`. The DOWN (with the
-// child's exit reason, or noproc if it was gone) is guaranteed, as after unlink + monitor +
-// exit, which this replaces at a third of the signals.
-Ref exit_monitored(Pid pid, ExitReason reason);
-Pid whereis(RuntimeCore& core, std::string_view name);
-void log(RuntimeCore& core, std::string_view line);
-RuntimeCore* current_core_or_null() noexcept;
-void send_envelope(RuntimeCore& core, Pid to, Envelope* e);
-Status send_envelope_to_name(RuntimeCore& core, std::string_view name, Envelope* e);
-void start_activity(std::coroutine_handle<> root, bool body);
-
-template <class P, class... Args>
-Pid spawn_in(RuntimeCore& core, const SpawnOptions& options, Args&&... args) {
-  static_assert(std::is_base_of_v<Process, P>, "a process class derives from coppice::Process");
-  ProcessMemory memory = allocate_process(sizeof(P), alignof(P));
-  P* object;
-  try {
-    object = new (memory.object) P(std::forward<Args>(args)...);
-  } catch (...) {
-    abandon_process(memory);
-    throw;
-  }
-  return start_process(core, memory, object, options);
-}
-
-// A process whose body is a coroutine: the callable and its arguments live in the process.
-template <class F, class... Args>
-class BodyProcess final : public Process {
- public:
-  template <class G, class... A>
-  explicit BodyProcess(G&& f, A&&... args) : f_(std::forward<G>(f)), args_(std::forward<A>(args)...) {}
-  void init() override { start_activity(std::apply(f_, args_).release(), true); }
-  void handle(Message) override {}
-
- private:
-  F f_;
-  std::tuple<Args...> args_;
-};
-
-template <class F, class... Args>
-concept AsyncBody = std::is_same_v<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>, Async<void>>;
-
-// One pending receive of the running process: what it matches and where it resumes.
-struct ReceiveWait {
-  using Match = bool (*)(const ReceiveWait&, Envelope&);
-  Match match = nullptr;
-  const void* context = nullptr;
-  std::uint64_t ref = 0;           // for matches on a reference
-  std::int64_t timeout_ns = -1;    // < 0: wait forever
-  std::coroutine_handle<> handle;
-  Envelope* result = nullptr;      // the matched envelope, removed from the queue
-  Envelope* scanned = nullptr;     // last queued envelope already examined
-  TimerRef timer;
-  std::uint64_t timer_token = 0;
-  bool timed_out = false;
-  bool waiting = false;
-  // Done at once, but suspended anyway to give the worker back (done_or_yield): the turn
-  // ends here and the process's next turn resumes it first, with the result already in.
-  bool yielded = false;
-
-  ReceiveWait() = default;
-  // Moved only before it is awaited (awaiters are returned by value from receive()).
-  ReceiveWait(ReceiveWait&& o) noexcept
-      : match(o.match), context(o.context), ref(o.ref), timeout_ns(o.timeout_ns),
-        result(std::exchange(o.result, nullptr)) {}
-  ReceiveWait& operator=(ReceiveWait&&) = delete;
-  ~ReceiveWait();
-
-  bool ready();                          // drains and scans; true if done (matched or timed out)
-  // What an awaiter's await_ready returns for an await that is `done` at once: true, unless
-  // the running process has completed RuntimeOptions::messages_per_turn awaits at once in
-  // this turn; then false with `yielded` set, and suspend() makes it a yield, as the BEAM
-  // preempts a process whose reductions are spent (a loop of failing calls never suspends
-  // otherwise, and would hold its worker for ever).
-  bool done_or_yield(bool done);
-  void suspend(std::coroutine_handle<> h);
-  Message take() { return Message::adopt(std::exchange(result, nullptr)); }
-};
-
-template <class T>
-bool match_type(const ReceiveWait&, Envelope& e) {
-  return e.type() == &type_info_v<T>;
-}
-template <class Pred>
-bool match_predicate(const ReceiveWait& w, Envelope& e) {
-  Message m = Message::adopt(&e);
-  bool ok = (*static_cast<const Pred*>(w.context))(static_cast<const Message&>(m));
-  m.release();
-  return ok;
-}
-inline bool match_any(const ReceiveWait&, Envelope&) { return true; }
-// A reply to the alias w.ref, or the DOWN of the monitor w.ref.
-bool match_reply(const ReceiveWait& w, Envelope& e);
-
-std::int64_t to_timeout_ns(std::chrono::nanoseconds timeout);
-// Where the runtime counts in whole milliseconds (an Inbox's call, a timer, process_info), a
-// timeout or delay is rounded up: it never ends before the time asked for.
-inline std::chrono::milliseconds whole_milliseconds(std::chrono::nanoseconds t) {
-  return std::chrono::ceil<std::chrono::milliseconds>(t);
-}
-
-// A call in flight: request sent with a monitor on the server and an alias for the reply.
-struct CallWait {
-  ReceiveWait wait;
-  Pid to;
-  std::string name;  // when called by name
-  Envelope* request = nullptr;
-  bool started = false;
-  Error early{ErrorKind::noproc, {}};
-  bool failed_early = false;
-
-  CallWait() = default;
-  // Moved only before it is awaited.
-  CallWait(CallWait&& o) noexcept
-      : wait(std::move(o.wait)), to(o.to), name(std::move(o.name)), request(std::exchange(o.request, nullptr)) {}
-  CallWait& operator=(CallWait&&) = delete;
-  ~CallWait();
-  bool start();     // sends, then looks for the answer: true if it is already there
-  bool send_now();  // sends only; false if it failed early (see `early`)
-  Result<Message> finish();
-};
-
-}  // namespace detail
+namespace coppice {
 
 template <class T>
 struct ReceiveAwaiter {
@@ -226,24 +88,6 @@ struct ReceiveForAwaiter {
     }
   }
 };
-
-namespace detail {
-// A call's reply as an R: the reply itself, an error that came instead, or invalid_argument
-// when the reply holds another type.
-template <class R>
-Result<R> reply_as(Result<Message> reply, Pid to) {
-  if (!reply) return reply.error();
-  if (const Error* e = reply->template get_if<Error>(); e != nullptr && !std::is_same_v<R, Error>) return *e;
-  if constexpr (std::is_same_v<R, Message>) {
-    return std::move(reply).value();
-  } else {
-    if (!reply->template is<R>())
-      return Error(ErrorKind::invalid_argument, "call: the reply holds " + reply->type_name() + ", not the type asked for",
-                   to);
-    return reply->template take<R>();
-  }
-}
-}  // namespace detail
 
 template <class R>
 struct CallAwaiter {
@@ -503,12 +347,6 @@ CallAwaiter<ProcessInfo> process_info(Pid pid, std::chrono::duration<Rep, Period
 }
 // The running process's own info, at once.
 ProcessInfo self_info();
-
-namespace detail {
-RequestId send_request_envelope(Pid to, Envelope* request);
-TimerRef start_timer(RuntimeCore& core, std::chrono::milliseconds delay, Pid to, Envelope* e);
-bool cancel_timer(RuntimeCore& core, TimerRef timer);
-}  // namespace detail
 
 template <class Req>
 RequestId send_request(Pid to, Req request) {

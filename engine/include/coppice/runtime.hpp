@@ -16,6 +16,7 @@
 #include "coppice/result.hpp"
 #include "coppice/signals.hpp"
 #include "coppice/timer.hpp"
+#include "coppice/detail/runtime_core.hpp"
 
 namespace coppice {
 
@@ -119,9 +120,9 @@ class Runtime {
   // on standard error): the process would be freed under itself.
   void stop();
 
-  detail::RuntimeCore& core() { return *core_; }
-
  private:
+  // The engine reaches the core through detail::core_of; a user never needs it.
+  friend detail::RuntimeCore& detail::core_of(Runtime& runtime);
   static Result<Pid> spawned(Pid pid);
   std::unique_ptr<detail::RuntimeCore> core_;
 };

@@ -63,8 +63,9 @@ class ServerRef {
 
   // The live process behind it now, or Pid{} (a dead pid resolves to Pid{} too: a name
   // lookup never returns a dead pid).
-  Pid whereis(detail::RuntimeCore& core) const;
-  Pid whereis() const { return whereis(detail::current_core()); }
+  // whereis() asks the running process's runtime; whereis(runtime) asks `runtime`, from any thread.
+  Pid whereis() const;
+  Pid whereis(Runtime& runtime) const;
 
   // Registers the running process under this name (local or Registry). A name held by a
   // live process: already_started with the holder's pid. A pid or an empty ref: ok, nothing.
@@ -78,16 +79,8 @@ class ServerRef {
   std::string to_string() const;
 
  private:
+  friend Pid detail::whereis_server(detail::RuntimeCore& core, const ServerRef& server);
   std::variant<std::monostate, Pid, std::string, RegistryName, ParentChildName> where_;
 };
-
-namespace detail {
-// Implemented by the Registry (registry.cpp).
-Pid registry_whereis(RuntimeCore& core, const RegistryName& name);
-Status registry_register_self(const RegistryName& name);
-void registry_unregister_self(const RegistryName& name);
-// Implemented by Parent (parent_children.cpp): the live child `id` of the live parent `parent`.
-Pid parent_child_whereis(RuntimeCore& core, Pid parent, std::string_view id);
-}  // namespace detail
 
 }  // namespace coppice

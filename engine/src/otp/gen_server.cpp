@@ -196,7 +196,7 @@ Result<Message> call_through(Inbox& inbox, const ServerRef& server, Message requ
     return Error(ErrorKind::blocking_in_process, "a blocking call from inside a process; co_await call(...) instead");
   const std::chrono::milliseconds wait = whole_milliseconds(timeout);
   if (server.is_local_name()) return inbox.call_message(Pid{}, server.local_name(), std::move(request), wait);
-  Pid to = server.is_pid() ? server.pid() : server.whereis(inbox.runtime().core());
+  Pid to = server.is_pid() ? server.pid() : server.whereis(inbox.runtime());
   if (!to) return Error(ErrorKind::noproc, "call: no process is registered as " + server.to_string());
   return inbox.call_message(to, {}, std::move(request), wait);
 }
@@ -204,7 +204,7 @@ Result<Message> call_through(Inbox& inbox, const ServerRef& server, Message requ
 namespace {
 void cast_to(RuntimeCore& core, const ServerRef& server, Message m) {
   // As OTP: a cast to a name nobody holds (or to no server at all) is dropped, not an error.
-  Pid to = server.is_pid() ? server.pid() : server.empty() ? Pid{} : server.whereis(core);
+  Pid to = server.is_pid() ? server.pid() : server.empty() ? Pid{} : whereis_server(core, server);
   if (!to) return;
   Envelope* e = m.release();
   e->set_type(e->type(), Addressing::cast);
@@ -213,7 +213,7 @@ void cast_to(RuntimeCore& core, const ServerRef& server, Message m) {
 }  // namespace
 
 void cast_message(const ServerRef& server, Message m) { cast_to(current_core(), server, std::move(m)); }
-void cast_message(Runtime& rt, const ServerRef& server, Message m) { cast_to(rt.core(), server, std::move(m)); }
+void cast_message(Runtime& rt, const ServerRef& server, Message m) { cast_to(core_of(rt), server, std::move(m)); }
 
 Async<Status> stop_server(ServerRef server, ExitReason reason, std::chrono::nanoseconds timeout) {
   Pid pid = server.whereis();
@@ -273,7 +273,7 @@ Status stop(Runtime& rt, ServerRef server, ExitReason reason, std::chrono::nanos
       Async<Status> w = detail::stop_server(std::move(s), std::move(r), t);
       Status st = co_await w;
       if (!st) co_return Message::of(st.error());
-      co_return Message::of(detail::SystemOk{});
+      co_return Message::of(SystemOk{});
     }(server, reason, timeout);
   };
   Result<Message> r = detail::run_blocking(rt, std::move(work));
@@ -289,11 +289,11 @@ using detail::SystemRequest;
 CallAwaiter<ServerStatus> get_status(const ServerRef& server, std::chrono::nanoseconds timeout) {
   return detail::call_ref<ServerStatus>(server, Message::of(SystemRequest{SystemRequest::Op::get_status, nullptr, {}, {}}), timeout);
 }
-CallAwaiter<detail::SystemOk> suspend(const ServerRef& server, std::chrono::nanoseconds timeout) {
-  return detail::call_ref<detail::SystemOk>(server, Message::of(SystemRequest{SystemRequest::Op::suspend, nullptr, {}, {}}), timeout);
+CallAwaiter<SystemOk> suspend(const ServerRef& server, std::chrono::nanoseconds timeout) {
+  return detail::call_ref<SystemOk>(server, Message::of(SystemRequest{SystemRequest::Op::suspend, nullptr, {}, {}}), timeout);
 }
-CallAwaiter<detail::SystemOk> resume(const ServerRef& server, std::chrono::nanoseconds timeout) {
-  return detail::call_ref<detail::SystemOk>(server, Message::of(SystemRequest{SystemRequest::Op::resume, nullptr, {}, {}}), timeout);
+CallAwaiter<SystemOk> resume(const ServerRef& server, std::chrono::nanoseconds timeout) {
+  return detail::call_ref<SystemOk>(server, Message::of(SystemRequest{SystemRequest::Op::resume, nullptr, {}, {}}), timeout);
 }
 
 Result<ServerStatus> get_status(Runtime& rt, const ServerRef& server, std::chrono::nanoseconds timeout) {
@@ -301,13 +301,13 @@ Result<ServerStatus> get_status(Runtime& rt, const ServerRef& server, std::chron
       detail::call_blocking(rt, server, Message::of(SystemRequest{SystemRequest::Op::get_status, nullptr, {}, {}}), timeout), Pid{});
 }
 Status suspend(Runtime& rt, const ServerRef& server, std::chrono::nanoseconds timeout) {
-  auto r = detail::reply_as<detail::SystemOk>(
+  auto r = detail::reply_as<SystemOk>(
       detail::call_blocking(rt, server, Message::of(SystemRequest{SystemRequest::Op::suspend, nullptr, {}, {}}), timeout), Pid{});
   if (!r) return r.error();
   return {};
 }
 Status resume(Runtime& rt, const ServerRef& server, std::chrono::nanoseconds timeout) {
-  auto r = detail::reply_as<detail::SystemOk>(
+  auto r = detail::reply_as<SystemOk>(
       detail::call_blocking(rt, server, Message::of(SystemRequest{SystemRequest::Op::resume, nullptr, {}, {}}), timeout), Pid{});
   if (!r) return r.error();
   return {};

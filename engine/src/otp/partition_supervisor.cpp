@@ -162,7 +162,7 @@ struct Found {
   Pid supervisor;
 };
 Result<Found> table_of(detail::RuntimeCore& core, const ServerRef& supervisor) {
-  const Pid pid = supervisor.is_pid() ? supervisor.pid() : supervisor.whereis(core);
+  const Pid pid = supervisor.is_pid() ? supervisor.pid() : detail::whereis_server(core, supervisor);
   PartitionTable* t = detail::partition_table(core, pid);
   if (t == nullptr)
     return Error(ErrorKind::noproc, "PartitionSupervisor: no partition supervisor is running as " + supervisor.to_string());
@@ -208,7 +208,7 @@ Result<std::size_t> PartitionSupervisor::partitions(const ServerRef& supervisor)
   return count_of(*f, supervisor);
 }
 Result<std::size_t> PartitionSupervisor::partitions(Runtime& rt, const ServerRef& supervisor) {
-  Result<Found> f = table_of(rt.core(), supervisor);
+  Result<Found> f = table_of(detail::core_of(rt), supervisor);
   if (!f) return f.error();
   return count_of(*f, supervisor);
 }
@@ -241,7 +241,7 @@ Async<Result<std::size_t>> PartitionSupervisor::resize(ServerRef supervisor, std
 }
 
 Result<std::size_t> PartitionSupervisor::resize(Runtime& rt, const ServerRef& supervisor, std::size_t n) {
-  Result<Found> f = table_of(rt.core(), supervisor);
+  Result<Found> f = table_of(detail::core_of(rt), supervisor);
   if (!f) return f.error();
   PartitionTable& table = *f->table;
   Result<std::size_t> now = count_of(*f, supervisor);

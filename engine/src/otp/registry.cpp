@@ -383,7 +383,7 @@ Result<Pid> Registry::start(Runtime& rt, RegistryOptions options) {
   if (Status s = refuse_blocking("start"); !s) return s.error();
   if (std::optional<Error> bad = invalid(options)) return *bad;
   Inbox inbox(rt);
-  const Pid top = detail::spawn_in<RegistryTop>(rt.core(), {}, make_table(options), Pid{}, inbox.pid());
+  const Pid top = detail::spawn_in<RegistryTop>(detail::core_of(rt), {}, make_table(options), Pid{}, inbox.pid());
   const Ref monitor_ref = inbox.monitor(top);
   auto answer = [&](const Message& m) {
     return (m.is<Started>() && m.get<Started>().top == top) || (m.is<Down>() && m.get<Down>().ref == monitor_ref);
@@ -397,7 +397,7 @@ Result<Pid> Registry::start(Runtime& rt, RegistryOptions options) {
 
 Status Registry::stop(Runtime& rt, std::string_view registry) {
   if (Status s = refuse_blocking("stop"); !s) return s;
-  Result<std::shared_ptr<Table>> t = table_named(rt.core(), registry);
+  Result<std::shared_ptr<Table>> t = table_named(detail::core_of(rt), registry);
   if (!t) return t.error();
   Inbox inbox(rt);
   const Pid top = (*t)->top;
@@ -610,7 +610,7 @@ auto read_here(std::string_view registry, std::string_view what, F f) -> Result<
 }
 template <class F>
 auto read_in(Runtime& rt, std::string_view registry, F f) -> Result<decltype(f(std::declval<Table&>()))> {
-  Result<std::shared_ptr<Table>> t = table_named(rt.core(), registry);
+  Result<std::shared_ptr<Table>> t = table_named(detail::core_of(rt), registry);
   if (!t) return t.error();
   return f(**t);
 }
@@ -646,7 +646,7 @@ Pid Registry::whereis_name(std::string_view registry, std::string_view key) {
   return core != nullptr ? whereis_in(*core, registry, key) : Pid{};
 }
 Pid Registry::whereis_name(Runtime& rt, std::string_view registry, std::string_view key) {
-  return whereis_in(rt.core(), registry, key);
+  return whereis_in(detail::core_of(rt), registry, key);
 }
 
 Result<std::vector<std::string>> Registry::keys(std::string_view registry, Pid pid) {
@@ -683,7 +683,7 @@ Result<std::any> Registry::meta(std::string_view registry, std::string_view key)
   return meta_in(**t, key);
 }
 Result<std::any> Registry::meta(Runtime& rt, std::string_view registry, std::string_view key) {
-  Result<std::shared_ptr<Table>> t = table_named(rt.core(), registry);
+  Result<std::shared_ptr<Table>> t = table_named(detail::core_of(rt), registry);
   if (!t) return t.error();
   return meta_in(**t, key);
 }
@@ -693,7 +693,7 @@ Status Registry::put_meta(std::string_view registry, std::string key, std::any v
   return put_meta_in(**t, std::move(key), std::move(value));
 }
 Status Registry::put_meta(Runtime& rt, std::string_view registry, std::string key, std::any value) {
-  Result<std::shared_ptr<Table>> t = table_named(rt.core(), registry);
+  Result<std::shared_ptr<Table>> t = table_named(detail::core_of(rt), registry);
   if (!t) return t.error();
   return put_meta_in(**t, std::move(key), std::move(value));
 }
@@ -717,7 +717,7 @@ Async<Status> Registry::sync(std::string registry) {
 
 Status Registry::sync(Runtime& rt, std::string_view registry) {
   if (Status s = refuse_blocking("sync"); !s) return s;
-  Result<std::shared_ptr<Table>> t = table_named(rt.core(), registry);
+  Result<std::shared_ptr<Table>> t = table_named(detail::core_of(rt), registry);
   if (!t) return t.error();
   Inbox inbox(rt);
   for (Pid p : partitions_in(**t)) {

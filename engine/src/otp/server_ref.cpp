@@ -1,6 +1,8 @@
 // ServerRef: resolving and registering the three kinds of server name.
 #include "coppice/server_ref.hpp"
 
+#include "coppice/runtime.hpp"
+
 namespace coppice {
 
 namespace {
@@ -11,7 +13,7 @@ struct Resolve {
   Pid operator()(const std::string& name) const { return detail::whereis(core, name); }
   Pid operator()(const RegistryName& name) const { return detail::registry_whereis(core, name); }
   Pid operator()(const ParentChildName& name) const {
-    const Pid parent = name.parent ? name.parent->whereis(core) : Pid{};
+    const Pid parent = name.parent ? detail::whereis_server(core, *name.parent) : Pid{};
     return parent ? detail::parent_child_whereis(core, parent, name.id) : Pid{};
   }
 };
@@ -21,7 +23,10 @@ ServerRef ServerRef::child_of(ServerRef parent, std::string id) {
   return ServerRef(ParentChildName{std::make_shared<const ServerRef>(std::move(parent)), std::move(id)});
 }
 
-Pid ServerRef::whereis(detail::RuntimeCore& core) const { return std::visit(Resolve{core}, where_); }
+Pid ServerRef::whereis() const { return std::visit(Resolve{detail::current_core()}, where_); }
+Pid ServerRef::whereis(Runtime& runtime) const { return std::visit(Resolve{detail::core_of(runtime)}, where_); }
+
+Pid detail::whereis_server(RuntimeCore& core, const ServerRef& server) { return std::visit(Resolve{core}, server.where_); }
 
 Status ServerRef::register_self() const {
   if (is_local_name()) {

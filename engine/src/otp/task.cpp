@@ -235,7 +235,7 @@ Async<Result<std::vector<Message>>> await_tasks(std::vector<TaskRefs> tasks, std
 
 namespace {
 ProcessHeader& inbox_header(Inbox& inbox) {
-  RuntimeCore& core = inbox.runtime().core();
+  RuntimeCore& core = core_of(inbox.runtime());
   ExternalGuard guard(core.epoch);
   // The inbox's header lives as long as the inbox; only the inbox's thread touches its extras.
   return *core.table.lookup(inbox.pid());
@@ -243,7 +243,7 @@ ProcessHeader& inbox_header(Inbox& inbox) {
 }  // namespace
 
 Ref inbox_alias(Inbox& inbox) {
-  const Ref ref = inbox.runtime().core().make_ref();
+  const Ref ref = core_of(inbox.runtime()).make_ref();
   inbox_header(inbox).ensure_extras().aliases.insert(ref.bits(), 0);
   return ref;
 }

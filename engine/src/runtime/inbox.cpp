@@ -72,8 +72,8 @@ namespace coppice {
 
 using namespace detail;
 
-Inbox::Inbox(Runtime& runtime) : runtime_(runtime), life_(runtime.core().inbox_life) {
-  RuntimeCore& core = runtime.core();
+Inbox::Inbox(Runtime& runtime) : runtime_(runtime), life_(detail::core_of(runtime).inbox_life) {
+  RuntimeCore& core = detail::core_of(runtime);
   pid_ = core.table.allocate(nullptr);  // first: a full table throws before anything is allocated
   void* mem = allocate(sizeof(InboxState), alignof(InboxState));
   state_ = new (mem) InboxState;

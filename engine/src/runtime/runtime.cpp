@@ -220,6 +220,8 @@ bool Runtime::cancel_timer(TimerRef timer) { return core_->timers.cancel(timer);
 bool Runtime::alive(Pid pid) const { return detail::is_alive(*core_, pid); }
 
 namespace detail {
+RuntimeCore& core_of(Runtime& runtime) { return *runtime.core_; }
+
 bool is_alive(RuntimeCore& core, Pid pid) {
   auto check = [&] {
     ProcessHeader* p = core.table.lookup(pid);

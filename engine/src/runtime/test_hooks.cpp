@@ -8,9 +8,9 @@ namespace coppice::test_hooks {
 void set_signal_push_hook(void (*hook)(Pid target)) noexcept {
   detail::signal_push_hook.store(hook, std::memory_order_release);
 }
-void set_next_take_hook(Runtime& runtime, void (*hook)(Pid pid)) { runtime.core().scheduler.set_take_hook(hook); }
-std::size_t parked_workers(Runtime& runtime) { return runtime.core().scheduler.parked(); }
+void set_next_take_hook(Runtime& runtime, void (*hook)(Pid pid)) { detail::core_of(runtime).scheduler.set_take_hook(hook); }
+std::size_t parked_workers(Runtime& runtime) { return detail::core_of(runtime).scheduler.parked(); }
 void start_fresh_slots_at(Runtime& runtime, std::uint32_t slot, std::uint32_t generation) {
-  runtime.core().table.start_fresh_slots_at(slot, generation);
+  detail::core_of(runtime).table.start_fresh_slots_at(slot, generation);
 }
 }  // namespace coppice::test_hooks

@@ -161,11 +161,11 @@ TEST(Scenario, registry_unique_test_via_callbacks) {
   ASSERT_TRUE(Registry::start(rt, registry_options("via")).has_value());
   coppice::Inbox inbox(rt);
   const coppice::ServerRef name = coppice::ServerRef::via("via", "hello");
-  EXPECT_FALSE(name.whereis(rt.core()));
+  EXPECT_FALSE(name.whereis(rt));
 
   const Pid first = rt.spawn<Registrant>();
   ASSERT_TRUE(inbox.call<coppice::Status>(first, RegisterAs{name}, wait_time).value().has_value());
-  EXPECT_EQ(name.whereis(rt.core()), first);
+  EXPECT_EQ(name.whereis(rt), first);
   EXPECT_EQ(Registry::whereis_name(rt, "via", "hello"), first);
 
   const Pid second = rt.spawn<Registrant>();
@@ -187,7 +187,7 @@ TEST(Scenario, registry_unique_test_via_callbacks) {
   ASSERT_TRUE(Registry::start(rt, registry_options("dup", coppice::RegistryKeys::duplicate)).has_value());
   EXPECT_EQ(inbox.call<coppice::Status>(second, RegisterAs{coppice::ServerRef::via("dup", "x")}, wait_time).value().error().kind(),
             ErrorKind::invalid_argument);
-  EXPECT_FALSE(coppice::ServerRef::via("dup", "x").whereis(rt.core()));
+  EXPECT_FALSE(coppice::ServerRef::via("dup", "x").whereis(rt));
 }
 
 // [113, Registry half] The holder of a name dies and its partition has not handled the EXIT
@@ -208,12 +208,12 @@ TEST(Scenario, restart_keeping_a_registry_name_before_the_partition_cleans_up) {
   auto stale = Registry::lookup(rt, "stable", "srv").value();
   ASSERT_EQ(stale.size(), 1u);
   EXPECT_EQ(stale[0].first, old) << "lookup may show the dead pid";
-  EXPECT_FALSE(name.whereis(rt.core())) << "whereis_name never does";
+  EXPECT_FALSE(name.whereis(rt)) << "whereis_name never does";
   EXPECT_FALSE(Registry::whereis_name(rt, "stable", "srv"));
 
   const Pid restarted = rt.spawn<Registrant>();
   ASSERT_TRUE(inbox.call<coppice::Status>(restarted, RegisterAs{name}, wait_time).value().has_value());
-  EXPECT_EQ(name.whereis(rt.core()), restarted);
+  EXPECT_EQ(name.whereis(rt), restarted);
   auto now = Registry::lookup(rt, "stable", "srv").value();
   ASSERT_EQ(now.size(), 1u);
   EXPECT_EQ(now[0].first, restarted);
@@ -233,7 +233,7 @@ TEST(Scenario, restart_keeping_a_registry_name_while_the_partition_cleans_up) {
   ASSERT_TRUE(inbox.call<coppice::Status>(holder, RegisterAs{name}, wait_time).value().has_value());
   for (int round = 0; round < 200; ++round) {
     kill_and_wait(inbox, holder);
-    const Pid seen = name.whereis(rt.core());
+    const Pid seen = name.whereis(rt);
     EXPECT_TRUE(!seen) << "round " << round << ": whereis returned the dead " << seen;
     const Pid next = rt.spawn<Registrant>();
     coppice::Status s = inbox.call<coppice::Status>(next, RegisterAs{name}, wait_time).value();
@@ -245,7 +245,7 @@ TEST(Scenario, restart_keeping_a_registry_name_while_the_partition_cleans_up) {
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].first, holder);
   EXPECT_EQ(Registry::count(rt, "racy").value(), 1u);
-  EXPECT_EQ(name.whereis(rt.core()), holder);
+  EXPECT_EQ(name.whereis(rt), holder);
 }
 
 }  // namespace

@@ -1,0 +1,64 @@
+// How a process is spawned: its memory, the object built in it, and a coroutine body's process.
+// Part of process.hpp, which includes it after class Process.
+#pragma once
+
+#include <cstddef>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "coppice/async.hpp"
+#include "coppice/detail/runtime_core.hpp"
+#include "coppice/message.hpp"
+#include "coppice/pid.hpp"
+
+namespace coppice::detail {
+
+struct ProcessHeader;
+
+struct SpawnOptions {
+  bool link = false;
+  bool monitor = false;  // fills `monitor_ref`
+  Ref* monitor_ref = nullptr;
+};
+
+struct ProcessMemory {
+  ProcessHeader* header;
+  void* object;  // where the Process object is built
+};
+ProcessMemory allocate_process(std::size_t object_size, std::size_t object_alignment);
+void abandon_process(ProcessMemory memory) noexcept;  // the object's constructor threw
+Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options);
+
+template <class P, class... Args>
+Pid spawn_in(RuntimeCore& core, const SpawnOptions& options, Args&&... args) {
+  static_assert(std::is_base_of_v<Process, P>, "a process class derives from coppice::Process");
+  ProcessMemory memory = allocate_process(sizeof(P), alignof(P));
+  P* object;
+  try {
+    object = new (memory.object) P(std::forward<Args>(args)...);
+  } catch (...) {
+    abandon_process(memory);
+    throw;
+  }
+  return start_process(core, memory, object, options);
+}
+
+// A process whose body is a coroutine: the callable and its arguments live in the process.
+template <class F, class... Args>
+class BodyProcess final : public Process {
+ public:
+  template <class G, class... A>
+  explicit BodyProcess(G&& f, A&&... args) : f_(std::forward<G>(f)), args_(std::forward<A>(args)...) {}
+  void init() override { start_activity(std::apply(f_, args_).release(), true); }
+  void handle(Message) override {}
+
+ private:
+  F f_;
+  std::tuple<Args...> args_;
+};
+
+template <class F, class... Args>
+concept AsyncBody = std::is_same_v<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>, Async<void>>;
+
+}  // namespace coppice::detail
