@@ -8,6 +8,7 @@
 //   parent_api.cpp        the server's messages, ParentBase, ParentClient, ParentSupervisor
 #pragma once
 
+#include <any>
 #include <chrono>
 #include <cstdint>
 #include <list>
@@ -37,6 +38,19 @@ struct ParentResume {  // start these again (a failed restart's retry, or a back
   std::vector<std::uint64_t> orders;
 };
 struct ParentGiveUp {};  // the restart intensity was exceeded inside an API function
+
+// Requests a Parent answers by its machinery, never by the user's handle_call.
+struct ParentRequest {
+  enum class Op : std::uint8_t {
+    children, child_pid, child_meta, update_child_meta, start_child, shutdown_child, restart_child,
+    shutdown_all, return_children, num_children
+  } op;
+  ChildRef ref{std::string()};
+  ParentChildSpec spec;
+  std::any meta;
+  ExitReason reason;
+  StoppedChildren stopped;
+};
 
 class ParentCore {
  public:
