@@ -52,27 +52,7 @@ struct DynamicSupervisorOptions {
   std::vector<std::any> extra_arguments;
 };
 
-namespace detail::dynamic_supervisor {
-// The supervisor's protocol (use the client functions of DynamicSupervisor).
-struct StartChild {
-  std::shared_ptr<const ChildSpec> spec;
-};
-struct TerminateChild {
-  Pid pid;
-};
-struct WhichChildren {};
-struct CountChildren {};
-// Continuations: a start or restart whose spec has no `spawn`, awaited before any message.
-struct StartAwaited {
-  void* spec;  // the supervisor's entry for the spec
-  From caller;
-};
-struct RestartAwaited {
-  Pid child;  // the child being restarted (its old pid)
-};
-}  // namespace detail::dynamic_supervisor
-
-class DynamicSupervisor : public GenServer<DynamicSupervisor> {
+class DynamicSupervisor {
  public:
   static constexpr std::string_view behaviour = "DynamicSupervisor";
   static constexpr ChildType child_type = ChildType::supervisor;
@@ -117,33 +97,6 @@ class DynamicSupervisor : public GenServer<DynamicSupervisor> {
   static Result<std::vector<ChildInfo>> which_children(Runtime& rt, const ServerRef& supervisor);
   static CallAwaiter<ChildCounts> count_children(const ServerRef& supervisor);
   static Result<ChildCounts> count_children(Runtime& rt, const ServerRef& supervisor);
-
-  // ---- the server (GenServer callbacks) ----
-  using calls = Protocol<detail::dynamic_supervisor::StartChild, detail::dynamic_supervisor::TerminateChild,
-                         detail::dynamic_supervisor::WhichChildren, detail::dynamic_supervisor::CountChildren>;
-
-  explicit DynamicSupervisor(DynamicSupervisorOptions options);
-  DynamicSupervisor(DynamicSupervisor&&) noexcept;
-  ~DynamicSupervisor();
-
-  Init init();
-  NoReply handle_call(detail::dynamic_supervisor::StartChild request, const From& from);
-  // From by value, though a const From& would do: the server keeps the From it dispatched
-  // until its next message, after this coroutine is done.
-  Async<void> handle_call(detail::dynamic_supervisor::TerminateChild request, From from);
-  std::vector<ChildInfo> handle_call(detail::dynamic_supervisor::WhichChildren request);
-  ChildCounts handle_call(detail::dynamic_supervisor::CountChildren request);
-  NoReply handle_info(Message message);
-  Async<NoReply> handle_continue(detail::dynamic_supervisor::StartAwaited start);
-  Async<NoReply> handle_continue(detail::dynamic_supervisor::RestartAwaited restart);
-  Async<void> terminate(const ExitReason& reason);
-  std::string format_status() const;
-
- private:
-  struct State;
-  NoReply restart(Pid old);
-  NoReply restarted(Pid old, Result<Pid> outcome);
-  std::unique_ptr<State> state_;
 };
 
 }  // namespace coppice

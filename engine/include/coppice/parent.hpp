@@ -159,19 +159,6 @@ namespace detail {
 
 class ParentCore;
 
-// Requests a Parent answers by its machinery, never by the user's handle_call.
-struct ParentRequest {
-  enum class Op : std::uint8_t {
-    children, child_pid, child_meta, update_child_meta, start_child, shutdown_child, restart_child,
-    shutdown_all, return_children, num_children
-  } op;
-  ChildRef ref{std::string()};
-  ParentChildSpec spec;
-  std::any meta;
-  ExitReason reason;
-  StoppedChildren stopped;
-};
-
 // The machinery every Parent<D> shares; the server class reaches it through these members.
 class ParentBase {
  public:

@@ -7,6 +7,7 @@
 #include <cassert>
 #include <unordered_map>
 
+#include "otp/dynamic_supervisor_server.hpp"
 #include "otp/supervision.hpp"
 
 namespace coppice {
@@ -144,7 +145,7 @@ Error start_threw(std::exception_ptr e) {
 
 }  // namespace
 
-struct DynamicSupervisor::State {
+struct detail::DynamicSupervisorServer::State {
   DynamicSupervisorOptions options;
   RestartIntensity intensity;
   std::unordered_map<const ChildSpec*, std::unique_ptr<SpecEntry>> specs;
@@ -231,17 +232,17 @@ Status DynamicSupervisor::validate(const DynamicSupervisorOptions& o) {
 
 Async<Result<Pid>> DynamicSupervisor::start_link(DynamicSupervisorOptions options, StartOptions start) {
   if (Status s = validate(options); !s) co_return s.error();
-  Async<Result<Pid>> work = GenServer<DynamicSupervisor>::start_link(std::move(start), std::move(options));
+  Async<Result<Pid>> work = GenServer<detail::DynamicSupervisorServer>::start_link(std::move(start), std::move(options));
   co_return co_await work;
 }
 
 Result<Pid> DynamicSupervisor::start(Runtime& rt, DynamicSupervisorOptions options, StartOptions start) {
   if (Status s = validate(options); !s) return s.error();
-  return GenServer<DynamicSupervisor>::start(rt, std::move(start), std::move(options));
+  return GenServer<detail::DynamicSupervisorServer>::start(rt, std::move(start), std::move(options));
 }
 
-// Written out rather than child<DynamicSupervisor>: that calls start_link(StartOptions,
-// options), the order this class does not offer.
+// Written out rather than child<DynamicSupervisor>: DynamicSupervisor is not the GenServer
+// (DynamicSupervisorServer is), and its start_link takes the options first.
 ChildSpec DynamicSupervisor::child_spec(std::string id, DynamicSupervisorOptions options) {
   ChildSpec spec;
   spec.id = std::move(id);
@@ -249,19 +250,19 @@ ChildSpec DynamicSupervisor::child_spec(std::string id, DynamicSupervisorOptions
   spec.type = child_type;
   spec.start = [options](const StartArgs& a) -> Async<Result<Pid>> { return start_link(options, a.options); };
   spec.spawn = [options = std::move(options)](const StartArgs& a) -> PendingStart {
-    return GenServer<DynamicSupervisor>::spawn_link(a.options, options);
+    return GenServer<detail::DynamicSupervisorServer>::spawn_link(a.options, options);
   };
   return spec;
 }
 
-DynamicSupervisor::DynamicSupervisor(DynamicSupervisorOptions options)
+detail::DynamicSupervisorServer::DynamicSupervisorServer(DynamicSupervisorOptions options)
     : state_(std::make_unique<State>(std::move(options))) {}
-DynamicSupervisor::DynamicSupervisor(DynamicSupervisor&&) noexcept = default;
-DynamicSupervisor::~DynamicSupervisor() = default;
+detail::DynamicSupervisorServer::DynamicSupervisorServer(DynamicSupervisorServer&&) noexcept = default;
+detail::DynamicSupervisorServer::~DynamicSupervisorServer() = default;
 
-Init DynamicSupervisor::init() {
+Init detail::DynamicSupervisorServer::init() {
   // Started through spawn_link (a child spec) the options were not checked yet.
-  if (Status s = validate(state_->options); !s) return error(ExitReason::other(s.error().message()));
+  if (Status s = DynamicSupervisor::validate(state_->options); !s) return error(ExitReason::other(s.error().message()));
   trap_exit(true);
   return ok();
 }
@@ -324,7 +325,7 @@ Result<DynamicSupervisor::ChildCounts> DynamicSupervisor::count_children(Runtime
 
 // ---- start_child ---------------------------------------------------------------------------
 
-NoReply DynamicSupervisor::handle_call(proto::StartChild request, const From& from) {
+NoReply detail::DynamicSupervisorServer::handle_call(proto::StartChild request, const From& from) {
   State& s = *state_;
   if (!request.spec) {
     reply(from, Error(ErrorKind::invalid_child_spec, "invalid child spec: no spec given"));
@@ -366,7 +367,7 @@ NoReply DynamicSupervisor::handle_call(proto::StartChild request, const From& fr
 }
 
 // A spec without `spawn`: its start is awaited before the supervisor reads another message.
-Async<NoReply> DynamicSupervisor::handle_continue(proto::StartAwaited start) {
+Async<NoReply> detail::DynamicSupervisorServer::handle_continue(proto::StartAwaited start) {
   State& s = *state_;
   auto* entry = static_cast<SpecEntry*>(start.spec);
   std::optional<Result<Pid>> r;
@@ -391,7 +392,7 @@ Async<NoReply> DynamicSupervisor::handle_continue(proto::StartAwaited start) {
 
 // ---- restarts --------------------------------------------------------------------------------
 
-NoReply DynamicSupervisor::handle_info(Message m) {
+NoReply detail::DynamicSupervisorServer::handle_info(Message m) {
   State& s = *state_;
   if (const Exit* e = m.get_if<Exit>()) {
     // An EXIT from a pid that is not a running child (a start in flight, whose DOWN tells
@@ -444,7 +445,7 @@ NoReply DynamicSupervisor::handle_info(Message m) {
 
 // One restart attempt of `old` (marked restarting): counts towards the intensity, then
 // spawns the child again (or, without `spawn`, awaits its start in a continuation).
-NoReply DynamicSupervisor::restart(Pid old) {
+NoReply detail::DynamicSupervisorServer::restart(Pid old) {
   State& s = *state_;
   auto it = s.restarting.find(old);
   SpecEntry* entry = it->second.spec;
@@ -468,7 +469,7 @@ NoReply DynamicSupervisor::restart(Pid old) {
   return noreply();
 }
 
-Async<NoReply> DynamicSupervisor::handle_continue(proto::RestartAwaited restart) {
+Async<NoReply> detail::DynamicSupervisorServer::handle_continue(proto::RestartAwaited restart) {
   State& s = *state_;
   SpecEntry* entry = s.restarting.at(restart.child).spec;
   std::optional<Result<Pid>> r;
@@ -483,7 +484,7 @@ Async<NoReply> DynamicSupervisor::handle_continue(proto::RestartAwaited restart)
 
 // The outcome of a restart attempt of `old`: the new child replaces it; ignore forgets it;
 // an error leaves it restarting and tries again through the mailbox.
-NoReply DynamicSupervisor::restarted(Pid old, Result<Pid> outcome) {
+NoReply detail::DynamicSupervisorServer::restarted(Pid old, Result<Pid> outcome) {
   State& s = *state_;
   auto it = s.restarting.find(old);
   if (it == s.restarting.end()) return noreply();  // terminated meanwhile
@@ -506,7 +507,7 @@ NoReply DynamicSupervisor::restarted(Pid old, Result<Pid> outcome) {
 
 // Stops one child, as OTP does, with the supervisor waiting (suspended, not holding a worker)
 // for its exit; starts in flight still complete when it resumes.
-Async<void> DynamicSupervisor::handle_call(proto::TerminateChild request, From from) {
+Async<void> detail::DynamicSupervisorServer::handle_call(proto::TerminateChild request, From from) {
   State& s = *state_;
   const Pid pid = request.pid;
   if (SpecEntry* entry = s.remove_child(pid)) {
@@ -540,7 +541,7 @@ Async<void> DynamicSupervisor::handle_call(proto::TerminateChild request, From f
   reply(from, detail::SupervisorOk{});
 }
 
-std::vector<DynamicSupervisor::ChildInfo> DynamicSupervisor::handle_call(proto::WhichChildren) {
+std::vector<ChildInfo> detail::DynamicSupervisorServer::handle_call(proto::WhichChildren) {
   const State& s = *state_;
   std::vector<ChildInfo> out;
   out.reserve(s.children.size() + s.restarting.size());
@@ -551,7 +552,7 @@ std::vector<DynamicSupervisor::ChildInfo> DynamicSupervisor::handle_call(proto::
   return out;
 }
 
-DynamicSupervisor::ChildCounts DynamicSupervisor::handle_call(proto::CountChildren) {
+ChildCounts detail::DynamicSupervisorServer::handle_call(proto::CountChildren) {
   const State& s = *state_;
   ChildCounts c;
   c.specs = s.children.size() + s.restarting.size();
@@ -561,7 +562,7 @@ DynamicSupervisor::ChildCounts DynamicSupervisor::handle_call(proto::CountChildr
   return c;
 }
 
-std::string DynamicSupervisor::format_status() const {
+std::string detail::DynamicSupervisorServer::format_status() const {
   const State& s = *state_;
   return std::to_string(s.children.size()) + " children, " + std::to_string(s.restarting.size()) + " restarting, " +
          std::to_string(s.pending.size()) + " starting";
@@ -572,7 +573,7 @@ std::string DynamicSupervisor::format_status() const {
 // Every child at once (SEMANTICS.md 4): each gets its signal, then all are awaited, one kill
 // timer per distinct shutdown value. Children still in init go the same way. Unexpected
 // reasons are logged, never returned.
-Async<void> DynamicSupervisor::terminate(const ExitReason&) {
+Async<void> detail::DynamicSupervisorServer::terminate(const ExitReason&) {
   State& s = *state_;
   std::vector<std::pair<Pid, Shutdown>> all;
   std::vector<const SpecEntry*> specs;

@@ -9,9 +9,7 @@ namespace detail {
 
 std::optional<Dispatched> ParentCore::intercept(Message& m) {
   if (const Exit* e = m.get_if<Exit>()) {
-    auto found = by_pid_.find(e->from);
-    if (found != by_pid_.end()) {
-      Pos c = found->second;
+    if (Pos c = children_.find(e->from); c != children_.end()) {
       clear_running(c);
       return async(on_stopped(c, e->reason));
     }

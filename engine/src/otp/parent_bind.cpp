@@ -11,8 +11,8 @@ namespace detail {
 Status ParentCore::check_new(const ParentChildSpec& spec) {
   if (Status s = validate(spec); !s) return s;
   if (!spec.id.empty()) {
-    if (auto it = by_id_.find(spec.id); it != by_id_.end())
-      return Error(ErrorKind::already_started, "child '" + spec.id + "' is already there", it->second->pid);
+    if (Pos c = children_.find(spec.id); c != children_.end())
+      return Error(ErrorKind::already_started, "child '" + spec.id + "' is already there", c->pid);
   }
   std::string missing;
   for (const ChildRef& ref : spec.binds_to) {

@@ -142,10 +142,10 @@ Result<Pid> ParentCore::child_pid(const ChildRef& ref) const {
 }
 
 Result<std::string> ParentCore::child_id(Pid pid) const {
-  auto c = by_pid_.find(pid);
-  if (c == by_pid_.end() || c->second->spec.id.empty())
+  CPos c = children_.find(pid);
+  if (c == children_.end() || c->spec.id.empty())
     return Error(ErrorKind::not_found, "no child with an id has pid " + pid.to_string(), pid);
-  return c->second->spec.id;
+  return c->spec.id;
 }
 
 Result<std::any> ParentCore::child_meta(const ChildRef& ref) const {
@@ -166,12 +166,8 @@ Error ParentCore::not_found(const ChildRef& ref) {
 }
 
 ParentCore::Pos ParentCore::find(const ChildRef& ref) {
-  if (ref.is_pid()) {
-    auto it = by_pid_.find(ref.pid());
-    return it == by_pid_.end() ? children_.end() : it->second;
-  }
-  auto it = by_id_.find(ref.id());
-  return it == by_id_.end() ? children_.end() : it->second;
+  if (ref.is_pid()) return children_.find(ref.pid());
+  return children_.find(ref.id());
 }
 
 ParentCore::CPos ParentCore::find(const ChildRef& ref) const { return const_cast<ParentCore*>(this)->find(ref); }
@@ -197,7 +193,6 @@ ParentCore::Pos ParentCore::add(ParentChildSpec spec, std::uint64_t order, std::
   if (!children_.empty() && children_.back().order > order)
     at = std::find_if(children_.begin(), children_.end(), [order](const Child& x) { return x.order > order; });
   Pos p = children_.insert(at, std::move(c));
-  if (!p->spec.id.empty()) by_id_.emplace(p->spec.id, p);
   by_order_.emplace(p->order, p);
   if (!p->deps.empty() || p->spec.shutdown_group) ++bound_;
   for (std::uint64_t d : p->deps) dependents_[d].push_back(p->order);
@@ -212,7 +207,7 @@ void ParentCore::erase_from(std::vector<std::uint64_t>& v, std::uint64_t x) {
 // Takes the child out of every index (the list node stays until erased).
 void ParentCore::detach(Pos c) {
   clear_running(c);
-  if (!c->spec.id.empty()) by_id_.erase(c->spec.id);
+  children_.detach(c);
   by_order_.erase(c->order);
   if (!c->deps.empty() || c->spec.shutdown_group) --bound_;
   for (std::uint64_t d : c->deps) {
@@ -230,7 +225,7 @@ void ParentCore::detach(Pos c) {
 
 void ParentCore::remove(Pos c) {
   detach(c);
-  children_.erase(c);
+  children_.drop(c);
 }
 
 // Removes the child and gives back what return_children needs.
@@ -243,15 +238,13 @@ StoppedChild ParentCore::take(Pos c, ExitReason reason, bool crashed) {
   s.crashed = crashed;
   s.deps = std::move(c->deps);
   s.spec = std::move(c->spec);
-  children_.erase(c);
+  children_.drop(c);
   return s;
 }
 
 void ParentCore::set_running(Pos c, Pid pid) {
-  c->pid = pid;
-  c->waiting = false;
+  children_.set_pid(c, pid);
   c->started = std::chrono::steady_clock::now();
-  by_pid_.emplace(pid, c);
   if (!c->spec.id.empty()) {
     directory().put(runtime_, self_, c->spec.id, pid);
     published_ = true;
@@ -264,10 +257,9 @@ void ParentCore::set_running(Pos c, Pid pid) {
 
 void ParentCore::clear_running(Pos c) {
   if (c->pid) {
-    by_pid_.erase(c->pid);
     if (!c->spec.id.empty()) directory().erase(runtime_, self_, c->spec.id, c->pid);
     c->last = c->pid;
-    c->pid = Pid{};
+    children_.clear_pid(c);
   }
   if (c->timed) {
     coppice::cancel_timer(c->lifetime_timer);
@@ -280,7 +272,7 @@ std::vector<ChildInfo> ParentCore::which_children() const {
   out.reserve(children_.size());
   // Start order, as the `parent` library lists them (SEMANTICS.md 0 and 9); a restarted
   // child keeps its place.
-  for (const Child& c : children_) out.push_back(ChildInfo{c.spec.id, c.pid, c.waiting, c.spec.type, c.spec.modules});
+  for (const Child& c : children_) out.push_back(ChildInfo{c.spec.id, c.pid, c.restarting, c.spec.type, c.spec.modules});
   return out;
 }
 

@@ -8,9 +8,9 @@
 //   parent_api.cpp        the server's messages, ParentBase, ParentClient, ParentSupervisor
 #pragma once
 
+#include <any>
 #include <chrono>
 #include <cstdint>
-#include <list>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -37,6 +37,19 @@ struct ParentResume {  // start these again (a failed restart's retry, or a back
   std::vector<std::uint64_t> orders;
 };
 struct ParentGiveUp {};  // the restart intensity was exceeded inside an API function
+
+// Requests a Parent answers by its machinery, never by the user's handle_call.
+struct ParentRequest {
+  enum class Op : std::uint8_t {
+    children, child_pid, child_meta, update_child_meta, start_child, shutdown_child, restart_child,
+    shutdown_all, return_children, num_children
+  } op;
+  ChildRef ref{std::string()};
+  ParentChildSpec spec;
+  std::any meta;
+  ExitReason reason;
+  StoppedChildren stopped;
+};
 
 class ParentCore {
  public:
@@ -74,13 +87,13 @@ class ParentCore {
     std::unique_ptr<RestartIntensity> intensity;  // per-child intensity, if set
     TimerRef lifetime_timer;
     bool timed = false;    // lifetime_timer is armed
-    bool waiting = false;  // a restart is due: a retry, or a backoff's delay
+    bool restarting = false;  // a restart is due: a retry, or a backoff's delay
     std::chrono::steady_clock::time_point started;
     std::chrono::milliseconds delay{0};  // the backoff's last delay (0: none yet)
   };
-  using Children = std::list<Child>;  // start order; positions stay valid across removals
-  using Pos = Children::iterator;
-  using CPos = Children::const_iterator;
+  using Children = ChildList<Child>;  // start order; positions stay valid across removals
+  using Pos = Children::Position;
+  using CPos = Children::ConstPosition;
 
   // What a restart left to do: report stopped ephemeral children, or give up.
   struct Outcome {
@@ -157,8 +170,6 @@ class ParentCore {
   bool published_ = false;  // some child is in the directory
 
   Children children_;
-  std::unordered_map<std::string, Pos> by_id_;
-  std::unordered_map<Pid, Pos> by_pid_;  // running children
   std::unordered_map<std::uint64_t, Pos> by_order_;
   std::uint64_t next_order_ = 1;
   std::size_t bound_ = 0;  // children with binds_to or a shutdown group

@@ -55,7 +55,7 @@ Async<Step> ParentCore::on_stopped(Pos c, ExitReason reason) {
       if (abnormal) report("child_terminated", *c, pid, reason, "restarting in " + ms(delay));
       ParentResume later;
       for (Pos p : set) {
-        p->waiting = true;
+        p->restarting = true;
         later.orders.push_back(p->order);
       }
       coppice::send_after(delay, coppice::self(), std::move(later));
@@ -90,9 +90,8 @@ std::chrono::milliseconds ParentCore::next_delay(Child& c) {
 }
 
 Async<Step> ParentCore::on_lifetime(Pid pid) {
-  auto found = by_pid_.find(pid);
-  if (found == by_pid_.end()) co_return Step{};  // stopped meanwhile
-  Pos c = found->second;
+  Pos c = children_.find(pid);
+  if (c == children_.end()) co_return Step{};  // stopped meanwhile
   c->timed = false;  // it fired
   clear_running(c);
   co_await detail::shutdown_child(pid, c->shutdown, ExitReason::timeout());
@@ -103,7 +102,7 @@ Async<Step> ParentCore::on_resume(std::vector<std::uint64_t> orders) {
   std::vector<Pos> set;
   for (std::uint64_t o : orders) {
     auto it = by_order_.find(o);
-    if (it != by_order_.end() && it->second->waiting && !it->second->pid) set.push_back(it->second);
+    if (it != by_order_.end() && it->second->restarting && !it->second->pid) set.push_back(it->second);
   }
   if (set.empty()) co_return Step{};  // stopped or started meanwhile
   Outcome out = co_await start_set(set);

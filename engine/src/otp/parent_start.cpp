@@ -56,7 +56,7 @@ Async<Status> ParentCore::return_children(StoppedChildren stopped) {
   bool crashed = false;
   for (StoppedChild& s : stopped) {
     if (s.order == 0 || by_order_.contains(s.order)) continue;  // present already (idempotent)
-    if (!s.spec.id.empty() && by_id_.contains(s.spec.id)) continue;
+    if (!s.spec.id.empty() && children_.contains(s.spec.id)) continue;
     crashed = crashed || s.crashed;
     added.push_back(add(std::move(s.spec), s.order, std::move(s.deps)));
   }
@@ -92,7 +92,7 @@ Async<ParentCore::Outcome> ParentCore::start_set(const std::vector<Pos>& set) {
   std::unordered_set<std::uint64_t> skip;
   for (Pos c : set) {
     if (c->pid || skip.contains(c->order)) continue;
-    c->waiting = false;
+    c->restarting = false;
     Result<Pid> r = co_await start_one(c);
     if (r && *r) {
       set_running(c, *r);
@@ -122,7 +122,7 @@ Async<ParentCore::Outcome> ParentCore::start_set(const std::vector<Pos>& set) {
     }
     ParentResume again;
     for (Pos d : down) {
-      d->waiting = true;
+      d->restarting = true;
       again.orders.push_back(d->order);
     }
     coppice::send(coppice::self(), std::move(again));

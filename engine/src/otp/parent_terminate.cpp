@@ -28,7 +28,7 @@ Async<std::vector<ExitReason>> ParentCore::stop_set(const std::vector<Pos>& set,
   std::vector<ExitReason> reasons(set.size(), ExitReason::shutdown());
   for (std::size_t i = set.size(); i-- > 0;) {
     Pos c = set[i];
-    c->waiting = false;
+    c->restarting = false;
     const Pid pid = c->pid;
     if (!pid) continue;
     clear_running(c);

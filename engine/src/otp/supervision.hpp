@@ -3,8 +3,11 @@
 // and report the same way, here.
 #pragma once
 
+#include <cstddef>
+#include <list>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -48,6 +51,82 @@ struct SupervisorTryAgain {
 // The reply of every supervisor request that answers only ok or an error (the client
 // functions turn it into a Status).
 struct SupervisorOk {};
+
+// ---- The child table (Supervisor and Parent) ----------------------------------------------
+
+// Children in start order, found by id and by pid. A list, so that positions (iterators) stay
+// valid when a child is removed from the middle: the indexes never need rebuilding. `Child`
+// has `spec.id` (empty: not found by id, as a Parent's anonymous child), `pid` (Pid{} when
+// not running; only running children are found by pid) and `restarting` (a restart is due;
+// cleared when the child runs again). The DynamicSupervisor keeps its own table: it has no
+// order and no ids, and a list node and two index entries per child are the memory its pid
+// table exists to avoid (a million children).
+template <class Child>
+class ChildList {
+ public:
+  using Position = typename std::list<Child>::iterator;
+  using ConstPosition = typename std::list<Child>::const_iterator;
+
+  Position begin() { return children_.begin(); }
+  Position end() { return children_.end(); }
+  ConstPosition begin() const { return children_.begin(); }
+  ConstPosition end() const { return children_.end(); }
+  auto rbegin() const { return children_.rbegin(); }
+  auto rend() const { return children_.rend(); }
+  const Child& back() const { return children_.back(); }
+  std::size_t size() const { return children_.size(); }
+  bool empty() const { return children_.empty(); }
+
+  void reserve(std::size_t n) {
+    by_id_.reserve(n);
+    by_pid_.reserve(n);
+  }
+
+  // Adds `child` before `at` (end(): last).
+  Position insert(ConstPosition at, Child child) {
+    Position c = children_.insert(at, std::move(child));
+    if (!c->spec.id.empty()) by_id_.emplace(c->spec.id, c);
+    return c;
+  }
+  // Takes the child out of both indexes (not running any more); its record stays for drop.
+  void detach(Position c) {
+    clear_pid(c);
+    if (!c->spec.id.empty()) by_id_.erase(c->spec.id);
+  }
+  // Removes the record of a detached child.
+  void drop(Position c) { children_.erase(c); }
+  void erase(Position c) {
+    detach(c);
+    drop(c);
+  }
+
+  void set_pid(Position c, Pid pid) {
+    c->pid = pid;
+    c->restarting = false;
+    by_pid_.emplace(pid, c);
+  }
+  void clear_pid(Position c) {
+    if (c->pid) by_pid_.erase(c->pid);
+    c->pid = Pid{};
+  }
+
+  Position find(std::string_view id) {
+    auto it = by_id_.find(std::string(id));
+    return it == by_id_.end() ? children_.end() : it->second;
+  }
+  Position find(Pid pid) {
+    auto it = by_pid_.find(pid);
+    return it == by_pid_.end() ? children_.end() : it->second;
+  }
+  ConstPosition find(std::string_view id) const { return const_cast<ChildList*>(this)->find(id); }
+  ConstPosition find(Pid pid) const { return const_cast<ChildList*>(this)->find(pid); }
+  bool contains(std::string_view id) const { return find(id) != end(); }
+
+ private:
+  std::list<Child> children_;
+  std::unordered_map<std::string, Position> by_id_;
+  std::unordered_map<Pid, Position> by_pid_;  // running children only
+};
 
 // ---- Restarts (SEMANTICS.md 3.5, 3.7) -----------------------------------------------------
 

@@ -247,23 +247,22 @@ Async<Init> detail::SupervisorServer::init() {
   if (Status s = validate(spec.flags, spec.children); !s) co_return Init::stop(ExitReason::other(s.error().to_string()));
   flags_ = spec.flags;
   intensity_ = RestartIntensity(flags_.intensity, flags_.period);
-  by_id_.reserve(spec.children.size());
-  by_pid_.reserve(spec.children.size());
+  children_.reserve(spec.children.size());
   for (ChildSpec& s : spec.children) {
     Position c = add(std::move(s));
     Result<Pid> r = co_await start_one(c);
     if (r) {
       if (*r) {
-        set_pid(c, *r);
+        children_.set_pid(c, *r);
       } else if (is_temporary(c->spec)) {
-        remove(c);  // temporary + ignore: the spec is not kept
+        children_.erase(c);  // temporary + ignore: the spec is not kept
       }
       continue;
     }
     // The first failure: stop those already started, in reverse order, and give up.
     std::string detail = "failed_to_start_child " + quoted(c->spec.id) + ": " + r.error().to_string();
     report_start_error(*c, r.error());
-    remove(c);
+    children_.erase(c);
     co_await stop_range(children_.begin());
     co_return Init::stop(ExitReason::shutdown(std::move(detail)));
   }
@@ -275,32 +274,7 @@ detail::SupervisorServer::Position detail::SupervisorServer::add(ChildSpec spec)
   child.args.options = spec.options;
   child.shutdown = spec.effective_shutdown();
   child.spec = std::move(spec);
-  children_.push_back(std::move(child));
-  Position c = std::prev(children_.end());
-  by_id_.emplace(c->spec.id, c);
-  return c;
-}
-
-void detail::SupervisorServer::remove(Position c) {
-  if (c->pid) by_pid_.erase(c->pid);
-  by_id_.erase(c->spec.id);
-  children_.erase(c);
-}
-
-void detail::SupervisorServer::set_pid(Position c, Pid pid) {
-  c->pid = pid;
-  c->restarting = false;
-  by_pid_.emplace(pid, c);
-}
-
-void detail::SupervisorServer::clear_pid(Position c) {
-  if (c->pid) by_pid_.erase(c->pid);
-  c->pid = Pid{};
-}
-
-detail::SupervisorServer::Position detail::SupervisorServer::find(std::string_view id) {
-  auto it = by_id_.find(std::string(id));
-  return it == by_id_.end() ? children_.end() : it->second;
+  return children_.insert(children_.end(), std::move(child));
 }
 
 ChildInfo detail::SupervisorServer::info_of(const Child& c) const {
@@ -324,7 +298,7 @@ Async<Result<Pid>> detail::SupervisorServer::start_one(Position c) {
 // OTP's shutdown/1 for one child, then reported if it did not end as asked.
 Async<void> detail::SupervisorServer::stop_one(Position c) {
   const Pid pid = c->pid;
-  clear_pid(c);
+  children_.clear_pid(c);
   c->restarting = false;
   if (!pid) co_return;
   ExitReason reason = co_await detail::shutdown_child(pid, c->shutdown);
@@ -341,7 +315,7 @@ Async<void> detail::SupervisorServer::stop_range(Position from) {
     Position before = last ? c : std::prev(c);
     if (c->pid) {
       co_await stop_one(c);
-      if (is_temporary(c->spec)) remove(c);  // a temporary bystander is not restarted
+      if (is_temporary(c->spec)) children_.erase(c);  // a temporary bystander is not restarted
     }
     if (last) break;
     c = before;
@@ -360,9 +334,9 @@ Async<bool> detail::SupervisorServer::start_range(Position from) {
       co_return false;
     }
     if (*r) {
-      set_pid(c, *r);
+      children_.set_pid(c, *r);
     } else if (is_temporary(c->spec)) {
-      remove(c);
+      children_.erase(c);
     }
     c = next;
   }
@@ -379,7 +353,7 @@ Async<void> detail::SupervisorServer::restart(Position c) {
         c->restarting = true;
         send(self(), detail::SupervisorTryAgain{c->spec.id});
       } else if (*r) {
-        set_pid(c, *r);
+        children_.set_pid(c, *r);
       }
       co_return;
     }
@@ -396,7 +370,7 @@ Async<void> detail::SupervisorServer::restart(Position c) {
 
 void detail::SupervisorServer::give_up(Position c, const ExitReason& reason) {
   report("reached_max_restart_intensity", *c, Pid{}, reason, "shutting down");
-  remove(c);
+  children_.erase(c);
 }
 
 bool detail::SupervisorServer::auto_shutdown_now() const {
@@ -412,16 +386,14 @@ bool detail::SupervisorServer::auto_shutdown_now() const {
 }
 
 Async<NoReply> detail::SupervisorServer::handle_info(Exit exit) {
-  auto found = by_pid_.find(exit.from);
-  if (found == by_pid_.end()) co_return noreply();  // not (or no longer) a child: ignored
-  Position c = found->second;
-  by_pid_.erase(found);
-  c->pid = Pid{};
+  Position c = children_.find(exit.from);
+  if (c == children_.end()) co_return noreply();  // not (or no longer) a child: ignored
+  children_.clear_pid(c);
   const bool abnormal = !exit.reason.is_clean();
   if (!detail::restarts(c->spec.restart, exit.reason)) {
     if (abnormal) report("child_terminated", *c, exit.from, exit.reason, "not restarted");
     const bool significant = c->spec.significant;
-    if (is_temporary(c->spec)) remove(c);
+    if (is_temporary(c->spec)) children_.erase(c);
     if (significant && auto_shutdown_now()) co_return stop_with(ExitReason::shutdown());
     co_return noreply();
   }
@@ -439,7 +411,7 @@ Async<NoReply> detail::SupervisorServer::handle_info(Exit exit) {
 }
 
 Async<NoReply> detail::SupervisorServer::handle_info(detail::SupervisorTryAgain again) {
-  Position c = find(again.id);
+  Position c = children_.find(again.id);
   // Stopped meanwhile (terminate_child): nothing to retry.
   if (c == children_.end() || !c->restarting) co_return noreply();
   if (intensity_.add()) {
@@ -458,7 +430,7 @@ Async<void> detail::SupervisorServer::terminate(const ExitReason&) {
 
 Async<Message> detail::SupervisorServer::handle_call(detail::SupervisorStartChild request) {
   if (Status s = validate_against(flags_, request.spec); !s) co_return Message::of(s.error());
-  if (Position c = find(request.spec.id); c != children_.end()) {
+  if (Position c = children_.find(request.spec.id); c != children_.end()) {
     if (c->pid)
       co_return error_reply(ErrorKind::already_started, "child " + quoted(c->spec.id) + " is already running", c->pid);
     co_return error_reply(ErrorKind::already_present, "child " + quoted(c->spec.id) + " exists but is not running");
@@ -466,47 +438,47 @@ Async<Message> detail::SupervisorServer::handle_call(detail::SupervisorStartChil
   Position c = add(std::move(request.spec));
   Result<Pid> r = co_await start_one(c);
   if (!r) {
-    remove(c);  // a child that failed to start is not kept
+    children_.erase(c);  // a child that failed to start is not kept
     co_return Message::of(r.error());
   }
   if (*r) {
-    set_pid(c, *r);
+    children_.set_pid(c, *r);
   } else if (is_temporary(c->spec)) {
-    remove(c);
+    children_.erase(c);
   }
   co_return Message::of(*r);
 }
 
 Async<Message> detail::SupervisorServer::handle_call(detail::SupervisorTerminateChild request) {
   if (request.pid) co_return error_reply(ErrorKind::not_found, "terminate_child by pid: a static supervisor's children are named by id");
-  Position c = find(request.id);
+  Position c = children_.find(request.id);
   if (c == children_.end()) co_return error_reply(ErrorKind::not_found, "no child " + quoted(request.id));
   co_await stop_one(c);  // also ends a restart loop
-  if (is_temporary(c->spec)) remove(c);
+  if (is_temporary(c->spec)) children_.erase(c);
   co_return ok_reply();
 }
 
 Async<Message> detail::SupervisorServer::handle_call(detail::SupervisorRestartChild request) {
-  Position c = find(request.id);
+  Position c = children_.find(request.id);
   if (c == children_.end()) co_return error_reply(ErrorKind::not_found, "no child " + quoted(request.id));
   if (c->pid) co_return error_reply(ErrorKind::running, "child " + quoted(request.id) + " is running", c->pid);
   if (c->restarting) co_return error_reply(ErrorKind::restarting, "child " + quoted(request.id) + " is being restarted");
   Result<Pid> r = co_await start_one(c);
   if (!r) co_return Message::of(r.error());  // the spec is kept, not running
   if (*r) {
-    set_pid(c, *r);
+    children_.set_pid(c, *r);
   } else if (is_temporary(c->spec)) {
-    remove(c);
+    children_.erase(c);
   }
   co_return Message::of(*r);
 }
 
 Message detail::SupervisorServer::handle_call(detail::SupervisorDeleteChild request) {
-  Position c = find(request.id);
+  Position c = children_.find(request.id);
   if (c == children_.end()) return error_reply(ErrorKind::not_found, "no child " + quoted(request.id));
   if (c->pid) return error_reply(ErrorKind::running, "child " + quoted(request.id) + " is running", c->pid);
   if (c->restarting) return error_reply(ErrorKind::restarting, "child " + quoted(request.id) + " is being restarted");
-  remove(c);
+  children_.erase(c);
   return ok_reply();
 }
 
@@ -526,9 +498,9 @@ ChildCounts detail::SupervisorServer::handle_call(detail::SupervisorCountChildre
 Message detail::SupervisorServer::handle_call(detail::SupervisorGetChildSpec request) {
   Position c = children_.end();
   if (request.pid) {
-    if (auto it = by_pid_.find(request.pid); it != by_pid_.end()) c = it->second;
+    c = children_.find(request.pid);
   } else {
-    c = find(request.id);
+    c = children_.find(request.id);
   }
   if (c == children_.end())
     return error_reply(ErrorKind::not_found, "no child " + (request.pid ? request.pid.to_string() : quoted(request.id)));
@@ -538,7 +510,7 @@ Message detail::SupervisorServer::handle_call(detail::SupervisorGetChildSpec req
 }
 
 Message detail::SupervisorServer::handle_call(detail::SupervisorWhichChild request) {
-  Position c = find(request.id);
+  Position c = children_.find(request.id);
   if (c == children_.end()) return error_reply(ErrorKind::not_found, "no child " + quoted(request.id));
   return Message::of(info_of(*c));
 }

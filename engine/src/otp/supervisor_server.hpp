@@ -2,10 +2,8 @@
 // API is coppice::Supervisor, supervisor.hpp).
 #pragma once
 
-#include <list>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <variant>
 
 #include "coppice/supervisor.hpp"
@@ -49,16 +47,11 @@ class SupervisorServer : public GenServer<SupervisorServer> {
     Pid pid;         // Pid{} when not running
     bool restarting = false;
   };
-  // Children in start order. A list, so that positions (iterators) stay valid when a child
-  // is removed from the middle: the indexes below never need rebuilding.
-  using Children = std::list<Child>;
-  using Position = Children::iterator;
+  // Children in start order, by id and by pid (running ones).
+  using Children = ChildList<Child>;
+  using Position = Children::Position;
 
   Position add(ChildSpec spec);
-  void remove(Position c);
-  void set_pid(Position c, Pid pid);
-  void clear_pid(Position c);
-  Position find(std::string_view id);
   ChildInfo info_of(const Child& c) const;
 
   Async<Result<Pid>> start_one(Position c);
@@ -82,8 +75,6 @@ class SupervisorServer : public GenServer<SupervisorServer> {
   SupervisorFlags flags_;
   RestartIntensity intensity_{3, std::chrono::milliseconds(5000)};
   Children children_;
-  std::unordered_map<std::string, Position> by_id_;
-  std::unordered_map<Pid, Position> by_pid_;  // running children only
 };
 
 }  // namespace coppice::detail
