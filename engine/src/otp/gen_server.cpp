@@ -2,32 +2,17 @@
 // stop, casts, and the bridges that let a plain thread start, call and stop servers.
 #include "coppice/gen_server.hpp"
 
-#include <cxxabi.h>
-
-#include <cstdlib>
 #include <memory>
+
+#include "runtime/demangle.hpp"
 
 namespace coppice::detail {
 
 bool is_answer_to(const Message& m, Ref ref);
 
-namespace {
-
-std::string demangled(const char* name) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> d(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
-  return status == 0 && d ? std::string(d.get()) : std::string(name);
-}
-
-}  // namespace
-
 bool is_answer_to(const Message& m, Ref ref) {
   return m.envelope() != nullptr && m.envelope()->addressing() == Addressing::alias && m.envelope()->ref == ref.bits();
 }
-
-namespace {
-
-}  // namespace
 
 Status init_prologue(const StartContext& context) { return context.name().register_self(); }
 
@@ -39,9 +24,9 @@ std::string describe_exception(std::exception_ptr e, ExitReason& reason) {
   } catch (ProcessExit& x) {
     reason = x.reason;  // exit(reason) from a callback: that is the reason
   } catch (const BadResultAccess& x) {
-    reason = ExitReason::error(demangled(typeid(x).name()), x.what());
+    reason = ExitReason::error(demangle(typeid(x).name()), x.what());
   } catch (const std::exception& x) {
-    reason = ExitReason::error(demangled(typeid(x).name()), x.what());
+    reason = ExitReason::error(demangle(typeid(x).name()), x.what());
   } catch (...) {
     reason = ExitReason::error("unknown", "an exception not derived from std::exception");
   }

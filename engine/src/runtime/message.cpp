@@ -6,6 +6,7 @@
 
 #include "coppice/message.hpp"
 #include "coppice/pid.hpp"
+#include "runtime/demangle.hpp"
 
 namespace coppice {
 
@@ -16,20 +17,18 @@ std::string Ref::to_string() const { return "#Ref<0." + std::to_string(bits_) + 
 std::ostream& operator<<(std::ostream& out, Pid pid) { return out << pid.to_string(); }
 std::ostream& operator<<(std::ostream& out, Ref ref) { return out << ref.to_string(); }
 
-namespace {
-std::string demangled(const char* name) {
+std::string detail::demangle(const char* name) {
   int status = 0;
   char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
   std::string out = (status == 0 && d != nullptr) ? d : name;
   std::free(d);
   return out;
 }
-}  // namespace
 
-std::string Message::type_name() const { return e_ ? demangled(e_->type()->name()) : std::string("(empty)"); }
+std::string Message::type_name() const { return e_ ? detail::demangle(e_->type()->name()) : std::string("(empty)"); }
 
 std::string Message::mismatch(const char* wanted) const {
-  return "message holds " + type_name() + ", not " + demangled(wanted);
+  return "message holds " + type_name() + ", not " + detail::demangle(wanted);
 }
 
 }  // namespace coppice

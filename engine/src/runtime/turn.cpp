@@ -1,12 +1,11 @@
 // A turn: which process this thread runs, one turn of it (its messages, or its activity's
 // resumes, within messages_per_turn), and the activities (coroutines) a turn resumes.
-#include <cxxabi.h>
-
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 
 #include "coppice/process.hpp"
+#include "runtime/demangle.hpp"
 #include "runtime/mailbox.hpp"
 #include "runtime/running.hpp"
 #include "runtime/runtime_core.hpp"
@@ -20,14 +19,6 @@ namespace {
 // Awaits the running process has completed without suspending since its turn began (or
 // since it last yielded): its reductions. Reset by run_turn; owned by this thread.
 thread_local unsigned awaits_at_once = 0;
-
-std::string demangle(const char* name) {
-  int status = 0;
-  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  std::string out = (status == 0 && d != nullptr) ? d : name;
-  std::free(d);
-  return out;
-}
 }  // namespace
 
 thread_local std::optional<ExitReason> RuntimeCore::pending_exit;
