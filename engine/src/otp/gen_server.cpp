@@ -4,11 +4,10 @@
 
 #include <memory>
 
+#include "otp/supervision.hpp"
 #include "runtime/demangle.hpp"
 
 namespace coppice::detail {
-
-bool is_answer_to(const Message& m, Ref ref);
 
 bool is_answer_to(const Message& m, Ref ref) {
   return m.envelope() != nullptr && m.envelope()->addressing() == Addressing::alias && m.envelope()->ref == ref.bits();
@@ -35,15 +34,7 @@ std::string describe_exception(std::exception_ptr e, ExitReason& reason) {
 
 void report_crash(std::string_view behaviour, const ServerRef& name, const ExitReason& reason, std::string_view where) {
   if (reason.is_clean()) return;
-  std::string line = "coppice: ";
-  line.append(behaviour);
-  line.push_back(' ');
-  line.append(self().to_string());
-  if (name.is_local_name() || name.is_registry_name()) {
-    line.push_back(' ');
-    line.append(name.to_string());
-  }
-  line.append(" terminating");
+  std::string line = report_head(behaviour, name, "terminating");
   if (!where.empty()) {
     line.append(" in ");
     line.append(where);

@@ -159,8 +159,8 @@ bool expected_shutdown_reason(const ExitReason& reason, Shutdown how, Restart re
 
 // ---- Reports ------------------------------------------------------------------------------
 
-// The start of every report line: "coppice: <behaviour> <self>[ <name>] <what>" (the name
-// when the supervisor is registered).
+// The start of every report line, a supervisor's or a server's crash report (gen_server.cpp):
+// "coppice: <behaviour> <self>[ <name>] <what>" (the name when the process is registered).
 std::string report_head(std::string_view behaviour, const ServerRef& name, std::string_view what);
 
 // One line about a child, in one format for every supervisor:

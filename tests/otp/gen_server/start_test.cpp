@@ -193,6 +193,29 @@ TEST(GenServerStart, AnExceptionInInitIsAStartErrorWithTheExceptionAndTheServerE
   EXPECT_EQ(log.count("crashed"), 0u) << "the behaviour's report replaces the runtime's";
 }
 
+// The crash report's line, in the shape every report shares (supervision.cpp's report_head):
+// "coppice: <behaviour> <pid> '<name>' terminating in init: <reason>".
+TEST(GenServerStart, ARegisteredServersCrashInInitIsReportedOnOneLineWithItsName) {
+  CapturedLog log;
+  coppice::Runtime rt(log.options());
+  ExitReason r = run_process(rt, []() -> Async<void> {
+    coppice::trap_exit(true);
+    StartOptions o;
+    o.name = "crash_report_name";
+    Result<Pid> p = co_await Scripted::start_link(o, InitDoes::raise);
+    EXPECT_FALSE(p.has_value());
+  });
+  EXPECT_EQ(r, ExitReason::normal());
+  std::vector<std::string> reports;
+  for (const std::string& line : log.lines()) {
+    if (line.find("terminating") != std::string::npos) reports.push_back(line);
+  }
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].rfind("coppice: ", 0), 0u) << reports[0];
+  EXPECT_NE(reports[0].find("> 'crash_report_name' terminating in init: "), std::string::npos) << reports[0];
+  EXPECT_NE(reports[0].find("init blew up"), std::string::npos) << reports[0];
+}
+
 // A starter that does not trap exits dies with init's stop reason: start never returns.
 TEST(GenServerStart, InitStopKillsANonTrappingLinkedStarter) {
   coppice::Runtime rt(quiet(workers(2)));
