@@ -10,8 +10,17 @@
 namespace coppice {
 
 struct RuntimeOptions {
-  // Worker threads. 0: one per core (std::thread::hardware_concurrency).
+  // Worker threads. 0: one per CPU this process may use: the CPUs of its affinity mask
+  // (sched_getaffinity, so taskset and cpusets count), no more than its cgroup's CPU quota
+  // allows (cgroup v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us, rounded up), less
+  // host_cores; at least one. Runtime::worker_count says what it came to.
   unsigned workers = 0;
+  // Cores the host keeps for its own threads (an event loop, an acceptor, a pool), taken off
+  // the default worker count; ignored when `workers` is set. 0 by default: most programs
+  // built on coppice run everything in processes, and the runtime cannot know how busy the
+  // host's threads are. A server whose I/O thread is busy sets 1 (one per busy thread), so
+  // that workers and its threads do not share cores (see README, "Running inside a server").
+  unsigned host_cores = 0;
   // Pin worker i to cpus[i % cpus.size()]; empty: no pinning.
   std::vector<int> cpus{};
   // How long an idle worker keeps looking for work before it parks. Waking a parked worker

@@ -39,8 +39,7 @@ namespace coppice {
 
 struct PartitionSupervisorOptions {
   ChildSpec child;  // started once per partition, with id "0".."N-1"
-  // 0: one per worker thread (Elixir: System.schedulers_online()). The blocking start uses the
-  // runtime's worker count; start_link, inside a process, the machine's hardware threads.
+  // 0: one per worker thread of the runtime it starts in (Elixir: System.schedulers_online()).
   std::size_t partitions = 0;
   // Rewrites the spec for one partition (Elixir's :with_arguments), e.g. to pass it the index.
   std::function<ChildSpec(ChildSpec, std::size_t partition)> with_arguments;

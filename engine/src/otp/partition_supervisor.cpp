@@ -5,6 +5,8 @@
 #include <mutex>
 #include <thread>
 
+#include "runtime/runtime_core.hpp"
+
 namespace coppice {
 
 namespace detail {
@@ -126,14 +128,15 @@ Result<SupervisorInit> prepare(PartitionSupervisorOptions o, std::size_t workers
   return init;
 }
 
-std::size_t hardware_workers() { return std::max(1u, std::thread::hardware_concurrency()); }
+// The worker count of the runtime the calling process runs in (Elixir: schedulers_online).
+std::size_t current_workers() { return detail::current_core().scheduler.worker_count(); }
 
 }  // namespace
 
 Async<Result<Pid>> PartitionSupervisor::start_link(PartitionSupervisorOptions options) {
   StartOptions start;
   start.name = options.name;
-  Result<SupervisorInit> init = prepare(std::move(options), hardware_workers());
+  Result<SupervisorInit> init = prepare(std::move(options), current_workers());
   if (!init) co_return init.error();
   Async<Result<Pid>> work = Supervisor::start_link(std::move(*init), std::move(start));
   co_return co_await work;

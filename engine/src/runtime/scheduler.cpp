@@ -13,6 +13,7 @@
 #include <cerrno>
 
 #include "runtime/runtime_core.hpp"
+#include "runtime/worker_count.hpp"
 
 namespace coppice::detail {
 
@@ -82,8 +83,7 @@ inline void cpu_relax() {
 }  // namespace
 
 Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(core), options_(options) {
-  unsigned n = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();
-  if (n == 0) n = 1;
+  const unsigned n = resolve_worker_count(options);
   workers_.reserve(n);
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
