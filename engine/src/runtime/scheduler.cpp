@@ -39,6 +39,10 @@ constexpr std::chrono::microseconds next_steal_grace{100};
 // for its runnext): at most a thousand wake-ups a second of an idle core, and a woken
 // process waits about this long (twice at most) behind a callback that does not return.
 constexpr std::chrono::milliseconds stranded_check_interval{1};
+// A spin halved below this parks at once (a search still makes its one pass of 16 rounds):
+// a spin this short catches almost nothing. A spin that finds work restarts from here, so it
+// is back at 50 µs after five finds in a row.
+constexpr std::chrono::nanoseconds spin_floor = std::chrono::microseconds(2);
 
 // The wake word's values (Worker::wake).
 constexpr std::uint32_t sleeping = 0;
@@ -91,6 +95,7 @@ Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(c
     w->scheduler = this;
     w->random_state = 0x9e3779b97f4a7c15ULL * (i + 1);
     w->sightings.resize(n);
+    w->spin = options.spin_before_park;
     workers_.push_back(std::move(w));
   }
   alone_ = n == 1;
@@ -363,12 +368,23 @@ void Scheduler::stop_searching(Worker& w) {
   if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1) notify_one();
 }
 
+void Scheduler::spin_found_work(Worker& w) {
+  const std::chrono::nanoseconds longest = options_.spin_before_park;
+  w.spin = std::min(std::max(2 * w.spin, spin_floor), std::chrono::nanoseconds(longest));
+}
+
+void Scheduler::spin_found_nothing(Worker& w) {
+  w.spin /= 2;
+  if (w.spin < spin_floor) w.spin = std::chrono::nanoseconds::zero();
+}
+
 ProcessHeader* Scheduler::search(Worker& w) {
-  const auto deadline = std::chrono::steady_clock::now() + options_.spin_before_park;
+  const auto deadline = std::chrono::steady_clock::now() + w.spin;
   const bool may_steal = become_searching(w);
   for (unsigned round = 0;; ++round) {
     if (ProcessHeader* p = take_global(w)) {
       stop_searching(w);
+      spin_found_work(w);
       return p;
     }
     if (may_steal) {
@@ -382,6 +398,7 @@ ProcessHeader* Scheduler::search(Worker& w) {
         if (&victim == &w) continue;
         if (ProcessHeader* p = victim.queue.steal_half_into(w.queue)) {
           stop_searching(w);
+          spin_found_work(w);
           return p;
         }
       }
@@ -390,6 +407,7 @@ ProcessHeader* Scheduler::search(Worker& w) {
     if ((round & 15) == 15 && std::chrono::steady_clock::now() >= deadline) break;
     cpu_relax();
   }
+  spin_found_nothing(w);
   // A process stranded in a busy worker's next slot is not looked for here but by the
   // watcher between its spells (park): the owner writes its slot and turn every turn, and
   // a searcher reading them in its spin pulled that cache line away on each one (W5 on two
@@ -459,6 +477,7 @@ void Scheduler::park(Worker& w) {
     // A waker already took us off the list: its wake-up is on the way; take it below.
   }
   const timespec spell{0, static_cast<long>(std::chrono::nanoseconds(stranded_check_interval).count())};
+  const auto parked_at = std::chrono::steady_clock::now();
   for (;;) {
     const std::uint32_t v = w.wake.load(std::memory_order_acquire);
     if (v == woken) break;
@@ -487,6 +506,10 @@ void Scheduler::park(Worker& w) {
     // A waker already took us off the list: its wake-up is on the way; take it above.
   }
   w.wake.store(sleeping, std::memory_order_relaxed);
+  // Woken sooner than a full spin would have lasted: the spin would have caught the work
+  // without the waker's futex call. Steady load (a ping-pong whose partner is released to
+  // the queue every few turns wakes us every few microseconds) keeps the spin long this way.
+  if (std::chrono::steady_clock::now() - parked_at < options_.spin_before_park) spin_found_work(w);
   core_.epoch.online(w.participant);
 }
 

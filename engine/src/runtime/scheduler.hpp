@@ -66,6 +66,12 @@ struct Worker {
   // exit on another worker). Only the owner writes; Runtime::process_count sums them.
   std::atomic<std::int64_t> live{0};
   bool searching = false;
+  // How long this worker's next search spins before it parks (owner only): halved by a spin
+  // that found nothing, doubled by one that found work or by a park that a wake-up ended
+  // within spin_before_park, up to spin_before_park. On a
+  // shared host with work now and then, idle workers soon park at once and give the CPU back;
+  // under steady load the spin stays long and catches work without a wake-up.
+  std::chrono::nanoseconds spin{};
   EpochDomain::Participant* participant = nullptr;
   ProcessTable::SlotCache slots;
   // Futex word a parked worker sleeps on: 1 once someone has woken it; 2 when a notifier
@@ -103,6 +109,8 @@ class Scheduler {
   void run(Worker& w);
   ProcessHeader* find_local(Worker& w);
   ProcessHeader* search(Worker& w);
+  void spin_found_work(Worker& w);     // the next spin is twice as long (up to the option)
+  void spin_found_nothing(Worker& w);  // the next spin is half as long
   ProcessHeader* take_global(Worker& w);
   void park(Worker& w);
   void clear_kick(Worker& w);      // a kick to sleep in spells no longer applies
