@@ -23,9 +23,11 @@ struct RuntimeOptions {
   unsigned host_cores = 0;
   // Pin worker i to cpus[i % cpus.size()]; empty: no pinning.
   std::vector<int> cpus{};
-  // How long an idle worker keeps looking for work before it parks. Waking a parked worker
-  // costs tens of microseconds on a virtual machine; a latency-sensitive host keeps the
-  // spin, a shared host sets it to 0 to give the CPU back at once.
+  // The longest an idle worker keeps looking for work before it parks. Waking a parked
+  // worker costs tens of microseconds on a virtual machine, so under steady load the spin
+  // pays; each worker adapts its own below this (halved after a spin that found nothing,
+  // doubled after one that found work or a park soon ended by a wake-up), so that between
+  // sparse requests it parks at once and gives the CPU back. 0: never spin.
   std::chrono::microseconds spin_before_park{50};
   // Fairness, like BEAM's reductions: a busy process goes to the back of the queue after
   // handling this many messages in one turn, or after this many awaits (receive, call) that
