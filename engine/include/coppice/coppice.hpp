@@ -21,3 +21,4 @@
 #include "coppice/partition_supervisor.hpp"
 #include "coppice/task.hpp"
 #include "coppice/parent.hpp"
+#include "coppice/host.hpp"
