@@ -105,7 +105,10 @@ class HostBridge {
 
   Pid pid() const { return pid_; }
   // Readable (EPOLLIN) when drain() has something to do. Level-triggered or edge-triggered
-  // watching both work: drain() reads the eventfd before it looks at the mailbox.
+  // epoll both work: drain() reads the eventfd before it looks at the mailbox, and every
+  // later wake is a new write (a new edge). With Asio, watch it with async_read_some (of the
+  // 8-byte counter), not async_wait: Asio's reactor is edge-triggered and drops an edge that
+  // comes while no operation waits, which a read, tried at once, does not need.
   int fd() const;
   // Takes what has arrived, without waiting: completes the calls it answers (callbacks and
   // promises), hands plain messages and Downs to the handlers. Returns how many callbacks

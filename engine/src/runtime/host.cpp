@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <mutex>
@@ -79,7 +80,7 @@ struct HostBridge::Shared {
   // A completion or a handler's message, run once drain() has let go of the lock.
   struct Ready {
     Ready(std::unique_ptr<HostCompletion> d, Result<Message> r) : done(std::move(d)), result(std::move(r)) {}
-    Ready(Message m) : result(std::move(m)) {}
+    explicit Ready(Message m) : result(std::move(m)) {}
     std::unique_ptr<HostCompletion> done;  // null: the message goes to a handler
     Result<Message> result;
   };
@@ -152,7 +153,9 @@ std::size_t HostBridge::outstanding() const {
 
 void HostBridge::start_call(Pid to, std::string_view name, Message request, std::chrono::nanoseconds timeout,
                             std::unique_ptr<HostCompletion> done) {
-  const std::int64_t timeout_ms = timeout == no_timeout ? -1 : whole_milliseconds(timeout).count();
+  // -1: no deadline; a timeout of zero or less is a deadline already passed.
+  const std::int64_t timeout_ms =
+      timeout == no_timeout ? -1 : std::max<std::int64_t>(0, whole_milliseconds(timeout).count());
   InboxUse use(*life_);
   RuntimeCore* core = use.core();
   auto refuse = [&](Error error) {
