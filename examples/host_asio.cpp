@@ -4,6 +4,7 @@
 
 #include <asio.hpp>
 #include <coppice/coppice.hpp>
+#include <coppice/host.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <functional>

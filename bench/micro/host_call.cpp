@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "batch.hpp"
+#include "coppice/host.hpp"
 
 namespace coppice::bench {
 namespace {

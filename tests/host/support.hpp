@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "coppice/coppice.hpp"
+#include "coppice/host.hpp"
 
 namespace host_test {
 

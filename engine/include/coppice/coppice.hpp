@@ -21,4 +21,3 @@
 #include "coppice/partition_supervisor.hpp"
 #include "coppice/task.hpp"
 #include "coppice/parent.hpp"
-#include "coppice/host.hpp"

@@ -156,7 +156,8 @@ class HostBridge {
   Ref monitor(Pid pid);
   Ref monitor(std::string_view name);
   // Stops a monitor; true if it was active. A Down already arrived and not yet drained is
-  // removed with it, so on_down never sees a monitor after its demonitor.
+  // removed with it, so on_down does not see it (unless a drain on another thread took it
+  // first: its handler may then still run).
   bool demonitor(Ref ref);
 
   // The untyped call behind the templates.
