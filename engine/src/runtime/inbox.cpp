@@ -7,17 +7,29 @@
 
 #include "runtime/allocation.hpp"
 #include "runtime/mailbox.hpp"
+#include "runtime/plain_thread.hpp"
 #include "runtime/runtime_core.hpp"
 
 namespace coppice::detail {
 
-struct InboxState : ProcessHeader {
+struct InboxState : PlainThreadHeader {
   std::mutex mutex;
   std::condition_variable cv;
   bool notified = false;
 };
 
 void wake_inbox(ProcessHeader* p) {
+  auto* h = static_cast<PlainThreadHeader*>(p);
+  h->wake(h);
+}
+
+void free_inbox(ProcessHeader* p) noexcept {
+  auto* h = static_cast<PlainThreadHeader*>(p);
+  h->free(h);
+}
+
+namespace {
+void wake_waiting_thread(PlainThreadHeader* p) {
   auto* s = static_cast<InboxState*>(p);
   {
     std::lock_guard lock(s->mutex);
@@ -26,35 +38,11 @@ void wake_inbox(ProcessHeader* p) {
   s->cv.notify_one();
 }
 
-void free_inbox(ProcessHeader* p) noexcept {
+void free_inbox_state(PlainThreadHeader* p) noexcept {
   auto* s = static_cast<InboxState*>(p);
   s->~InboxState();
   deallocate(s);
 }
-
-namespace {
-// One Inbox operation's hold on its runtime: core() is null once the runtime is gone, and
-// while it is not, the runtime frees nothing until this use ends (close_inboxes waits).
-class InboxUse {
- public:
-  explicit InboxUse(InboxLife& life) : life_(life) {
-    // Acquire, and one word with `gone`: either this increment comes first in the word's
-    // order and the runtime waits for our release decrement, or we see `gone`.
-    const std::uint64_t before = life.uses.fetch_add(1, std::memory_order_acquire);
-    core_ = (before & InboxLife::gone) != 0 ? nullptr : life.core;
-  }
-  ~InboxUse() {
-    // Release: close_inboxes' acquire load of zero sees everything this use did.
-    life_.uses.fetch_sub(1, std::memory_order_release);
-  }
-  InboxUse(const InboxUse&) = delete;
-  InboxUse& operator=(const InboxUse&) = delete;
-  RuntimeCore* core() const { return core_; }
-
- private:
-  InboxLife& life_;
-  RuntimeCore* core_;
-};
 
 Error runtime_gone(std::string_view what) {
   return Error(ErrorKind::runtime_stopped, std::string(what) + ": the runtime of this inbox is gone");
@@ -78,6 +66,8 @@ Inbox::Inbox(Runtime& runtime) : runtime_(runtime), life_(detail::core_of(runtim
   void* mem = allocate(sizeof(InboxState), alignof(InboxState));
   state_ = new (mem) InboxState;
   state_->kind = ProcessKind::inbox;
+  state_->wake = &wake_waiting_thread;
+  state_->free = &free_inbox_state;
   state_->pid = pid_;
   {
     // Known to the runtime before anyone can send to it: the stop wakes it, the runtime's

@@ -187,7 +187,7 @@ inline std::string quoted(std::string_view name) {
   return s;
 }
 
-// Inboxes: "scheduling" one wakes the thread that waits on it.
+// Mailboxes of plain threads (Inbox, HostBridge: plain_thread.hpp): "scheduling" one wakes its owner.
 void wake_inbox(ProcessHeader* p);
 void free_inbox(ProcessHeader* p) noexcept;
 
