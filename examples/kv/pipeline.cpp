@@ -151,7 +151,12 @@ void Pipeline::add(resp::Command command) {
         return to_shard(shard, Op::crash, open(Kind::reply), {});
       return (void)answer(error_reply("ERR no such shard: " + n + " (there are " + std::to_string(batches_.size()) + ")"));
     }
-    return (void)answer(error_reply("ERR only DEBUG CRASH <shard> is supported"));
+    if (argc == 3 && is(command[1], "shard")) {  // which shard a key lives in: for tests
+      std::string out;
+      resp::append_integer(out, static_cast<long long>(shard_of(command[2])));
+      return (void)answer(std::move(out));
+    }
+    return (void)answer(error_reply("ERR only DEBUG CRASH <shard> and DEBUG SHARD <key> are supported"));
   }
   if (is(name, "select")) {
     if (argc != 2) return wrong_arguments(name);
