@@ -1,12 +1,14 @@
 // The connection process (see connection.hpp).
 #include "connection.hpp"
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <coppice/partition_supervisor.hpp>
 #include <coppice/process.hpp>
+#include <coppice/signals.hpp>
 
 #include "keyspace.hpp"
 #include "pipeline.hpp"
@@ -42,19 +44,42 @@ coppice::Async<bool> write_all(Socket& socket, const std::string& bytes) {
 
 }  // namespace
 
+// The shard a connection sends to, as this connection knows it: the pid it monitors (the
+// same monitor for every batch, until that pid goes down), and whether a reply is due.
+struct ShardWatch {
+  coppice::Pid pid;
+  coppice::Ref monitor;
+  bool waiting = false;
+};
+
 coppice::Async<void> serve_connection(Socket socket, ConnectionOptions options) {
   resp::Parser parser;
   Pipeline pipeline(options.partitions);
   resp::Command command;
-  std::vector<std::pair<std::size_t, coppice::RequestId>> requests;
+  std::vector<ShardWatch> shards(options.partitions);
+  std::uint64_t sequence = 0;
   std::string out;
+  const coppice::Pid me = coppice::self();
+  // A shard's monitor fired: forget the pid (the next batch monitors its successor), and
+  // answer its batch in flight, if any, with an error. False if the Down is not a shard's.
+  auto shard_down = [&](const coppice::Down& down) {
+    for (std::size_t s = 0; s < shards.size(); ++s) {
+      if (shards[s].monitor != down.ref) continue;
+      if (shards[s].waiting) pipeline.fail(s);
+      shards[s] = ShardWatch{};
+      return true;
+    }
+    return false;
+  };
+
   if (!socket.set_active_once()) co_return;
   for (;;) {
     coppice::Message m = co_await coppice::receive_any();
     auto* data = m.get_if<coppice::net::Data>();
     if (data == nullptr) {
       if (m.is<coppice::net::Closed>()) co_return;
-      continue;  // a Sent for a write already complete, or a stray message
+      if (auto* down = m.get_if<coppice::Down>()) (void)shard_down(*down);
+      continue;  // a Sent for a write already complete, or a late ShardReply
     }
     parser.feed(data->bytes);
     for (;;) {
@@ -70,8 +95,9 @@ coppice::Async<void> serve_connection(Socket socket, ConnectionOptions options) 
       if (!socket.set_active_once()) co_return;
       continue;
     }
-    // One request per shard touched, all in flight at once; each monitors its shard, so a
-    // crash answers its batch with an error instead of leaving the connection waiting.
+    // One cast per shard touched, all in flight at once.
+    ++sequence;
+    std::size_t waiting = 0;
     for (std::size_t shard : pipeline.touched()) {
       auto pid = coppice::PartitionSupervisor::whereis(options.shards, shard);
       if (!pid) {  // between the shard's crash and its restart
@@ -79,20 +105,43 @@ coppice::Async<void> serve_connection(Socket socket, ConnectionOptions options) 
         pipeline.fail(shard);
         continue;
       }
-      requests.emplace_back(shard, coppice::send_request(*pid, pipeline.take_batch(shard)));
+      ShardWatch& watch = shards[shard];
+      if (watch.pid != *pid) {  // first use, or a restarted shard: monitor the new pid
+        if (watch.monitor) coppice::demonitor(watch.monitor, {.flush = true});
+        watch.pid = *pid;
+        watch.monitor = coppice::monitor(*pid);
+      }
+      Shard::cast(*pid, ShardRequest{me, sequence, pipeline.take_batch(shard)});
+      watch.waiting = true;
+      ++waiting;
     }
     // The next read overlaps the shards' work; its Data waits in the mailbox, after this
     // read's replies, so the order of replies is the order of requests.
     if (!pipeline.close_after_write() && !socket.set_active_once()) co_return;
-    for (auto& [shard, id] : requests) {
-      auto reply = co_await coppice::receive_response<BatchReply>(id, options.shard_timeout);
-      if (reply) {
-        pipeline.complete(shard, *reply);
+    while (waiting > 0) {
+      auto reply = co_await coppice::receive_if(
+          [&](const coppice::Message& r) {
+            if (auto* done = r.get_if<ShardReply>()) return done->sequence == sequence;
+            return r.is<coppice::Down>();
+          },
+          options.shard_timeout);
+      if (!reply) {  // a shard alive but stuck: answer for it, and drop its reply if it comes
+        for (std::size_t s = 0; s < shards.size(); ++s)
+          if (shards[s].waiting) pipeline.fail(s), shards[s].waiting = false;
+        break;
+      }
+      if (auto* done = reply->get_if<ShardReply>()) {
+        if (!shards[done->shard].waiting) continue;
+        pipeline.complete(done->shard, done->reply);
+        shards[done->shard].waiting = false;
+        --waiting;
       } else {
-        pipeline.fail(shard);
+        const auto& down = reply->get<coppice::Down>();
+        for (std::size_t s = 0; s < shards.size(); ++s)
+          if (shards[s].monitor == down.ref && shards[s].waiting) --waiting;
+        (void)shard_down(down);
       }
     }
-    requests.clear();
     out.clear();
     pipeline.write(out);
     if (!co_await write_all(socket, out)) co_return;

@@ -150,21 +150,23 @@ ShardResult Keyspace::pop(ShardOp& op, bool front) {
   return r;
 }
 
-coppice::CallReturn<BatchReply> Shard::handle_call(Batch batch) {
-  BatchReply out;
-  out.results.reserve(batch.ops.size());
-  for (std::size_t i = 0; i < batch.ops.size(); ++i) {
-    ShardOp& op = batch.ops[i];
-    out.results.push_back(keyspace_.execute(op));
-    if (op.op == Op::crash) {
+coppice::NoReply Shard::handle_cast(ShardRequest request) {
+  ShardReply done{request.sequence, index_, {}};
+  auto& ops = request.batch.ops;
+  auto& results = done.reply.results;
+  results.reserve(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    results.push_back(keyspace_.execute(ops[i]));
+    if (ops[i].op == Op::crash) {
       // The ops after the crash in this batch never run: they get what a request to a
-      // crashed shard gets. The reply goes out once the server has stopped.
-      for (std::size_t j = i + 1; j < batch.ops.size(); ++j) out.results.push_back(ShardResult{shard_down_reply(index_), 0});
-      return stop_with(coppice::ExitReason::error("kv::debug_crash", "DEBUG CRASH " + std::to_string(index_)),
-                       std::move(out));
+      // crashed shard gets. The reply goes before the stop, so DEBUG CRASH is answered.
+      for (std::size_t j = i + 1; j < ops.size(); ++j) results.push_back(ShardResult{shard_down_reply(index_), 0});
+      coppice::send(request.connection, std::move(done));
+      return stop_with(coppice::ExitReason::error("kv::debug_crash", "DEBUG CRASH " + std::to_string(index_)));
     }
   }
-  return out;
+  coppice::send(request.connection, std::move(done));
+  return {};
 }
 
 }  // namespace kv

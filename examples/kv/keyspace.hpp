@@ -39,12 +39,27 @@ struct ShardResult {
   long long count = 0;
 };
 
-// The request a connection sends one shard for one read's worth of commands.
+// One read's worth of ops for one shard, and their results.
 struct Batch {
   std::vector<ShardOp> ops;
 };
 struct BatchReply {
   std::vector<ShardResult> results;  // one per op, in order
+};
+
+// What a connection casts to a shard, and what the shard sends back. A cast and a plain
+// reply, not a call: a call (send_request) would also monitor the shard and make an alias
+// for every request; the connection instead monitors each shard once, for as long as the
+// shard's pid stays the same, and matches a reply by its sequence number.
+struct ShardRequest {
+  coppice::Pid connection;
+  std::uint64_t sequence;
+  Batch batch;
+};
+struct ShardReply {
+  std::uint64_t sequence;
+  std::size_t shard;
+  BatchReply reply;
 };
 
 // The data: strings and lists, as Redis keeps them. Plain data, tested without a runtime.
@@ -63,13 +78,12 @@ class Keyspace {
 };
 
 // A shard: one GenServer per partition of the PartitionSupervisor, its index given by
-// with_arguments. Its only request is a Batch (sent with send_request, so that the
-// connection learns of its death through the request's monitor).
+// with_arguments. It takes ShardRequests and answers each with one ShardReply.
 class Shard : public coppice::GenServer<Shard> {
  public:
-  using calls = coppice::Protocol<Batch>;
+  using casts = coppice::Protocol<ShardRequest>;
   explicit Shard(std::size_t index) : index_(index) {}
-  coppice::CallReturn<BatchReply> handle_call(Batch batch);
+  coppice::NoReply handle_cast(ShardRequest request);
 
  private:
   std::size_t index_;
