@@ -208,11 +208,13 @@ void Poller::run() {
       if (stopped_) return;
       retiring.swap(retired_);
     }
+    bool woken = false;
     for (int i = 0; i < n; ++i) {
       auto* p = static_cast<Pollable*>(events[i].data.ptr);
       if (p == nullptr) {
         std::uint64_t count;
         [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
+        woken = true;
         continue;
       }
       if (p->kind == Pollable::Kind::socket) {
@@ -221,18 +223,26 @@ void Poller::run() {
         on_listener(static_cast<ListenerState&>(*p));
       }
     }
-    if (!retiring.empty()) {
+    if (woken || !retiring.empty()) {
+      bool again = false;
       {
         std::lock_guard lock(mutex_);
+        // The read above may have taken stop()'s wake-up, written after the check at the top
+        // of this batch: look again, or the next epoll_wait would never return.
+        if (stopped_) return;
         for (Pollable* p : retiring) {
           auto it = watched_.find(p);
           if (it == watched_.end()) continue;
           releasing.push_back(std::move(it->second));
           watched_.erase(it);
         }
+        // Retired during this batch, their wake-up perhaps read above: the next batch takes
+        // them, and must not wait for some other event to come.
+        again = !retired_.empty();
       }
       retiring.clear();
       releasing.clear();  // destructors (and fd closes) outside the lock
+      if (again) wake();
     }
   }
 }
