@@ -1,7 +1,8 @@
 // coppice_kv: the Redis-protocol server. Prints "port N" once it listens; stops cleanly on
 // SIGTERM or SIGINT (the tree shut down in order, then the runtime).
 //
-//   coppice_kv [--port N] [--host A] [--shards N] [--workers N] [--acceptors N]
+//   coppice_kv [--port N] [--host A] [--shards N] [--workers N] [--spin-us N] [--acceptors N]
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -16,7 +17,7 @@
 namespace {
 
 int usage() {
-  std::fprintf(stderr, "usage: coppice_kv [--port N (0: the kernel picks)] [--host A] [--shards N] [--workers N] [--acceptors N]\n");
+  std::fprintf(stderr, "usage: coppice_kv [--port N (0: the kernel picks)] [--host A] [--shards N] [--workers N] [--spin-us N] [--acceptors N]\n");
   return 2;
 }
 
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
       options.partitions = static_cast<std::size_t>(value);
     } else if (flag == "--workers" && value >= 0) {
       runtime_options.workers = static_cast<unsigned>(value);
+    } else if (flag == "--spin-us" && value >= 0) {
+      runtime_options.spin_before_park = std::chrono::microseconds(value);
     } else if (flag == "--acceptors" && value > 0) {
       options.acceptors = static_cast<unsigned>(value);
     } else {
