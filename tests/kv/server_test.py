@@ -5,7 +5,7 @@ usage: server_test.py COPPICE_KV protocol|crash
 
 protocol: Debian's redis-cli (single commands, --pipe), a raw socket (requests split at
           every byte, 1000 pipelined), malformed input (an error, that connection closed,
-          the others served), a short redis-benchmark run, and a clean stop on SIGTERM.
+          the others served), a client that does not read its replies (memory bounded), a short redis-benchmark run, and a clean stop on SIGTERM.
 crash:    DEBUG CRASH of one shard, 20 times 100 ms apart, under a small load of four
           clients: the other shards answer every request, the crashed one answers only
           "-ERR shard N restarting" while down and again after its restart; nothing hangs.
@@ -199,6 +199,25 @@ def protocol(binary):
         check(isinstance(e, Err) and "Protocol error" in e, "junk %r...: %r" % (junk[:10], e))
         check(j.closed_by_peer(), "junk closes its connection")
     check(c.call("PING") == "PONG", "the server survives malformed input")
+
+    # A client that sends and never reads: once its replies pass the socket's high watermark
+    # the connection stops reading, so the server's memory stays bounded (unbounded, the
+    # 50 reads of 100 GETs of 100 kB below would queue 500 MB). What is checked is an
+    # absence (no growth), which no message announces: the half second lets it happen.
+    c.call("SET", "big", "v" * 100000)
+    slow = Client(port)
+    for _ in range(50):
+        slow.send(encode("GET", "big") * 100)
+    time.sleep(0.5)
+    rss_kb = int(next(l for l in open("/proc/%d/status" % server.proc.pid) if l.startswith("VmRSS")).split()[1])
+    print("slow reader: server RSS %d kB" % rss_kb)
+    check(rss_kb < 200 * 1024, "a reader that does not read grows the server to %d kB" % rss_kb)
+    check(c.call("PING") == "PONG", "the others are served meanwhile")
+    got = 0
+    while got < 5000:  # it reads at last: every reply comes, in order
+        check(slow.reply() == "v" * 100000, "the slow reader's reply %d" % got)
+        got += 1
+    slow.sock.close()
 
     # redis-benchmark runs to the end (it stops at the first error reply).
     r = subprocess.run(["redis-benchmark", "-p", str(port), "-c", "5", "-n", "2000", "-P", "8", "-q",
