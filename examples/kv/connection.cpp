@@ -81,7 +81,7 @@ coppice::Async<void> serve_connection(Socket socket, ConnectionOptions options) 
       if (auto* down = m.get_if<coppice::Down>()) (void)shard_down(*down);
       continue;  // a Sent for a write already complete, or a late ShardReply
     }
-    parser.feed(data->bytes);
+    parser.feed(std::move(data->bytes));
     for (;;) {
       const auto status = parser.next(command);
       if (status == resp::Parser::Status::command) {

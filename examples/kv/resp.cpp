@@ -31,6 +31,15 @@ void Parser::feed(std::string_view bytes) {
   buffer_.append(bytes);
 }
 
+void Parser::feed(std::string&& bytes) {
+  if (position_ == buffer_.size()) {
+    buffer_ = std::move(bytes);
+    position_ = 0;
+  } else {
+    feed(std::string_view(bytes));
+  }
+}
+
 Parser::Status Parser::fail(std::string message) {
   error_ = std::move(message);
   return Status::error;

@@ -27,6 +27,10 @@ class Parser {
   static constexpr std::size_t max_inline_length = 64 * 1024;
 
   void feed(std::string_view bytes);
+  // The same; takes the string itself when nothing is buffered (the usual case: a read
+  // that ends on a request's end), instead of copying it.
+  void feed(std::string&& bytes);
+  void feed(const char* bytes) { feed(std::string_view(bytes)); }
   // The next complete request into `out` (command); incomplete: wait for more bytes; error:
   // error() says what, in Redis's words (without "-ERR ").
   Status next(Command& out);

@@ -23,7 +23,8 @@ coppice::Result<Server> start(coppice::Runtime& runtime, const ServerOptions& op
   coppice::PartitionSupervisorOptions shards;
   shards.child = coppice::child<Shard>("shard", std::size_t{0});
   shards.with_arguments = [](coppice::ChildSpec, std::size_t i) { return coppice::child<Shard>("shard", i); };
-  shards.partitions = options.partitions;
+  const std::size_t partitions = options.partitions != 0 ? options.partitions : 2 * std::size_t{runtime.worker_count()};
+  shards.partitions = partitions;
   shards.name = shards_name;
   shards.intensity = options.intensity;
   shards.period = options.period;
@@ -31,7 +32,6 @@ coppice::Result<Server> start(coppice::Runtime& runtime, const ServerOptions& op
   // Each connection looks the shards' supervisor up once, as it starts. rest_for_one: if the
   // shards' supervisor itself gives up and is restarted (a new pid), the pool and its
   // connections restart after it, so no connection keeps the old pid.
-  const std::size_t partitions = options.partitions;
   auto connection = [partitions](coppice::net::Socket socket) -> coppice::Async<void> {
     ConnectionOptions o;
     o.shards = coppice::whereis(shards_name);

@@ -16,9 +16,10 @@ namespace kv {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0: the kernel picks one (Server::port says which)
-  // Shards. More than the workers lets a batch's shards run in parallel and spreads a hot
-  // spot; each shard touched by a read costs that read one request, so not many more.
-  std::size_t partitions = 8;
+  // Shards; 0: twice the runtime's workers. More than the workers lets one read's shards run
+  // in parallel and spreads a hot spot; each shard a read touches costs it one message each
+  // way, so not many more.
+  std::size_t partitions = 0;
   unsigned acceptors = 4;
   // The shards' restart intensity. A crash every 100 ms is 10 restarts a second; 100 in one
   // second is ten times that, so the tree rides out DEBUG CRASH from several clients at
