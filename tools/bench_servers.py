@@ -247,7 +247,23 @@ def s1_markdown(data):
                      f"{cell(rps['results'].get('coppice'))} | {ratio} | {lat['redis']} | {lat['coppice']} | "
                      f"{p99_ratio} |")
     lines.append("")
+    lines += goal_lines(data)
     return lines
+
+
+def goal_lines(data):
+    """Issue 14's goal at -P 16: coppice_kv's requests/s at least Redis's, with a p99 no worse."""
+    by = {}
+    for f in data["figures"]:
+        if f["pipeline"] == 16 and "ratio" in f:
+            by.setdefault(f["test"], {})[f["figure"]] = f["ratio"]
+    met = [t for t, r in by.items() if r.get("rps", 0) >= 1 and r.get("p99_ms", float("inf")) <= 1]
+    missed = [f"{t} (×{r.get('rps', 0):.2f} requests/s, ×{r.get('p99_ms', float('nan')):.2f} p99)"
+              for t, r in by.items() if t not in met]
+    if not by:
+        return []
+    text = f"Goal at -P 16 (requests/s at least Redis's, p99 no worse; medians): met for {len(met)} of {len(by)} commands"
+    return [text + (f"; not for {', '.join(missed)}." if missed else "."), ""]
 
 
 def s2_markdown(crash):
@@ -279,6 +295,7 @@ def s2_markdown(crash):
         f"| crashes sent (answered OK) | {c['crashes_sent']:,} ({c['crash_replies_ok']:,}) |",
         f"| requests/s during the run | {c['requests_per_s']:,.0f} |",
         f"| OK latency p50 / p99 / max | {c['ok_p50_us']:,} / {c['ok_p99_us']:,} / {c['ok_max_us']:,} µs |",
+        f"| the server after the run | {crash.get('after', 'not checked')} |",
         ""]
     if c.get("error_samples"):
         lines += ["Error replies seen: " + "; ".join(f"`{e}`" for e in c["error_samples"]), ""]
@@ -363,6 +380,29 @@ def run_s1(args, commands, logdir):
     }
 
 
+def after_check(server):
+    """Whether the server still serves once the crashing stopped: its tree may have given up."""
+    if server.proc.poll() is not None:
+        return f"exited (status {server.proc.returncode})"
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            keys = [f"after:{i}" for i in range(16)]
+            s.sendall(b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\n1\r\n" % (len(k), k.encode())
+                               for k in keys))
+            data = b""
+            while data.count(b"\r\n") < len(keys):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return "closed the connection"
+                data += chunk
+    except OSError as e:
+        return f"does not answer ({e})"
+    errors = [l for l in data.split(b"\r\n") if l.startswith(b"-")]
+    if errors:
+        return f"{len(errors)} of {len(keys)} SETs answered an error: {errors[0][1:].decode(errors='replace')}"
+    return f"answers: {len(keys)} SETs over the shards, all OK"
+
+
 def run_s2(args, commands, logdir):
     started = time.time()
     base = {"generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "commit": args.commit,
@@ -389,9 +429,8 @@ def run_s2(args, commands, logdir):
             return dict(base, status="failed", error=f"crash client exit status {p.returncode}: {p.stderr.strip()}")
         if p.returncode != 0 or "error" in result:
             return dict(base, status="failed", error=result.get("error", f"exit status {p.returncode}"))
-        alive = server.proc.poll() is None
         return dict(base, status="ok", command=shlex.join(cmd), load_before=before, load_after=after,
-                    server_alive_after=alive, result=result)
+                    after=after_check(server), result=result)
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         return dict(base, status="failed", error=str(e))
     finally:
