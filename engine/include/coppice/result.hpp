@@ -44,6 +44,11 @@ enum class ErrorKind {
   // whose members would differ in restart or ephemeral.
   missing_deps,
   non_uniform_shutdown_group,
+  // Sockets (coppice/net.hpp): the socket is closed (here, or by the peer); a write would
+  // pass the high watermark; the system refused (the message carries errno's text).
+  closed,
+  would_block,
+  io_error,
 };
 
 std::string_view to_string(ErrorKind kind);

@@ -32,6 +32,9 @@ std::string_view to_string(ErrorKind kind) {
     case ErrorKind::start_error: return "start_error";
     case ErrorKind::missing_deps: return "missing_deps";
     case ErrorKind::non_uniform_shutdown_group: return "non_uniform_shutdown_group";
+    case ErrorKind::closed: return "closed";
+    case ErrorKind::would_block: return "would_block";
+    case ErrorKind::io_error: return "io_error";
   }
   return "unknown";
 }

@@ -58,6 +58,23 @@ std::shared_ptr<void> RuntimeCore::service(const std::type_info& type, std::shar
   return slot;
 }
 
+bool RuntimeCore::at_stop(std::function<void()> hook) {
+  std::lock_guard lock(services_mutex_);
+  if (stop_hooks_ran_) return false;
+  stop_hooks_.push_back(std::move(hook));
+  return true;
+}
+
+void RuntimeCore::run_stop_hooks() {
+  std::vector<std::function<void()>> hooks;
+  {
+    std::lock_guard lock(services_mutex_);
+    stop_hooks_ran_ = true;
+    hooks.swap(stop_hooks_);
+  }
+  for (auto& hook : hooks) hook();
+}
+
 Ref RuntimeCore::make_ref() {
   // Worker refs: a per-worker counter and the worker's index; plain threads: a shared one.
   if (Worker* w = scheduler.current()) return Ref::from_bits((++w->ref_counter << 12) | (w->index + 1));
@@ -145,6 +162,7 @@ void RuntimeCore::run_stop() {
     std::unique_lock lock(exit_mutex_);
     all_exited_.wait_for(lock, std::chrono::milliseconds(100), [&] { return live_processes() == 0; });
   }
+  run_stop_hooks();
   scheduler.stop();
   // A worker's spawn that raced with the last round (it read `stopping` before the store
   // reached it and published after the table was read) left a process no worker will run.

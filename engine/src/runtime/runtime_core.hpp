@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "coppice/exit_reason.hpp"
 #include "coppice/message.hpp"
@@ -131,6 +133,9 @@ class RuntimeCore {
   std::shared_ptr<InboxLife> inbox_life;
   // Per-runtime objects of the layers above (see coppice/service.hpp).
   std::shared_ptr<void> service(const std::type_info& type, std::shared_ptr<void> (*make)());
+  // Runs `hook` during stop(), once every process has exited and before the workers stop
+  // (the sockets' poller ends there). False, and nothing kept, when the stop has run them.
+  bool at_stop(std::function<void()> hook);
   // The reason the process running on this thread must exit with, acted on by its turn: set
   // by a fatal signal met while draining, by stop_self, or when its body returns.
   static thread_local std::optional<ExitReason> pending_exit;
@@ -144,6 +149,7 @@ class RuntimeCore {
   void resume_activity(ProcessHeader* p);
 
   void run_stop();
+  void run_stop_hooks();
   void close_inboxes();
 
   std::atomic<std::uint64_t> external_refs_{1};
@@ -164,6 +170,8 @@ class RuntimeCore {
   bool tearing_down_ = false;  // the workers are gone: reclamation only frees
   std::mutex services_mutex_;
   std::unordered_map<std::type_index, std::shared_ptr<void>> services_;
+  std::vector<std::function<void()>> stop_hooks_;  // under services_mutex_
+  bool stop_hooks_ran_ = false;
 };
 
 // Building signal envelopes.

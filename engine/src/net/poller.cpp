@@ -1,0 +1,359 @@
+// The runtime's poller: the epoll thread, its batches, and how a socket's life ends safely.
+//
+// Why no slot table: a handle that closes its socket removes the fd from epoll (EPOLL_CTL_DEL)
+// and hands the object to the poller (retire). The poller lets go of it only after the batch
+// that was being handled when it was retired: events for it can be in that batch, never in a
+// later one (after the DEL, epoll_wait reports nothing for the fd). So the pointer in
+// epoll_data is valid whenever it is read: the batch boundary is a one-thread epoch. The fd
+// itself is closed by the object's destructor, so its number is not reused while the poller
+// may still read it; the handle's shutdown() makes the close visible to the peer at once.
+#include "net/poller.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "coppice/service.hpp"
+#include "runtime/runtime_core.hpp"
+
+namespace coppice::net::detail {
+
+namespace {
+
+// Events per epoll_wait: enough for one batch to serve many busy sockets, small on the stack.
+constexpr int batch_events = 256;
+
+// The runtime's poller, made at the first socket (a runtime without sockets has no thread).
+struct PollerHolder {
+  std::mutex mutex;
+  std::shared_ptr<Poller> poller;
+  bool refused = false;  // the runtime was stopping: no poller any more
+};
+
+Error io_error(const char* what, int err) {
+  return Error(ErrorKind::io_error, std::string(what) + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+Pollable::~Pollable() {
+  if (fd >= 0) ::close(fd);
+}
+
+ListenerState::~ListenerState() = default;
+
+Poller::Poller(coppice::detail::RuntimeCore& core)
+    : core_(core), epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "coppice::net poller");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;  // null: the wake-up eventfd
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  thread_ = std::thread([this] { run(); });
+}
+
+Poller::~Poller() {
+  stop();
+  ::close(epoll_fd_);
+  ::close(wake_fd_);
+}
+
+std::shared_ptr<Poller> Poller::of(coppice::detail::RuntimeCore& core) {
+  PollerHolder& holder = coppice::detail::service<PollerHolder>(core);
+  std::lock_guard lock(holder.mutex);
+  if (holder.poller || holder.refused) return holder.poller;
+  if (core.stopping.load(std::memory_order_acquire)) {
+    holder.refused = true;
+    return nullptr;
+  }
+  auto poller = std::make_shared<Poller>(core);
+  // The hook holds the poller weakly: the holder (a service of the runtime) owns it.
+  std::weak_ptr<Poller> weak = poller;
+  if (!core.at_stop([weak] {
+        if (auto p = weak.lock()) p->stop();
+      })) {
+    poller->stop();
+    holder.refused = true;
+    return nullptr;
+  }
+  holder.poller = poller;
+  return poller;
+}
+
+bool Poller::add(const std::shared_ptr<Pollable>& p) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return false;
+    watched_.emplace(p.get(), p);
+  }
+  epoll_event ev{};
+  ev.events = EPOLLONESHOT;  // disarmed until the owner arms it
+  ev.data.ptr = p.get();
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, p->fd, &ev) != 0) {
+    std::lock_guard lock(mutex_);
+    watched_.erase(p.get());
+    return false;
+  }
+  return true;
+}
+
+void Poller::rearm(SocketState& s) {
+  epoll_event ev{};
+  ev.events = EPOLLONESHOT | (s.read_armed ? EPOLLIN | EPOLLRDHUP : 0u) | (s.out.size() > s.out_offset ? EPOLLOUT : 0u);
+  ev.data.ptr = static_cast<Pollable*>(&s);
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev);
+}
+
+void Poller::arm_listener(ListenerState& l) {
+  epoll_event ev{};
+  ev.events = EPOLLONESHOT | EPOLLIN;
+  ev.data.ptr = static_cast<Pollable*>(&l);
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l.fd, &ev);
+}
+
+void Poller::retire(Pollable& p) {
+  // The peer sees the close now (FIN, or RST if it sent what we never read); the fd number
+  // stays ours until the destructor closes it.
+  ::shutdown(p.fd, SHUT_RDWR);
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, p.fd, nullptr);
+  std::shared_ptr<Pollable> last;  // released outside the lock: its destructor may retire
+  bool first = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) {
+      auto it = watched_.find(&p);
+      if (it != watched_.end()) {
+        last = std::move(it->second);
+        watched_.erase(it);
+      }
+    } else {
+      first = retired_.empty();
+      retired_.push_back(&p);
+    }
+  }
+  // One wake per burst of closes: the poller lets go of them after its current batch.
+  if (first) wake();
+}
+
+void Poller::wake() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void Poller::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  wake();
+  if (thread_.joinable()) {
+    // The last owner may let go on the poller thread itself (it has returned from run() then).
+    if (thread_.get_id() == std::this_thread::get_id()) {
+      thread_.detach();
+    } else {
+      thread_.join();
+    }
+  }
+  // Every socket still watched is held by a handle outside any process (a plain thread's, or
+  // in a message never received): shut it down so that its peer sees the close; the handle
+  // closes the fd when it goes.
+  std::unordered_map<Pollable*, std::shared_ptr<Pollable>> left;
+  {
+    std::lock_guard lock(mutex_);
+    left.swap(watched_);
+    retired_.clear();
+  }
+  for (auto& [p, owner] : left) {
+    std::lock_guard lock(p->mutex);
+    ::shutdown(p->fd, SHUT_RDWR);
+  }
+  left.clear();
+}
+
+PollerStats Poller::stats() {
+  PollerStats s;
+  {
+    std::lock_guard lock(mutex_);
+    s.sockets = watched_.size() - retired_.size();
+  }
+  s.bytes_read = bytes_read_.load(std::memory_order_relaxed);
+  s.data_messages = data_messages_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void Poller::deliver(Pid to, Message message) { core_.send(to, message.release()); }
+
+void Poller::run() {
+  epoll_event events[batch_events];
+  std::vector<Pollable*> retiring;
+  std::vector<std::shared_ptr<Pollable>> releasing;
+  for (;;) {
+    int n = ::epoll_wait(epoll_fd_, events, batch_events, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    {
+      // Taken before the batch is handled: whatever was retired until now may have events in
+      // this batch, none in the next. The lock also orders the batch after every add().
+      std::lock_guard lock(mutex_);
+      if (stopped_) return;
+      retiring.swap(retired_);
+    }
+    bool woken = false;
+    for (int i = 0; i < n; ++i) {
+      auto* p = static_cast<Pollable*>(events[i].data.ptr);
+      if (p == nullptr) {
+        std::uint64_t count;
+        [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
+        woken = true;
+        continue;
+      }
+      if (p->kind == Pollable::Kind::socket) {
+        on_socket(static_cast<SocketState&>(*p), events[i].events);
+      } else {
+        on_listener(static_cast<ListenerState&>(*p));
+      }
+    }
+    if (woken || !retiring.empty()) {
+      bool again = false;
+      {
+        std::lock_guard lock(mutex_);
+        // The read above may have taken stop()'s wake-up, written after the check at the top
+        // of this batch: look again, or the next epoll_wait would never return.
+        if (stopped_) return;
+        for (Pollable* p : retiring) {
+          auto it = watched_.find(p);
+          if (it == watched_.end()) continue;
+          releasing.push_back(std::move(it->second));
+          watched_.erase(it);
+        }
+        // Retired during this batch, their wake-up perhaps read above: the next batch takes
+        // them, and must not wait for some other event to come.
+        again = !retired_.empty();
+      }
+      retiring.clear();
+      releasing.clear();  // destructors (and fd closes) outside the lock
+      if (again) wake();
+    }
+  }
+}
+
+void Poller::on_socket(SocketState& s, std::uint32_t events) {
+  bool do_read = false;
+  std::size_t sent = 0;
+  Pid owner;
+  std::optional<Error> write_failed;
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.closed) return;
+    do_read = s.read_armed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    if (do_read) s.read_armed = false;
+    if (s.out.size() > s.out_offset && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
+      while (s.out.size() > s.out_offset) {
+        ssize_t w = ::send(s.fd, s.out.data() + s.out_offset, s.out.size() - s.out_offset, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+          s.out_offset += static_cast<std::size_t>(w);
+        } else if (w < 0 && errno == EINTR) {
+          continue;
+        } else {
+          if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            // The peer is gone: the queue can never drain. Drop it; a read tells the owner.
+            write_failed = io_error("send", errno);
+            s.out.clear();
+            s.out_offset = 0;
+            s.out_total = 0;
+          }
+          break;
+        }
+      }
+      if (!write_failed && s.out.size() == s.out_offset && s.out_offset != 0) {
+        sent = s.out_total;
+        s.out.clear();
+        s.out_offset = 0;
+        s.out_total = 0;
+      }
+    }
+    owner = Pid::from_bits(s.owner.load(std::memory_order_relaxed));
+    // EPOLLONESHOT disarmed every interest: put back what still waits (a write, or a read
+    // that this event was not for).
+    if (!do_read && (s.read_armed || s.out.size() > s.out_offset)) rearm(s);
+  }
+  if (sent != 0) deliver(owner, Message::of(Sent{s.id, sent}));
+  if (!do_read) return;
+
+  if (buffer_.size() < s.read_size) buffer_.resize(s.read_size);
+  ssize_t r;
+  do {
+    r = ::recv(s.fd, buffer_.data(), s.read_size, MSG_DONTWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r > 0) {
+    bytes_read_.fetch_add(static_cast<std::size_t>(r), std::memory_order_relaxed);
+    data_messages_.fetch_add(1, std::memory_order_relaxed);
+    deliver(owner, Message::of(Data{s.id, std::string(buffer_.data(), static_cast<std::size_t>(r))}));
+    std::lock_guard lock(s.mutex);
+    if (!s.closed && !s.read_armed && s.out.size() > s.out_offset) rearm(s);
+    return;
+  }
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    // A spurious wake-up: stay armed.
+    std::lock_guard lock(s.mutex);
+    s.read_armed = true;
+    if (!s.closed) rearm(s);
+    return;
+  }
+  Error reason = r == 0 ? Error(ErrorKind::closed, "the peer closed the connection") : io_error("recv", errno);
+  {
+    std::lock_guard lock(s.mutex);
+    s.ended = true;
+  }
+  deliver(owner, Message::of(Closed{s.id, std::move(reason)}));
+}
+
+void Poller::on_listener(ListenerState& l) {
+  for (;;) {
+    Pid waiter;
+    {
+      std::lock_guard lock(l.mutex);
+      // Skip acceptors that died waiting: their connection would be closed unseen.
+      while (!l.waiters.empty() && !coppice::detail::is_alive(core_, l.waiters.front())) l.waiters.pop_front();
+      if (l.closed || l.waiters.empty()) {
+        l.armed = false;
+        return;
+      }
+      waiter = l.waiters.front();
+    }
+    int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      // EAGAIN: nothing more now. Another error (EMFILE, say): wait for the next readiness
+      // rather than spin; the waiters keep waiting.
+      std::lock_guard lock(l.mutex);
+      if (!l.closed) arm_listener(l);
+      return;
+    }
+    if (l.options.no_delay) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    auto state = std::make_shared<SocketState>(fd, shared_from_this(), next_id(), l.options.read_size,
+                                               l.options.high_watermark);
+    state->owner.store(waiter.bits(), std::memory_order_relaxed);
+    if (!add(state)) return;  // stopping: the socket closes with `state`
+    {
+      std::lock_guard lock(l.mutex);
+      if (!l.waiters.empty() && l.waiters.front() == waiter) l.waiters.pop_front();
+    }
+    deliver(waiter, Message::of(Accepted{Socket(std::move(state))}));
+  }
+}
+
+}  // namespace coppice::net::detail
