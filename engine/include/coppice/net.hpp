@@ -66,8 +66,9 @@ struct ConnectOptions {
 
 // A connection. A move-only handle that owns the connection: destroying it closes it, so a
 // process that dies closes its sockets (its frame or object is destroyed), and a socket in a
-// message that is never received closes when the message is freed. Every member may be
-// called from any thread; send and set_active_once are meant for the owner.
+// message that is never received closes when the message is freed. A handle may be used
+// from any thread (one at a time, as any object); send and set_active_once are meant for the
+// owner.
 class Socket {
  public:
   Socket() = default;
@@ -159,12 +160,11 @@ struct AcceptorPoolOptions {
 ChildSpec acceptor_pool(std::string id, Listener listener, AcceptorPoolOptions options, ConnectionFactory make_connection);
 ChildSpec acceptor_pool(std::string id, Listener listener, unsigned acceptors, ConnectionFactory make_connection);
 
-// What the runtime's poller holds, for tests and figures: sockets open, and bytes read from
-// the kernel and not yet handed to an owner.
+// The runtime's poller in figures, for tests and benchmarks (starts the poller if none runs).
 struct PollerStats {
-  std::size_t sockets = 0;
-  std::size_t bytes_read = 0;       // total bytes read so far (handed to owners as Data)
-  std::size_t data_messages = 0;    // Data sent so far
+  std::size_t sockets = 0;        // sockets and listeners watched now
+  std::size_t bytes_read = 0;     // read from the kernel so far, all of it handed out as Data
+  std::size_t data_messages = 0;  // Data sent so far
 };
 PollerStats poller_stats(Runtime& runtime);
 
