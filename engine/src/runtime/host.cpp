@@ -298,15 +298,7 @@ std::size_t HostBridge::drain() {
 }
 
 void HostBridge::send(Pid to, Message message) {
-  Envelope* e = message.release();
-  if (e == nullptr) return;
-  InboxUse use(*life_);
-  if (use.core() == nullptr) {
-    free_envelope(e);  // to a runtime that is gone: dropped, as a send to a dead pid is
-    return;
-  }
-  e->from = pid_;
-  use.core()->send(to, e);
+  plain_thread_send(*life_, pid_, to, std::move(message));
 }
 
 Ref HostBridge::monitor(Pid pid) {

@@ -91,15 +91,7 @@ Inbox::~Inbox() {
 }
 
 void Inbox::send(Pid to, Message message) {
-  Envelope* e = message.release();
-  if (e == nullptr) return;
-  InboxUse use(*life_);
-  if (use.core() == nullptr) {
-    free_envelope(e);  // to a runtime that is gone: dropped, as a send to a dead pid is
-    return;
-  }
-  e->from = pid_;
-  use.core()->send(to, e);
+  plain_thread_send(*life_, pid_, to, std::move(message));
 }
 
 std::optional<Message> Inbox::receive_matching(ReceiveWait::Match match, const void* context,

@@ -41,4 +41,18 @@ class InboxUse {
   RuntimeCore* core_;
 };
 
+// A send from a plain thread's pid (an Inbox's or a HostBridge's): to a runtime that is gone,
+// dropped, as a send to a dead pid is.
+inline void plain_thread_send(InboxLife& life, Pid from, Pid to, Message message) {
+  Envelope* e = message.release();
+  if (e == nullptr) return;
+  InboxUse use(life);
+  if (use.core() == nullptr) {
+    free_envelope(e);
+    return;
+  }
+  e->from = from;
+  use.core()->send(to, e);
+}
+
 }  // namespace coppice::detail
