@@ -89,6 +89,80 @@ TEST(Close, ASocketInAMessageNobodyReceivesClosesWhenTheMessageIsFreed) {
   EXPECT_TRUE(a.peer_closed());
 }
 
+// What a connection read before it ended, and how it ended.
+struct ReadToTheEnd {
+  std::string bytes;
+  std::size_t data_messages = 0;
+  coppice::Error reason{coppice::ErrorKind::invalid_argument, "not ended"};
+};
+
+// Takes a connection, says Ready, waits for Go (so the peer's bytes and its close are all in
+// the kernel before the first arm), then reads until Closed and reports.
+Async<void> accept_wait_then_read(net::Listener listener, Pid observer) {
+  if (!listener.accept_once()) co_return;
+  net::Socket socket = (co_await coppice::receive<net::Accepted>()).socket;
+  coppice::send(observer, Ready{});
+  co_await coppice::receive<Go>();
+  ReadToTheEnd got;
+  for (;;) {
+    if (!socket.set_active_once()) co_return;
+    coppice::Message m = co_await coppice::receive_any();
+    if (auto* d = m.get_if<net::Data>()) {
+      got.bytes += d->bytes;
+      ++got.data_messages;
+    } else if (auto* c = m.get_if<net::Closed>()) {
+      got.reason = c->reason;
+      coppice::send(observer, std::move(got));
+      co_return;
+    }
+  }
+}
+
+// The socket sits in epoll edge-triggered: the peer's bytes and its close can come as one
+// edge, before the owner arms. The owner must still get every byte, then Closed; nothing
+// announces the close a second time. With a read size far below what waits, the reads that
+// fill it must go on by themselves too.
+TEST(Close, BytesAndTheCloseThatCameBeforeTheFirstArmGiveEveryByteThenClosed) {
+  for (const std::size_t read_size : {std::size_t{64 * 1024}, std::size_t{1000}}) {
+    Runtime rt(workers(2));
+    Inbox inbox(rt);
+    net::ListenOptions options;
+    options.read_size = read_size;
+    auto listener = net::Listener::listen(rt, "127.0.0.1", 0, options);
+    ASSERT_TRUE(listener) << listener.error();
+    Pid reader = rt.spawn(accept_wait_then_read, *listener, inbox.pid());
+    Client client(listener->port());
+    ASSERT_TRUE(inbox.receive<Ready>(wait_time));
+    const std::string sent(10'000, 'e');
+    ASSERT_TRUE(client.write(sent));
+    client.close();
+    rt.send(reader, Go{});
+    auto got = inbox.receive<ReadToTheEnd>(wait_time);
+    ASSERT_TRUE(got) << "read size " << read_size << ": no Closed";
+    EXPECT_EQ(got->bytes, sent);
+    EXPECT_GE(got->data_messages, (sent.size() + read_size - 1) / read_size);
+    EXPECT_EQ(got->reason.kind(), coppice::ErrorKind::closed) << got->reason;
+  }
+}
+
+TEST(Close, BytesAndAResetThatCameBeforeTheFirstArmEndInClosed) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  auto listener = net::Listener::listen(rt, "127.0.0.1", 0);
+  ASSERT_TRUE(listener) << listener.error();
+  Pid reader = rt.spawn(accept_wait_then_read, *listener, inbox.pid());
+  Client client(listener->port());
+  ASSERT_TRUE(inbox.receive<Ready>(wait_time));
+  ASSERT_TRUE(client.write("before the reset"));
+  client.reset();
+  rt.send(reader, Go{});
+  auto got = inbox.receive<ReadToTheEnd>(wait_time);
+  ASSERT_TRUE(got) << "no Closed";
+  // Linux hands over what came before the reset, or drops it: either way, then the error.
+  EXPECT_TRUE(got->bytes.empty() || got->bytes == "before the reset") << got->bytes;
+  EXPECT_EQ(got->reason.kind(), coppice::ErrorKind::io_error) << got->reason;
+}
+
 TEST(Close, StoppingTheRuntimeClosesEverySocketItsProcessesHeld) {
   Runtime rt(workers(2));
   Inbox inbox(rt);

@@ -33,4 +33,8 @@ std::size_t parked_workers(Runtime& runtime);
 // Pids already in the free-slot caches keep theirs. Lower slots skipped stay unused.
 void start_fresh_slots_at(Runtime& runtime, std::uint32_t slot, std::uint32_t generation);
 
+// Times the timer thread of `runtime` has come out of a wait (woken by a start, by a
+// deadline, or spuriously) since the runtime started.
+std::uint64_t timer_thread_wakeups(Runtime& runtime);
+
 }  // namespace coppice::test_hooks

@@ -7,6 +7,18 @@
 // epoll_data is valid whenever it is read: the batch boundary is a one-thread epoch. The fd
 // itself is closed by the object's destructor, so its number is not reused while the poller
 // may still read it; the handle's shutdown() makes the close visible to the peer at once.
+//
+// Why edge-triggered, with reads on two threads: a socket is added once with every interest
+// (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) and never modified, so active-once costs no
+// epoll_ctl per read (it was a tenth of the example server's CPU). An edge that finds the
+// read armed is read by the poller; one that finds it disarmed sets `readable`, and the
+// owner's next set_active_once reads at once on its own thread (no hop through the poller).
+// Order of the Data of one socket: the poller reads only when armed, the owner only when
+// readable, and the two never hold at once; the poller marks a socket readable (after a read
+// that filled the buffer) only after it has delivered that read's Data, and the owner reads
+// and delivers under the socket's mutex. Writes: a send that meets a full kernel buffer
+// queues the rest under the mutex; the kernel reports the space it frees later as a new
+// EPOLLOUT edge, which the poller handles after the mutex is released.
 #include "net/poller.hpp"
 
 #include <netinet/in.h>
@@ -26,6 +38,9 @@
 namespace coppice::net::detail {
 
 namespace {
+
+// True while read_now runs on this thread (the socket's mutex is held already).
+thread_local bool reading_on_owner_thread = false;
 
 // Events per epoll_wait: enough for one batch to serve many busy sockets, small on the stack.
 constexpr int batch_events = 256;
@@ -94,7 +109,9 @@ bool Poller::add(const std::shared_ptr<Pollable>& p) {
     watched_.emplace(p.get(), p);
   }
   epoll_event ev{};
-  ev.events = EPOLLONESHOT;  // disarmed until the owner arms it
+  // A socket: every interest, edge-triggered, for good (see the top of this file). A
+  // listener: disarmed until an acceptor waits.
+  ev.events = p->kind == Pollable::Kind::socket ? EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET : EPOLLONESHOT;
   ev.data.ptr = p.get();
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, p->fd, &ev) != 0) {
     std::lock_guard lock(mutex_);
@@ -102,13 +119,6 @@ bool Poller::add(const std::shared_ptr<Pollable>& p) {
     return false;
   }
   return true;
-}
-
-void Poller::rearm(SocketState& s) {
-  epoll_event ev{};
-  ev.events = EPOLLONESHOT | (s.read_armed ? EPOLLIN | EPOLLRDHUP : 0u) | (s.out.size() > s.out_offset ? EPOLLOUT : 0u);
-  ev.data.ptr = static_cast<Pollable*>(&s);
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev);
 }
 
 void Poller::arm_listener(ListenerState& l) {
@@ -173,6 +183,7 @@ void Poller::stop() {
   }
   for (auto& [p, owner] : left) {
     std::lock_guard lock(p->mutex);
+
     ::shutdown(p->fd, SHUT_RDWR);
   }
   left.clear();
@@ -251,12 +262,16 @@ void Poller::on_socket(SocketState& s, std::uint32_t events) {
   bool do_read = false;
   std::size_t sent = 0;
   Pid owner;
-  std::optional<Error> write_failed;
   {
     std::lock_guard lock(s.mutex);
     if (s.closed) return;
-    do_read = s.read_armed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-    if (do_read) s.read_armed = false;
+    if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) s.peer_done = true;
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0 && !s.ended) {
+      // Armed: ours to read. Not armed: the owner reads when it arms (set_active_once).
+      do_read = s.read_armed;
+      s.read_armed = false;
+      if (!do_read) s.readable = true;
+    }
     if (s.out.size() > s.out_offset && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
       while (s.out.size() > s.out_offset) {
         ssize_t w = ::send(s.fd, s.out.data() + s.out_offset, s.out.size() - s.out_offset, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -267,15 +282,14 @@ void Poller::on_socket(SocketState& s, std::uint32_t events) {
         } else {
           if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             // The peer is gone: the queue can never drain. Drop it; a read tells the owner.
-            write_failed = io_error("send", errno);
             s.out.clear();
             s.out_offset = 0;
             s.out_total = 0;
           }
-          break;
+          break;  // EAGAIN: the space the kernel frees comes as the next EPOLLOUT edge
         }
       }
-      if (!write_failed && s.out.size() == s.out_offset && s.out_offset != 0) {
+      if (s.out.size() == s.out_offset && s.out_offset != 0) {
         sent = s.out_total;
         s.out.clear();
         s.out_offset = 0;
@@ -283,39 +297,80 @@ void Poller::on_socket(SocketState& s, std::uint32_t events) {
       }
     }
     owner = Pid::from_bits(s.owner.load(std::memory_order_relaxed));
-    // EPOLLONESHOT disarmed every interest: put back what still waits (a write, or a read
-    // that this event was not for).
-    if (!do_read && (s.read_armed || s.out.size() > s.out_offset)) rearm(s);
   }
   if (sent != 0) deliver(owner, Message::of(Sent{s.id, sent}));
   if (!do_read) return;
 
   if (buffer_.size() < s.read_size) buffer_.resize(s.read_size);
+  for (;;) {
+    bool more = false;
+    if (!read_and_deliver(s, buffer_, more)) {
+      // A spurious edge (the owner's own read took the bytes): stay armed.
+      std::lock_guard lock(s.mutex);
+      if (!s.closed && !s.ended) s.read_armed = true;
+      return;
+    }
+    if (!more) return;  // bytes that come later make a new edge
+    // The buffer was filled, or the peer's end is still to be read, and no edge will say so:
+    // marked readable only now that
+    // this read's Data is delivered (an owner that reads it must come after); if the owner
+    // has armed meanwhile, read on here.
+    std::lock_guard lock(s.mutex);
+    if (s.closed || s.ended) return;
+    if (!s.read_armed) {
+      s.readable = true;
+      return;
+    }
+    s.read_armed = false;
+  }
+}
+
+bool Poller::read_and_deliver(SocketState& s, std::vector<char>& buffer, bool& more) {
   ssize_t r;
   do {
-    r = ::recv(s.fd, buffer_.data(), s.read_size, MSG_DONTWAIT);
+    r = ::recv(s.fd, buffer.data(), s.read_size, MSG_DONTWAIT);
   } while (r < 0 && errno == EINTR);
+  const Pid owner = Pid::from_bits(s.owner.load(std::memory_order_relaxed));
   if (r > 0) {
+    {
+      std::unique_lock lock(s.mutex, std::defer_lock);  // read_now holds it already
+      if (!reading_on_owner_thread) lock.lock();
+      more = static_cast<std::size_t>(r) == s.read_size || s.peer_done;
+    }
     bytes_read_.fetch_add(static_cast<std::size_t>(r), std::memory_order_relaxed);
     data_messages_.fetch_add(1, std::memory_order_relaxed);
-    deliver(owner, Message::of(Data{s.id, std::string(buffer_.data(), static_cast<std::size_t>(r))}));
-    std::lock_guard lock(s.mutex);
-    if (!s.closed && !s.read_armed && s.out.size() > s.out_offset) rearm(s);
-    return;
+    deliver(owner, Message::of(Data{s.id, std::string(buffer.data(), static_cast<std::size_t>(r))}));
+    return true;
   }
-  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-    // A spurious wake-up: stay armed.
-    std::lock_guard lock(s.mutex);
-    s.read_armed = true;
-    if (!s.closed) rearm(s);
-    return;
-  }
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
   Error reason = r == 0 ? Error(ErrorKind::closed, "the peer closed the connection") : io_error("recv", errno);
   {
-    std::lock_guard lock(s.mutex);
+    // The owner's read_now holds the mutex already; the poller's read does not.
+    std::unique_lock lock(s.mutex, std::defer_lock);
+    if (!reading_on_owner_thread) lock.lock();
     s.ended = true;
+    s.read_armed = false;
+    s.readable = false;
   }
+  more = false;
   deliver(owner, Message::of(Closed{s.id, std::move(reason)}));
+  return true;
+}
+
+void Poller::read_now(SocketState& s) {
+  // Under s.mutex (set_active_once). The thread's own buffer: a worker serves many sockets.
+  thread_local std::vector<char> buffer;
+  if (buffer.size() < s.read_size) buffer.resize(s.read_size);
+  s.readable = false;
+  reading_on_owner_thread = true;
+  bool more = false;
+  const bool got = read_and_deliver(s, buffer, more);
+  reading_on_owner_thread = false;
+  if (!got) {
+    s.read_armed = true;  // nothing after all: the next edge finds us armed
+  } else if (more && !s.ended) {
+    s.readable = true;  // more may wait: the next arm reads again
+  }
 }
 
 void Poller::on_listener(ListenerState& l) {
@@ -357,3 +412,4 @@ void Poller::on_listener(ListenerState& l) {
 }
 
 }  // namespace coppice::net::detail
+

@@ -49,8 +49,13 @@ struct SocketState final : Pollable {
   const std::size_t high_watermark;
   // Relaxed: an owner change needs no ordering with the bytes; whoever sends reads it once.
   std::atomic<std::uint64_t> owner{0};
-  // Under `mutex`:
+  // Under `mutex`. The fd is in epoll edge-triggered for reads and writes from the start, so
+  // nothing is ever re-armed with a system call: at most one of read_armed and readable holds.
   bool read_armed = false;  // set_active_once was called and no Data/Closed went out since
+  bool readable = false;    // an edge came (or a read filled the buffer) while not armed:
+                            // the next set_active_once reads at once, on the owner's thread
+  bool peer_done = false;   // an edge said the peer closed or failed (RDHUP, HUP, ERR): no
+                            // later edge will come, so every read is followed by another
   bool ended = false;       // Closed was delivered (EOF or error): never armed again
   std::string out;          // queued bytes, from out_offset
   std::size_t out_offset = 0;
@@ -80,10 +85,11 @@ class Poller : public std::enable_shared_from_this<Poller> {
   coppice::detail::RuntimeCore& core() { return core_; }
   // Watches a new socket (disarmed) or listener; false when the poller has stopped.
   bool add(const std::shared_ptr<Pollable>& p);
-  // One epoll_ctl(MOD): the interest of `s` now (read if armed, write if bytes are queued).
-  // Under s.mutex.
-  void rearm(SocketState& s);
   void arm_listener(ListenerState& l);
+  // set_active_once found `s` readable (an edge came while it was not armed): reads on the
+  // calling thread and delivers the Data (or Closed) to the owner, or arms `s` when there was
+  // nothing to read after all. Under s.mutex, which orders it with the poller's reads.
+  void read_now(SocketState& s);
   // The handle has closed `p`: no more events for it; the poller lets go of it after the batch
   // it is handling (events for `p` may be in it), and the fd closes when the last owner goes.
   void retire(Pollable& p);
@@ -99,6 +105,11 @@ class Poller : public std::enable_shared_from_this<Poller> {
   void on_socket(SocketState& s, std::uint32_t events);
   void on_listener(ListenerState& l);
   void deliver(Pid to, Message message);
+  // One recv of at most s.read_size into `buffer`, and the Data or Closed for it. False when
+  // there was nothing to read (EAGAIN). `more` tells whether more may wait that no new edge
+  // will announce: the read filled read_size, or the peer is done (its EOF or error is
+  // still to be read).
+  bool read_and_deliver(SocketState& s, std::vector<char>& buffer, bool& more);
   void wake();
 
   coppice::detail::RuntimeCore& core_;

@@ -81,8 +81,12 @@ Status Socket::set_active_once() {
   std::lock_guard lock(state_->mutex);
   if (state_->closed || state_->ended) return closed_error("set_active_once");
   if (state_->read_armed) return {};
+  if (state_->readable) {
+    // Bytes came while we were not armed: read them now, here (see poller.cpp).
+    state_->poller->read_now(*state_);
+    return {};
+  }
   state_->read_armed = true;
-  state_->poller->rearm(*state_);
   return {};
 }
 
@@ -124,7 +128,8 @@ Result<std::size_t> Socket::send(std::string_view bytes) {
   }
   s.out.assign(bytes.substr(taken));
   s.out_total = s.out.size();
-  s.poller->rearm(s);
+  // No re-arming: the fd is in epoll for writes, edge-triggered; the space the kernel frees
+  // comes as an EPOLLOUT edge, handled by the poller once we release the mutex.
   return taken;
 }
 

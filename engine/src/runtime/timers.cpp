@@ -27,7 +27,7 @@ void Timers::stop() {
 }
 
 TimerRef Timers::start_timer(Clock::time_point when, Pid to, Envelope* e) {
-  bool earliest;
+  bool wake;  // earlier than the thread will wake on its own
   TimerRef ref;
   {
     std::lock_guard lock(mutex_);
@@ -52,10 +52,10 @@ TimerRef Timers::start_timer(Clock::time_point when, Pid to, Envelope* e) {
     entry.heap_index = static_cast<std::uint32_t>(heap_.size());
     heap_.push_back(i);
     sift_up(entry.heap_index);
-    earliest = heap_.front() == i;
+    wake = when < waiting_until_;
     ref = TimerRef(i, entry.generation);
   }
-  if (earliest) cv_.notify_one();
+  if (wake) cv_.notify_one();
   return ref;
 }
 
@@ -76,6 +76,11 @@ bool Timers::cancel(TimerRef timer) {
   return true;
 }
 
+std::uint64_t Timers::wakeups() {
+  std::lock_guard lock(mutex_);
+  return wakeups_;
+}
+
 std::size_t Timers::pending() {
   std::lock_guard lock(mutex_);
   return heap_.size();
@@ -86,14 +91,20 @@ void Timers::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     if (heap_.empty()) {
+      waiting_until_ = Clock::time_point::max();
       cv_.wait(lock);
+      waiting_until_ = Clock::time_point::min();
+      ++wakeups_;
       continue;
     }
     const auto now = Clock::now();
     // A copy: start_timer may grow entries_ while we wait with the lock released.
     const Clock::time_point first = entries_[heap_.front()].when;
     if (first > now) {
+      waiting_until_ = first;
       cv_.wait_until(lock, first);
+      waiting_until_ = Clock::time_point::min();
+      ++wakeups_;
       continue;
     }
     while (!heap_.empty() && entries_[heap_.front()].when <= now) {
