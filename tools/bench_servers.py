@@ -358,7 +358,8 @@ def run_s1(args, commands, logdir):
             server.stop()
     notes = {"redis": "Debian's redis-server, no persistence (--save '' --appendonly no)",
              "coppice": "a second redis-server standing in for coppice_kv (--kv-standin)" if args.kv_standin else
-             "the example server (examples/kv/), release build"}
+             "the example server (examples/kv/), release build; one worker fewer than the cores, as "
+             "redis-benchmark keeps one busy on this host (Redis runs its commands on one thread)"}
     return {
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "commit": args.commit,

@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
   }
   auto sup = coppice::Supervisor::start(rt, {coppice::net::acceptor_pool("echo", *listener, 4, echo)});
   if (!sup) return 1;
-  std::printf("server: coppice echo, a process per connection, %u workers + the poller thread\n", workers);
+  std::printf("server: coppice echo, a process per connection, %u workers (which poll the sockets)\n", workers);
   ping_pong(listener->port(), 20000);
   throughput(listener->port(), connections, depth, messages);
   auto stats = coppice::net::poller_stats(rt);

@@ -1,14 +1,23 @@
-// The runtime's poller: the epoll thread, its batches, and how a socket's life ends safely.
+// The runtime's poller: its epoll set, the batches the workers hand it, and how a socket's
+// life ends safely.
+//
+// Who polls: the workers (Scheduler::attach_io). A worker with nothing to run sleeps in
+// epoll_wait on this set when no other does; busy ones poll it without waiting now and then.
+// The events of a wait are handled on the worker that waited, so the owner it delivers to
+// runs there next, with no thread hop and no wake-up: a dedicated poller thread cost the
+// example server a wake-up of a parked worker per read (a fifth of its CPU in futex calls).
 //
 // Why no slot table: a handle that closes its socket removes the fd from epoll (EPOLL_CTL_DEL)
 // and hands the object to the poller (retire). The poller lets go of it only after the batch
 // that was being handled when it was retired: events for it can be in that batch, never in a
 // later one (after the DEL, epoll_wait reports nothing for the fd). So the pointer in
-// epoll_data is valid whenever it is read: the batch boundary is a one-thread epoch. The fd
+// epoll_data is valid whenever it is read: the batch boundary is an epoch, since one worker
+// at a time polls and handles (the scheduler's I/O lock is held from the wait to the end of
+// the batch). The fd
 // itself is closed by the object's destructor, so its number is not reused while the poller
 // may still read it; the handle's shutdown() makes the close visible to the peer at once.
 //
-// Why edge-triggered, with reads on two threads: a socket is added once with every interest
+// Why edge-triggered, with reads on the owner's side too: a socket is added once with every interest
 // (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) and never modified, so active-once costs no
 // epoll_ctl per read (it was a tenth of the example server's CPU). An edge that finds the
 // read armed is read by the poller; one that finds it disarmed sets `readable`, and the
@@ -42,10 +51,7 @@ namespace {
 // True while read_now runs on this thread (the socket's mutex is held already).
 thread_local bool reading_on_owner_thread = false;
 
-// Events per epoll_wait: enough for one batch to serve many busy sockets, small on the stack.
-constexpr int batch_events = 256;
-
-// The runtime's poller, made at the first socket (a runtime without sockets has no thread).
+// The runtime's poller, made at the first socket (a runtime without sockets polls nothing).
 struct PollerHolder {
   std::mutex mutex;
   std::shared_ptr<Poller> poller;
@@ -71,7 +77,6 @@ Poller::Poller(coppice::detail::RuntimeCore& core)
   ev.events = EPOLLIN;
   ev.data.ptr = nullptr;  // null: the wake-up eventfd
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
-  thread_ = std::thread([this] { run(); });
 }
 
 Poller::~Poller() {
@@ -89,6 +94,10 @@ std::shared_ptr<Poller> Poller::of(coppice::detail::RuntimeCore& core) {
     return nullptr;
   }
   auto poller = std::make_shared<Poller>(core);
+  // The workers poll it from now on; no worker, no sockets (an eventfd or epoll_ctl refused).
+  if (!core.scheduler.attach_io(poller.get())) return nullptr;
+  // Attached before the hook is registered: a stop that runs the hooks meanwhile finds the
+  // registration refused, and the stop below detaches it.
   // The hook holds the poller weakly: the holder (a service of the runtime) owns it.
   std::weak_ptr<Poller> weak = poller;
   if (!core.at_stop([weak] {
@@ -161,16 +170,14 @@ void Poller::stop() {
   {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
-    stopped_ = true;
   }
-  wake();
-  if (thread_.joinable()) {
-    // The last owner may let go on the poller thread itself (it has returned from run() then).
-    if (thread_.get_id() == std::this_thread::get_id()) {
-      thread_.detach();
-    } else {
-      thread_.join();
-    }
+  // No worker polls the set after this (the one asleep in it is woken and lets go), and no
+  // batch is in hand: only then is a retire free to let go of its object at once (below).
+  core_.scheduler.detach_io();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
   }
   // Every socket still watched is held by a handle outside any process (a plain thread's, or
   // in a message never received): shut it down so that its peer sees the close; the handle
@@ -202,60 +209,50 @@ PollerStats Poller::stats() {
 
 void Poller::deliver(Pid to, Message message) { core_.send(to, message.release()); }
 
-void Poller::run() {
-  epoll_event events[batch_events];
-  std::vector<Pollable*> retiring;
-  std::vector<std::shared_ptr<Pollable>> releasing;
-  for (;;) {
-    int n = ::epoll_wait(epoll_fd_, events, batch_events, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
+void Poller::handle(const epoll_event* events, int n) {
+  {
+    // Taken before the batch is handled: whatever was retired until now may have events in
+    // this batch, none in the next. The lock also orders the batch after every add().
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    retiring_.swap(retired_);
+  }
+  bool woken = false;
+  for (int i = 0; i < n; ++i) {
+    auto* p = static_cast<Pollable*>(events[i].data.ptr);
+    if (p == nullptr) {
+      std::uint64_t count;
+      [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
+      woken = true;
+      continue;
     }
-    {
-      // Taken before the batch is handled: whatever was retired until now may have events in
-      // this batch, none in the next. The lock also orders the batch after every add().
-      std::lock_guard lock(mutex_);
-      if (stopped_) return;
-      retiring.swap(retired_);
-    }
-    bool woken = false;
-    for (int i = 0; i < n; ++i) {
-      auto* p = static_cast<Pollable*>(events[i].data.ptr);
-      if (p == nullptr) {
-        std::uint64_t count;
-        [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
-        woken = true;
-        continue;
-      }
-      if (p->kind == Pollable::Kind::socket) {
-        on_socket(static_cast<SocketState&>(*p), events[i].events);
-      } else {
-        on_listener(static_cast<ListenerState&>(*p));
-      }
-    }
-    if (woken || !retiring.empty()) {
-      bool again = false;
-      {
-        std::lock_guard lock(mutex_);
-        // The read above may have taken stop()'s wake-up, written after the check at the top
-        // of this batch: look again, or the next epoll_wait would never return.
-        if (stopped_) return;
-        for (Pollable* p : retiring) {
-          auto it = watched_.find(p);
-          if (it == watched_.end()) continue;
-          releasing.push_back(std::move(it->second));
-          watched_.erase(it);
-        }
-        // Retired during this batch, their wake-up perhaps read above: the next batch takes
-        // them, and must not wait for some other event to come.
-        again = !retired_.empty();
-      }
-      retiring.clear();
-      releasing.clear();  // destructors (and fd closes) outside the lock
-      if (again) wake();
+    if (p->kind == Pollable::Kind::socket) {
+      on_socket(static_cast<SocketState&>(*p), events[i].events);
+    } else {
+      on_listener(static_cast<ListenerState&>(*p));
     }
   }
+  if (!woken && retiring_.empty()) return;
+  bool again = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) {  // unreachable while a batch is in hand (stop detaches first); kept tidy
+      retiring_.clear();
+      return;
+    }
+    for (Pollable* p : retiring_) {
+      auto it = watched_.find(p);
+      if (it == watched_.end()) continue;
+      releasing_.push_back(std::move(it->second));
+      watched_.erase(it);
+    }
+    // Retired during this batch, their wake-up perhaps read above: the next batch takes
+    // them, and must not wait for some other event to come.
+    again = !retired_.empty();
+  }
+  retiring_.clear();
+  releasing_.clear();  // destructors (and fd closes) outside the lock
+  if (again) wake();
 }
 
 void Poller::on_socket(SocketState& s, std::uint32_t events) {

@@ -1,5 +1,6 @@
-// The runtime's poller: one epoll thread per runtime that reads for armed sockets, accepts for
-// waiting acceptors, flushes queued writes, and turns each into a message to the owner.
+// The runtime's poller: one epoll set per runtime, polled by the workers themselves (the
+// scheduler's I/O driver), that reads for armed sockets, accepts for waiting acceptors,
+// flushes queued writes, and turns each into a message to the owner.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "coppice/net.hpp"
+#include "runtime/io_driver.hpp"
 
 namespace coppice::detail {
 class RuntimeCore;
@@ -74,7 +76,7 @@ struct ListenerState final : Pollable {
   bool armed = false;
 };
 
-class Poller : public std::enable_shared_from_this<Poller> {
+class Poller final : public std::enable_shared_from_this<Poller>, public coppice::detail::IoDriver {
  public:
   explicit Poller(coppice::detail::RuntimeCore& core);
   ~Poller();
@@ -94,14 +96,18 @@ class Poller : public std::enable_shared_from_this<Poller> {
   // it is handling (events for `p` may be in it), and the fd closes when the last owner goes.
   void retire(Pollable& p);
   SocketId next_id() { return SocketId{next_id_.fetch_add(1, std::memory_order_relaxed)}; }
-  // Ends the thread and shuts every socket down: Runtime::stop, once every process has exited.
+  // Takes the epoll set from the workers and shuts every socket down: Runtime::stop, once
+  // every process has exited.
   void stop();
+
+  // IoDriver: the workers poll the set and hand each batch here.
+  int epoll_fd() const override { return epoll_fd_; }
+  void handle(const epoll_event* events, int n) override;
   PollerStats stats();
 
   Socket make_socket(std::shared_ptr<SocketState> s) { return Socket(std::move(s)); }
 
  private:
-  void run();
   void on_socket(SocketState& s, std::uint32_t events);
   void on_listener(ListenerState& l);
   void deliver(Pid to, Message message);
@@ -114,10 +120,12 @@ class Poller : public std::enable_shared_from_this<Poller> {
 
   coppice::detail::RuntimeCore& core_;
   const int epoll_fd_;
-  const int wake_fd_;  // an eventfd: stop, or retired sockets to let go of
-  std::thread thread_;
+  const int wake_fd_;  // an eventfd: retired sockets to let go of
   std::atomic<std::uint64_t> next_id_{1};
-  std::vector<char> buffer_;  // the poller thread's read buffer (read_size at most per read)
+  // The batch's own: one batch at a time (the scheduler's I/O lock).
+  std::vector<char> buffer_;  // the read buffer (read_size at most per read)
+  std::vector<Pollable*> retiring_;
+  std::vector<std::shared_ptr<Pollable>> releasing_;
   std::atomic<std::size_t> bytes_read_{0};
   std::atomic<std::size_t> data_messages_{0};
 

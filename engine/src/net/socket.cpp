@@ -49,7 +49,10 @@ std::uint16_t port_of(int fd, bool peer) {
 
 std::shared_ptr<Poller> poller_or_error(coppice::detail::RuntimeCore& core, Error& error) {
   auto poller = Poller::of(core);
-  if (!poller) error = Error(ErrorKind::runtime_stopped, "the runtime is stopping: no new sockets");
+  if (!poller) {
+    error = Error(ErrorKind::runtime_stopped,
+                  "no new sockets: the runtime is stopping (or its workers could not be given the epoll set)");
+  }
   return poller;
 }
 

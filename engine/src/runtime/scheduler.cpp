@@ -6,6 +6,7 @@
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,9 @@ constexpr std::uint64_t global_check_interval = 61;
 // Announce a quiescent state (and free retired processes) every this many turns: often
 // enough to keep dead memory short-lived, rare enough to cost nothing per message.
 constexpr std::uint64_t quiescent_interval = 64;
+// A busy worker polls the I/O driver (without waiting) every this many turns, so that sockets
+// are served while no worker sleeps in it (Tokio's event_interval is 61 too).
+constexpr std::uint64_t io_check_interval = 61;
 
 // A process in a busy worker's next slot may be taken by another worker once that worker
 // has stayed in the same turn this long: far longer than a turn of a ping-pong (about a
@@ -100,11 +104,69 @@ Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(c
   }
   alone_ = n == 1;
   asymmetric_ = !alone_ && register_membarrier();
+  io_wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   // A plain thread that held the epoch back while every worker parked wakes one to collect.
   core_.epoch.set_wake_hook([](void* s) { static_cast<Scheduler*>(s)->notify_one(); }, this);
 }
 
-Scheduler::~Scheduler() { stop(); }
+Scheduler::~Scheduler() {
+  stop();
+  if (io_wake_fd_ >= 0) ::close(io_wake_fd_);
+}
+
+bool Scheduler::attach_io(IoDriver* io) {
+  // Without our eventfd in the set, a worker asleep in it could not be woken.
+  if (io_wake_fd_ < 0) return false;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &io_wake_fd_;
+  if (::epoll_ctl(io->epoll_fd(), EPOLL_CTL_ADD, io_wake_fd_, &ev) != 0) return false;
+  {
+    std::lock_guard lock(io_mutex_);
+    io_.store(io, std::memory_order_release);
+  }
+  // Every worker may be asleep on its word: one wakes, finds nothing, and parks in epoll.
+  notify_one();
+  return true;
+}
+
+void Scheduler::detach_io() {
+  io_.store(nullptr, std::memory_order_release);
+  wake_io();
+  // The worker that holds the driver sees io_ gone after its epoll_wait or batch, and lets go.
+  std::lock_guard lock(io_mutex_);
+}
+
+void Scheduler::wake_io() {
+  if (io_wake_fd_ < 0) return;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto r = ::write(io_wake_fd_, &one, sizeof one);
+}
+
+int Scheduler::strip_io_wake(epoll_event* events, int n) {
+  int kept = 0;
+  for (int i = 0; i < n; ++i) {
+    if (events[i].data.ptr == &io_wake_fd_) {
+      std::uint64_t count;
+      [[maybe_unused]] auto r = ::read(io_wake_fd_, &count, sizeof count);
+      continue;
+    }
+    events[kept++] = events[i];
+  }
+  return kept;
+}
+
+bool Scheduler::poll_io(Worker& w) {
+  if (io_.load(std::memory_order_relaxed) == nullptr || !io_mutex_.try_lock()) return false;
+  int n = 0;
+  if (IoDriver* io = io_.load(std::memory_order_acquire)) {
+    n = ::epoll_wait(io->epoll_fd(), w.io_events, static_cast<int>(std::size(w.io_events)), 0);
+    if (n > 0) n = strip_io_wake(w.io_events, n);
+    if (n > 0) io->handle(w.io_events, n);
+  }
+  io_mutex_.unlock();
+  return n > 0;
+}
 
 void Scheduler::start() {
   for (auto& w : workers_) {
@@ -120,9 +182,10 @@ void Scheduler::stop() {
     return;
   }
   for (auto& w : workers_) {
-    w->wake.store(woken, std::memory_order_release);
+    w->wake.store(woken, std::memory_order_seq_cst);
     futex_wake(w->wake);
   }
+  wake_io();  // a worker asleep in the I/O driver (none once the poller has stopped)
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();
   // No worker runs anything from here on, but a plain thread (an Inbox, a send, the timer
@@ -404,7 +467,18 @@ ProcessHeader* Scheduler::search(Worker& w) {
       }
     }
     if (stopping_.load(std::memory_order_relaxed)) break;
-    if ((round & 15) == 15 && std::chrono::steady_clock::now() >= deadline) break;
+    if ((round & 15) == 15) {
+      // Bytes that come while we spin are ours to serve: nobody sleeps in the driver while
+      // we hold off parking.
+      if (poll_io(w)) {
+        if (ProcessHeader* p = find_local(w)) {
+          stop_searching(w);
+          spin_found_work(w);
+          return p;
+        }
+      }
+      if (std::chrono::steady_clock::now() >= deadline) break;
+    }
     cpu_relax();
   }
   spin_found_nothing(w);
@@ -478,16 +552,63 @@ void Scheduler::park(Worker& w) {
   }
   const timespec spell{0, static_cast<long>(std::chrono::nanoseconds(stranded_check_interval).count())};
   const auto parked_at = std::chrono::steady_clock::now();
+  // The I/O driver, if no other worker holds it: then we sleep in its epoll_wait instead of
+  // on the word, and bytes that come wake us to serve them here. A waker writes the I/O
+  // eventfd as well as the word when it sees in_epoll: a Dekker pair of seq_cst accesses
+  // (we store in_epoll, then load the word; it stores the word, then loads in_epoll), so
+  // either we see its wake-up before we wait or it sees us in epoll.
+  IoDriver* io = nullptr;
+  int io_ready = 0;  // events polled while asleep, handled once online and off the list
+  auto take_io = [&] {
+    if (io_.load(std::memory_order_relaxed) == nullptr || !io_mutex_.try_lock()) return;
+    io = io_.load(std::memory_order_acquire);
+    if (io == nullptr) {
+      io_mutex_.unlock();
+      return;
+    }
+    w.in_epoll.store(true, std::memory_order_seq_cst);
+  };
+  auto let_go_of_io = [&] {
+    w.in_epoll.store(false, std::memory_order_seq_cst);
+    io = nullptr;
+    io_mutex_.unlock();
+  };
+  take_io();
   for (;;) {
-    const std::uint32_t v = w.wake.load(std::memory_order_acquire);
+    const std::uint32_t v = w.wake.load(std::memory_order_seq_cst);
     if (v == woken) break;
     bool timed;
     {
       std::lock_guard lock(sleepers_mutex_);
       timed = w.sleep_timed;
     }
-    // Sleeps unless the word moved on from v (a wake-up, or a kick to sleep in spells).
-    if (!futex_wait(w.wake, v, timed ? &spell : nullptr)) continue;
+    if (io != nullptr && io_ready == 0) {
+      constexpr int spell_ms = static_cast<int>(std::chrono::milliseconds(stranded_check_interval).count());
+      const int got = ::epoll_wait(io->epoll_fd(), w.io_events, static_cast<int>(std::size(w.io_events)),
+                                   timed ? spell_ms : -1);
+      const int n = got > 0 ? strip_io_wake(w.io_events, got) : 0;
+      if (n > 0) {
+        io_ready = n;
+        std::lock_guard lock(sleepers_mutex_);
+        if (leave_sleepers(w)) {
+          clear_kick(w);
+          break;
+        }
+        // A waker already took us off the list: its wake-up is on the way; take it on the
+        // word (the waker writes it always), keeping these events for after.
+        continue;
+      }
+      if (io_.load(std::memory_order_acquire) == nullptr) {  // detach_io: sleep on the word
+        let_go_of_io();
+        continue;
+      }
+      if (got != 0) continue;  // our eventfd (a wake-up or a kick: look at the word), EINTR
+    } else {
+      // Sleeps unless the word moved on from v (a wake-up, or a kick to sleep in spells).
+      if (!futex_wait(w.wake, v, timed ? &spell : nullptr)) continue;
+      // The watcher between spells: if no worker sleeps in the driver, from now on we do.
+      if (io == nullptr) take_io();
+    }
     // A spell is over: look for a process stranded in a busy worker's next slot, and sleep
     // on if there is none, still listed: no search, no spin, no stealing (a watcher that
     // woke into a full search every spell moved other processes across cores and made P1's
@@ -500,8 +621,7 @@ void Scheduler::park(Worker& w) {
     std::lock_guard lock(sleepers_mutex_);
     if (leave_sleepers(w)) {
       clear_kick(w);
-      core_.epoch.online(w.participant);
-      return;
+      break;
     }
     // A waker already took us off the list: its wake-up is on the way; take it above.
   }
@@ -511,6 +631,13 @@ void Scheduler::park(Worker& w) {
   // the queue every few turns wakes us every few microseconds) keeps the spin long this way.
   if (std::chrono::steady_clock::now() - parked_at < options_.spin_before_park) spin_found_work(w);
   core_.epoch.online(w.participant);
+  if (io != nullptr) {
+    w.in_epoll.store(false, std::memory_order_seq_cst);
+    // Online and off the list: what the batch delivers lands in our own slot and queue.
+    if (io_ready > 0) io->handle(w.io_events, io_ready);
+    io = nullptr;
+    io_mutex_.unlock();
+  }
 }
 
 void Scheduler::clear_kick(Worker& w) {
@@ -547,9 +674,11 @@ void Scheduler::appoint_watcher() {
   // its word to `sleeping`, only under the same mutex, so the kick can never land on a worker
   // that is already awake and be left behind for its next sleep.
   std::uint32_t expected = sleeping;
-  if (watcher->wake.compare_exchange_strong(expected, sleep_in_spells, std::memory_order_release,
-                                            std::memory_order_relaxed))
+  if (watcher->wake.compare_exchange_strong(expected, sleep_in_spells, std::memory_order_seq_cst,
+                                            std::memory_order_relaxed)) {
     futex_wake(watcher->wake);
+    if (watcher->in_epoll.load(std::memory_order_seq_cst)) wake_io();
+  }
 }
 
 void Scheduler::notify_one() {
@@ -562,8 +691,12 @@ void Scheduler::notify_one() {
   {
     std::lock_guard lock(sleepers_mutex_);
     if (sleepers_.empty()) return;
-    sleeper = sleepers_.back();
-    sleepers_.pop_back();
+    // The most recent sleeper, unless it sleeps in the I/O driver and another does not: the
+    // driver's sleeper stays there to serve the sockets. (Relaxed: only a preference.)
+    auto chosen = sleepers_.end() - 1;
+    if (sleepers_.size() > 1 && (*chosen)->in_epoll.load(std::memory_order_relaxed)) --chosen;
+    sleeper = *chosen;
+    sleepers_.erase(chosen);
     sleeping_.fetch_sub(1, std::memory_order_seq_cst);
     if (std::exchange(sleeper->sleep_timed, false)) --timed_sleepers_;
     // It wakes as a searcher, counted now so that concurrent notifiers do not wake more.
@@ -575,8 +708,10 @@ void Scheduler::notify_one() {
     // second futex call.
     appoint_watcher();
   }
-  sleeper->wake.store(woken, std::memory_order_release);
+  // Seq_cst: the waker's half of the in_epoll pair (see park).
+  sleeper->wake.store(woken, std::memory_order_seq_cst);
   futex_wake(sleeper->wake);
+  if (sleeper->in_epoll.load(std::memory_order_seq_cst)) wake_io();
 }
 
 void Scheduler::run(Worker& w) {
@@ -603,6 +738,7 @@ void Scheduler::run(Worker& w) {
     ++w.ticks;
     w.turn.store(w.ticks, std::memory_order_relaxed);
     if (core_.run_turn(w, p)) requeue(w, p);
+    if (w.ticks % io_check_interval == 0) poll_io(w);
     if (w.ticks % quiescent_interval == 0) {
       core_.epoch.quiescent(w.participant);
       core_.epoch.collect(w.participant);

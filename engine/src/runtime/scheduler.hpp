@@ -13,6 +13,7 @@
 
 #include "coppice/options.hpp"
 #include "runtime/epoch.hpp"
+#include "runtime/io_driver.hpp"
 #include "runtime/process_header.hpp"
 #include "runtime/process_table.hpp"
 #include "runtime/run_queue.hpp"
@@ -77,7 +78,11 @@ struct Worker {
   // Futex word a parked worker sleeps on: 1 once someone has woken it; 2 when a notifier
   // asked it to sleep in short spells instead (see park).
   alignas(64) std::atomic<std::uint32_t> wake{0};
+  // True while this worker sleeps in epoll_wait on the I/O driver rather than on `wake`: a
+  // waker then also writes the scheduler's I/O eventfd. Seq_cst on both sides (see park).
+  std::atomic<bool> in_epoll{false};
   std::uint64_t random_state = 0;
+  epoll_event io_events[64];  // one batch of the I/O driver, polled by this worker
   std::thread thread;
 };
 
@@ -101,6 +106,16 @@ class Scheduler {
   Worker* current() const;
   void set_take_hook(void (*hook)(Pid)) { take_hook_.store(hook, std::memory_order_release); }
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
+  // The sockets' poller: from now on workers poll its epoll set themselves (Tokio's driver
+  // model): a worker with nothing to run sleeps in epoll_wait instead of on its futex word,
+  // if no other does; a busy one polls without waiting every io_check_interval turns and
+  // between rounds of its spin; the watcher polls between its spells. Events are handled on
+  // the worker that polled them, so what they deliver runs there, without a wake-up.
+  // False (nothing attached) when the scheduler's eventfd cannot join the driver's set.
+  bool attach_io(IoDriver* io);
+  // No worker polls `io` any more once this returns (the one asleep in it is woken).
+  void detach_io();
+
   // Workers asleep now (tests: coppice::test_hooks::parked_workers).
   std::size_t parked() const { return sleeping_.load(std::memory_order_seq_cst); }
   Worker& worker(unsigned i) { return *workers_[i]; }
@@ -122,6 +137,14 @@ class Scheduler {
   void after_push(std::uint64_t before);
   void notify_one();
   ProcessHeader* take_next(Worker& w);
+  // One epoll_wait of the I/O driver without waiting, its events handled here, if no other
+  // worker holds the driver: true if there were events. The worker is online and awake.
+  bool poll_io(Worker& w);
+  // Writes the I/O eventfd: a worker asleep in epoll_wait returns.
+  void wake_io();
+  // Events of the driver's epoll_wait, the scheduler's own eventfd drained and dropped: the
+  // number left for the driver.
+  int strip_io_wake(epoll_event* events, int n);
   ProcessHeader* take_stranded_next(Worker& w);
   bool become_searching(Worker& w);
   void stop_searching(Worker& w);
@@ -148,6 +171,11 @@ class Scheduler {
   std::mutex sleepers_mutex_;
   std::vector<Worker*> sleepers_;
   unsigned timed_sleepers_ = 0;  // sleepers with sleep_timed; guarded by sleepers_mutex_
+  // The I/O driver (attach_io), and who polls it: one worker at a time holds io_mutex_, which
+  // is what makes a batch the poller's epoch. A worker loads io_ only with io_mutex_ held.
+  std::atomic<IoDriver*> io_{nullptr};
+  std::mutex io_mutex_;
+  int io_wake_fd_ = -1;  // an eventfd in the driver's epoll set: wakes the worker asleep in it
   std::atomic<bool> stopping_{false};
   std::atomic<bool> workers_gone_{false};  // stop() joined the workers: plain threads drain the global queue
 };
