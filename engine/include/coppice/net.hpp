@@ -85,7 +85,9 @@ class Socket {
   // Where Data, Closed and Sent go from now on (OTP's controlling_process).
   Status set_owner(Pid owner);
   // {active, once}: at most one Data (or Closed) reaches the owner, then the socket waits to
-  // be armed again. One epoll_ctl. Arming an armed socket changes nothing. Errors: closed
+  // be armed again. No system call, unless bytes (or the peer's close) came while it was not
+  // armed: then it reads them here, at once, and the Data (or Closed) is in the owner's
+  // mailbox when this returns. Arming an armed socket changes nothing. Errors: closed
   // (closed here, or Closed was already delivered).
   Status set_active_once();
   // Never blocks. Writes what the kernel takes now and queues the rest (a Sent follows when
