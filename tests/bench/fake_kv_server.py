@@ -2,7 +2,8 @@
 # `DEBUG SHARD key` and `DEBUG CRASH shard` commands, and faults on request, so that
 # coppice_crash_client's accounting can be checked against known answers.
 #
-# usage: /usr/bin/python3 tests/bench/fake_kv_server.py --port N | --port-file FILE [--shards 4]
+# usage: /usr/bin/python3 tests/bench/fake_kv_server.py --port N | --port-file FILE | --print-port
+#            [--shards 4]
 #            [--restart-ms 30] [--fault none|outside|hang]
 #
 #   outside   every 50th request to shard 1 answers an error although only shard 0 is crashed
@@ -19,6 +20,7 @@ ap = argparse.ArgumentParser()
 where = ap.add_mutually_exclusive_group(required=True)
 where.add_argument("--port", type=int)
 where.add_argument("--port-file")
+where.add_argument("--print-port", action="store_true")  # one line on stdout once it listens
 ap.add_argument("--shards", type=int, default=4)
 ap.add_argument("--restart-ms", type=float, default=30)
 ap.add_argument("--fault", choices=["none", "outside", "hang"], default="none")
@@ -107,6 +109,8 @@ async def main():
         with open(args.port_file + ".tmp", "w") as f:
             f.write(str(server.sockets[0].getsockname()[1]))
         os.rename(args.port_file + ".tmp", args.port_file)
+    if args.print_port:
+        print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
 

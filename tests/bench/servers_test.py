@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 argv = sys.argv[1:]
@@ -122,13 +121,14 @@ try:
         # checks the counting, not the speed of a Python server on a busy host); a short one where
         # hangs are expected, to keep the run short.
         def crash_run(fault, extra=()):
-            pf = work / f"port-{fault}-{len(extra)}"
-            server = subprocess.Popen([sys.executable, str(FAKE), "--port-file", str(pf), "--fault", fault])
+            server = subprocess.Popen([sys.executable, str(FAKE), "--print-port", "--fault", fault],
+                                      stdout=subprocess.PIPE, text=True)
             try:
-                deadline = time.monotonic() + 20
-                while not pf.exists() and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                p = subprocess.run([crash_client, "--port", pf.read_text(), "--connections", "4", "--pipeline", "8",
+                # Its one line once it listens (or nothing, should it exit first).
+                port = server.stdout.readline().strip()
+                if not port:
+                    raise RuntimeError(f"the fake server exited (status {server.wait()}) before listening")
+                p = subprocess.run([crash_client, "--port", port, "--connections", "4", "--pipeline", "8",
                                     "--seconds", "0.6", "--deadline-ms", "300" if fault == "hang" else "10000",
                                     "--keys", "100", *extra],
                                    stdout=subprocess.PIPE, text=True, timeout=60)
