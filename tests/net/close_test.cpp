@@ -2,6 +2,9 @@
 // message nobody receives, the runtime stops.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <optional>
+
 #include "net/net_support.hpp"
 
 namespace {
@@ -118,26 +121,40 @@ Async<void> accept_wait_then_read(net::Listener listener, Pid observer) {
   }
 }
 
+// A connection whose reader arms only after `peer` has acted on the client's side (written,
+// closed, reset): what the reader got until Closed, or nothing if no Closed came.
+std::optional<ReadToTheEnd> read_after_the_peer(std::size_t read_size, const std::function<void(Client&)>& peer) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  net::ListenOptions options;
+  options.read_size = read_size;
+  auto listener = net::Listener::listen(rt, "127.0.0.1", 0, options);
+  if (!listener) {
+    ADD_FAILURE() << listener.error();
+    return std::nullopt;
+  }
+  Pid reader = rt.spawn(accept_wait_then_read, *listener, inbox.pid());
+  Client client(listener->port());
+  if (!inbox.receive<Ready>(wait_time)) {
+    ADD_FAILURE() << "the connection was never accepted";
+    return std::nullopt;
+  }
+  peer(client);
+  rt.send(reader, Go{});
+  return inbox.receive<ReadToTheEnd>(wait_time);
+}
+
 // The socket sits in epoll edge-triggered: the peer's bytes and its close can come as one
 // edge, before the owner arms. The owner must still get every byte, then Closed; nothing
 // announces the close a second time. With a read size far below what waits, the reads that
 // fill it must go on by themselves too.
 TEST(Close, BytesAndTheCloseThatCameBeforeTheFirstArmGiveEveryByteThenClosed) {
+  const std::string sent(10'000, 'e');
   for (const std::size_t read_size : {std::size_t{64 * 1024}, std::size_t{1000}}) {
-    Runtime rt(workers(2));
-    Inbox inbox(rt);
-    net::ListenOptions options;
-    options.read_size = read_size;
-    auto listener = net::Listener::listen(rt, "127.0.0.1", 0, options);
-    ASSERT_TRUE(listener) << listener.error();
-    Pid reader = rt.spawn(accept_wait_then_read, *listener, inbox.pid());
-    Client client(listener->port());
-    ASSERT_TRUE(inbox.receive<Ready>(wait_time));
-    const std::string sent(10'000, 'e');
-    ASSERT_TRUE(client.write(sent));
-    client.close();
-    rt.send(reader, Go{});
-    auto got = inbox.receive<ReadToTheEnd>(wait_time);
+    auto got = read_after_the_peer(read_size, [&](Client& client) {
+      EXPECT_TRUE(client.write(sent));
+      client.close();
+    });
     ASSERT_TRUE(got) << "read size " << read_size << ": no Closed";
     EXPECT_EQ(got->bytes, sent);
     EXPECT_GE(got->data_messages, (sent.size() + read_size - 1) / read_size);
@@ -146,17 +163,10 @@ TEST(Close, BytesAndTheCloseThatCameBeforeTheFirstArmGiveEveryByteThenClosed) {
 }
 
 TEST(Close, BytesAndAResetThatCameBeforeTheFirstArmEndInClosed) {
-  Runtime rt(workers(2));
-  Inbox inbox(rt);
-  auto listener = net::Listener::listen(rt, "127.0.0.1", 0);
-  ASSERT_TRUE(listener) << listener.error();
-  Pid reader = rt.spawn(accept_wait_then_read, *listener, inbox.pid());
-  Client client(listener->port());
-  ASSERT_TRUE(inbox.receive<Ready>(wait_time));
-  ASSERT_TRUE(client.write("before the reset"));
-  client.reset();
-  rt.send(reader, Go{});
-  auto got = inbox.receive<ReadToTheEnd>(wait_time);
+  auto got = read_after_the_peer(64 * 1024, [](Client& client) {
+    EXPECT_TRUE(client.write("before the reset"));
+    client.reset();
+  });
   ASSERT_TRUE(got) << "no Closed";
   // Linux hands over what came before the reset, or drops it: either way, then the error.
   EXPECT_TRUE(got->bytes.empty() || got->bytes == "before the reset") << got->bytes;
