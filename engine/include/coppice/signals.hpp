@@ -34,6 +34,9 @@ struct ProcessInfo {
   std::vector<Pid> monitored_by;  // processes that monitor this one
   std::string registered_name;    // empty if none
   bool trap_exit = false;
+  // Bytes, about: the header and object, the link and monitor tables, and the envelopes
+  // queued (each counted at its header's size: a payload's own heap is not seen).
+  std::size_t memory = 0;
 };
 
 }  // namespace coppice

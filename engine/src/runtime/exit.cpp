@@ -60,7 +60,17 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
   const bool is_process = p->kind == ProcessKind::process;
   // Counted out before anyone hears of the death, so a process_count read after a DOWN
   // does not include this process.
-  if (is_process) count_live(w, -1);
+  if (is_process) {
+    count_live(w, -1);
+    // The reason's class, for metrics(): normal, shutdown, killed, the rest.
+    using K = ExitReason::Kind;
+    const K k = reason.kind();
+    auto exits = k == K::normal ? &WorkerCounters::exits_normal
+                 : k == K::shutdown ? &WorkerCounters::exits_shutdown
+                 : (k == K::killed || k == K::kill) ? &WorkerCounters::exits_killed
+                                                     : &WorkerCounters::exits_error;
+    count(exits);
+  }
   // 1. User code ends: the activity's frames, then the object (whose destructor may still
   //    send: what it sends goes out before the exit signals below). Until it has, the
   //    process is alive to everyone (`exiting` is still 0): a monitor placed meanwhile is
@@ -83,8 +93,12 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
   Envelope* last = mailbox_close(p);
   mailbox_drain_closed(p, last, [&](Envelope* e) { final_arrival(p, e, reason); });
   while (Envelope* e = queue_pop(p)) free_envelope(e);
-  // 3. The name goes before anyone hears of the death.
+  // 3. The name (and the label) go before anyone hears of the death.
   if (p->named.load(std::memory_order_seq_cst)) names.remove_process(p->pid);
+  if (p->has(labelled_flag)) {
+    std::lock_guard lock(labels_mutex);
+    labels.erase(p->pid.bits());
+  }
   // 4. Links, monitors, and monitors this process held.
   p->for_each_link([&](std::uint64_t peer) {
     deliver(Pid::from_bits(peer), make_exit_signal(SignalKind::exit_linked, p->pid, reason));

@@ -18,6 +18,7 @@ class FlatMap {
   ~FlatMap() { std::free(slots_); }
 
   std::uint32_t size() const { return size_; }
+  std::size_t bytes() const { return std::size_t{capacity_} * 16; }  // the table's memory (16 B a slot)
   bool empty() const { return size_ == 0; }
 
   bool contains(std::uint64_t key) const { return find(key) != nullptr; }

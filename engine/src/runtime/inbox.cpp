@@ -213,7 +213,7 @@ std::size_t Inbox::queued() {
   if (use.core() == nullptr) return 0;
   ExternalGuard guard(use.core()->epoch);
   use.core()->drain(state_);
-  return state_->queue_length;
+  return state_->queue_length.load(std::memory_order_relaxed);
 }
 
 }  // namespace coppice

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -39,6 +41,15 @@ enum ProcessFlag : std::uint16_t {
   body_flag = 1 << 3,      // the activity is the process's body: it exits when that returns
   reported_flag = 1 << 5,  // a behaviour reported its crash itself (mark_crash_reported)
   links_spilled_flag = 1 << 6,  // the links are in extras->links, not in the header's one slot
+  labelled_flag = 1 << 7,  // has a label in RuntimeCore::labels (removed at exit)
+};
+
+// What the listing shows of a process's class (coppice/observe.hpp), one constant per class,
+// written into the header before the process is published and never changed.
+struct ProcessDescriptor {
+  std::string_view behaviour;   // "GenServer", "Supervisor", ..., "plain"
+  const std::type_info* type;   // the class, or the server's class for a behaviour
+  std::uint32_t bytes;          // header and object, as allocated
 };
 
 enum class ProcessKind : std::uint8_t { process, inbox };
@@ -55,7 +66,11 @@ struct ProcessHeader {
   // closed or not: what arrives after the close is answered by a turn of the dead process
   // (bounce_late; an inbox's at reclamation: mailbox.hpp).
   std::atomic<std::uintptr_t> head;
-  // The mailbox's stub: the queue is never empty of nodes, so a push is one exchange.
+  // The mailbox's stub: the queue is never empty of nodes, so a push is one exchange. It
+  // carries no message, so only its `next` is the mailbox's: its other three words hold what
+  // the listing reads (observe.cpp) at no cost in bytes: `type_bits` the ProcessDescriptor
+  // and `from` the spawner (both written before publication, then read-only), `ref` the
+  // reductions (the owner's relaxed stores, read relaxed by the listing). See the accessors.
   Envelope stub;
   Pid pid;                          // set before the process is published, then read-only
   std::atomic<std::uint8_t> named{0};    // set by register_name; read at exit
@@ -81,10 +96,30 @@ struct ProcessHeader {
   // The one link most processes have (to their supervisor), as pid bits (0: none); once a
   // second link comes, every link moves to extras->links (links_spilled_flag).
   std::uint64_t link = 0;
-  std::uint32_t queue_length = 0;
+  // Received, not yet handled. The owner's relaxed load and store (no read-modify-write: it
+  // alone writes), so that the listing may read it from another thread.
+  std::atomic<std::uint32_t> queue_length{0};
   std::uint16_t flags = 0;
 
   ProcessHeader() : head(reinterpret_cast<std::uintptr_t>(&stub)), tail(&stub) {}
+
+  void add_queued(int delta) {
+    queue_length.store(queue_length.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  }
+  // ---- What the listing reads (kept in the stub's free words, see `stub`) ----
+  void describe(const ProcessDescriptor* d, Pid spawner) {
+    stub.type_bits = reinterpret_cast<std::uintptr_t>(d);
+    stub.from = spawner;
+  }
+  const ProcessDescriptor* descriptor() const { return reinterpret_cast<const ProcessDescriptor*>(stub.type_bits); }
+  Pid spawner() const { return stub.from; }
+  void add_reductions(std::uint64_t n) {
+    std::atomic_ref<std::uint64_t> r(stub.ref);
+    r.store(r.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t reductions() const {
+    return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(stub.ref)).load(std::memory_order_relaxed);
+  }
 
   bool has(ProcessFlag f) const { return (flags & f) != 0; }
   void set(ProcessFlag f, bool on = true) { flags = on ? (flags | f) : (flags & ~f); }

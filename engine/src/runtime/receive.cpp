@@ -71,7 +71,7 @@ Envelope* RuntimeCore::scan(ProcessHeader* self, ReceiveWait& w) {
       self->queue_head = after;
     }
     if (self->queue_tail == e) self->queue_tail = prev;
-    --self->queue_length;
+    self->add_queued(-1);
     w.scanned = nullptr;
     return e;
   }

@@ -49,6 +49,9 @@ struct InboxLife {
   std::unordered_set<ProcessHeader*> inboxes;  // the live inboxes, to wake and to close
 };
 
+// The calling worker's counters (scheduler.cpp), null on any other thread.
+extern constinit thread_local WorkerCounters* this_counters;
+
 class RuntimeCore {
  public:
   explicit RuntimeCore(RuntimeOptions options);
@@ -102,6 +105,8 @@ class RuntimeCore {
   Envelope* queue_pop(ProcessHeader* self);
   // `asker`: the monitor a process_info request set up to watch for our death, left out.
   ProcessInfo info_of(ProcessHeader* self, std::uint64_t asker = 0);
+  // What info_of says of memory (the owner's view: it counts the tables and the queue).
+  static std::size_t memory_of(const ProcessHeader* self);
 
   // ---- The scheduler's entry: one turn of process p. True: run it again later. ----
   bool run_turn(Worker& w, ProcessHeader* p);
@@ -119,6 +124,21 @@ class RuntimeCore {
   // in spawn.cpp).
   // Live-process accounting, per worker so that spawns and exits touch no shared line.
   void count_live(Worker* w, std::int64_t delta);
+  // Adds one to a counter of coppice/observe.hpp's metrics: the calling worker's own, or, on
+  // a plain thread (or a worker of another runtime), the shared one for plain threads.
+  void count(std::atomic<std::uint64_t> WorkerCounters::*counter) {
+    WorkerCounters* c = this_counters;
+    if (c != nullptr && c->core == this) {
+      WorkerCounters::add(c->*counter);
+    } else {
+      (external_counters.*counter).fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  WorkerCounters external_counters;  // plain threads' (read-modify-writes: several threads)
+  // Labels (coppice/observe.hpp's set_label), by pid bits: a side table, since most
+  // processes have none; an entry goes when its process exits (labelled_flag).
+  std::mutex labels_mutex;
+  std::unordered_map<std::uint64_t, std::string> labels;
   std::size_t live_processes();
 
   RuntimeOptions options;

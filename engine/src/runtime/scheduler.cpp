@@ -18,6 +18,8 @@
 
 namespace coppice::detail {
 
+constinit thread_local WorkerCounters* this_counters = nullptr;
+
 namespace {
 thread_local Worker* this_worker = nullptr;
 
@@ -332,7 +334,10 @@ ProcessHeader* Scheduler::take_stranded_next(Worker& w) {
     if (now - seen.since < next_steal_grace) continue;
     // Still the same turn, long enough: the victim is held by one callback.
     if (queued) {
-      if (ProcessHeader* p = victim.queue.steal_half_into(w.queue)) return p;
+      if (ProcessHeader* p = victim.queue.steal_half_into(w.queue)) {
+        WorkerCounters::add(w.counters.steals);
+        return p;
+      }
     }
     ProcessHeader* p = victim.next.load(std::memory_order_relaxed);
     if (p == nullptr) continue;
@@ -460,6 +465,7 @@ ProcessHeader* Scheduler::search(Worker& w) {
         Worker& victim = *workers_[(start + i) % n];
         if (&victim == &w) continue;
         if (ProcessHeader* p = victim.queue.steal_half_into(w.queue)) {
+          WorkerCounters::add(w.counters.steals);
           stop_searching(w);
           spin_found_work(w);
           return p;
@@ -574,9 +580,13 @@ void Scheduler::park(Worker& w) {
     io_mutex_.unlock();
   };
   take_io();
+  bool by_waker = false;
   for (;;) {
     const std::uint32_t v = w.wake.load(std::memory_order_seq_cst);
-    if (v == woken) break;
+    if (v == woken) {
+      by_waker = true;
+      break;
+    }
     bool timed;
     {
       std::lock_guard lock(sleepers_mutex_);
@@ -626,10 +636,14 @@ void Scheduler::park(Worker& w) {
     // A waker already took us off the list: its wake-up is on the way; take it above.
   }
   w.wake.store(sleeping, std::memory_order_relaxed);
+  const auto slept = std::chrono::steady_clock::now() - parked_at;
+  WorkerCounters::add(w.counters.parks);
+  if (by_waker) WorkerCounters::add(w.counters.wakeups);
+  WorkerCounters::add(w.counters.parked_ns, static_cast<std::uint64_t>(std::chrono::nanoseconds(slept).count()));
   // Woken sooner than a full spin would have lasted: the spin would have caught the work
   // without the waker's futex call. Steady load (a ping-pong whose partner is released to
   // the queue every few turns wakes us every few microseconds) keeps the spin long this way.
-  if (std::chrono::steady_clock::now() - parked_at < options_.spin_before_park) spin_found_work(w);
+  if (slept < options_.spin_before_park) spin_found_work(w);
   core_.epoch.online(w.participant);
   if (io != nullptr) {
     w.in_epoll.store(false, std::memory_order_seq_cst);
@@ -722,6 +736,9 @@ void Scheduler::run(Worker& w) {
     CPU_SET(options_.cpus[w.index % options_.cpus.size()], &set);
     pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
   }
+  w.started = std::chrono::steady_clock::now();
+  w.counters.core = &core_;
+  this_counters = &w.counters;
   w.participant = core_.epoch.acquire_participant();
   core_.epoch.online(w.participant);
   if (options_.on_worker_start) options_.on_worker_start(w.index);
@@ -737,7 +754,9 @@ void Scheduler::run(Worker& w) {
     if (w.searching) stop_searching(w);
     ++w.ticks;
     w.turn.store(w.ticks, std::memory_order_relaxed);
+    w.running.store(p, std::memory_order_relaxed);
     if (core_.run_turn(w, p)) requeue(w, p);
+    w.running.store(nullptr, std::memory_order_relaxed);
     if (w.ticks % io_check_interval == 0) poll_io(w);
     if (w.ticks % quiescent_interval == 0) {
       core_.epoch.quiescent(w.participant);
@@ -755,6 +774,7 @@ void Scheduler::run(Worker& w) {
   }
   if (options_.on_worker_stop) options_.on_worker_stop(w.index);
   core_.epoch.release_participant(w.participant);
+  this_counters = nullptr;
   this_worker = nullptr;
 }
 

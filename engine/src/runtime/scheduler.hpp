@@ -23,6 +23,26 @@ namespace coppice::detail {
 class RuntimeCore;
 class Scheduler;
 
+// A worker's counters (coppice/observe.hpp's metrics): only the worker writes them, each with
+// a relaxed load and store (no read-modify-write, no shared line); metrics() reads them
+// relaxed from any thread and sums. Plain threads count in RuntimeCore::external_counters.
+struct WorkerCounters {
+  const RuntimeCore* core = nullptr;     // whose worker: a send into another runtime counts there
+  std::atomic<std::uint64_t> sent{0};    // envelopes pushed into mailboxes
+  std::atomic<std::uint64_t> spawns{0};
+  std::atomic<std::uint64_t> exits_normal{0};
+  std::atomic<std::uint64_t> exits_shutdown{0};
+  std::atomic<std::uint64_t> exits_killed{0};
+  std::atomic<std::uint64_t> exits_error{0};  // errors and any other reason
+  std::atomic<std::uint64_t> steals{0};
+  std::atomic<std::uint64_t> parks{0};
+  std::atomic<std::uint64_t> wakeups{0};    // parks that a waker ended (not a spell or a stop)
+  std::atomic<std::uint64_t> parked_ns{0};  // time asleep in park
+  static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
 struct Worker {
   unsigned index = 0;
   Scheduler* scheduler = nullptr;
@@ -50,6 +70,9 @@ struct Worker {
   // enough apart, means one long turn. Relaxed, a plain store per turn on the owner's line:
   // it is only a hint, the compare-exchange on `next` decides.
   std::atomic<std::uint64_t> turn{0};
+  // The process in its turn here now (null between turns and asleep), for the listing's
+  // `running` status: a relaxed store per turn beside `turn`'s.
+  std::atomic<ProcessHeader*> running{nullptr};
   // As the watcher, owner only: per other worker, the turn in which we first saw a process
   // in its next slot, and when.
   struct Sighting {
@@ -83,6 +106,8 @@ struct Worker {
   std::atomic<bool> in_epoll{false};
   std::uint64_t random_state = 0;
   epoll_event io_events[64];  // one batch of the I/O driver, polled by this worker
+  std::chrono::steady_clock::time_point started{};  // the thread's start (metrics: utilisation)
+  alignas(64) WorkerCounters counters;
   std::thread thread;
 };
 
@@ -119,6 +144,7 @@ class Scheduler {
   // Workers asleep now (tests: coppice::test_hooks::parked_workers).
   std::size_t parked() const { return sleeping_.load(std::memory_order_seq_cst); }
   Worker& worker(unsigned i) { return *workers_[i]; }
+  std::size_t global_queue_size() const { return global_.size_approx(); }
 
  private:
   void run(Worker& w);

@@ -19,7 +19,7 @@ void RuntimeCore::enqueue(ProcessHeader* self, Envelope* e) {
     self->queue_head = e;
   }
   self->queue_tail = e;
-  ++self->queue_length;
+  self->add_queued(1);
 }
 
 // ---- Signals, as the receiver drains them --------------------------------------------
@@ -141,7 +141,7 @@ bool RuntimeCore::apply_exit(ProcessHeader* self, Envelope* e, bool linked) {
 ProcessInfo RuntimeCore::info_of(ProcessHeader* self, std::uint64_t asker) {
   ProcessInfo info;
   info.pid = self->pid;
-  info.message_queue_len = self->queue_length;
+  info.message_queue_len = self->queue_length.load(std::memory_order_relaxed);
   info.trap_exit = self->has(trap_exit_flag);
   self->for_each_link([&](std::uint64_t k) { info.links.push_back(Pid::from_bits(k)); });
   if (ProcessExtras* x = self->extras) {
@@ -151,6 +151,7 @@ ProcessInfo RuntimeCore::info_of(ProcessHeader* self, std::uint64_t asker) {
     });
   }
   if (self->named.load(std::memory_order_acquire)) info.registered_name = names.name_of(self->pid);
+  info.memory = memory_of(self);
   return info;
 }
 

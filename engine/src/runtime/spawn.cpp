@@ -25,9 +25,10 @@ std::size_t RuntimeCore::live_processes() {
 
 ProcessMemory allocate_process(std::size_t object_size, std::size_t object_alignment) {
   const std::size_t align = object_alignment > alignof(ProcessHeader) ? object_alignment : alignof(ProcessHeader);
-  void* mem = allocate(object_offset(align) + object_size, align);
+  const std::size_t bytes = object_offset(align) + object_size;
+  void* mem = allocate(bytes, align);
   auto* header = new (mem) ProcessHeader;
-  return {header, static_cast<char*>(mem) + object_offset(align)};
+  return {header, static_cast<char*>(mem) + object_offset(align), bytes};
 }
 
 void abandon_process(ProcessMemory memory) noexcept {
@@ -35,10 +36,17 @@ void abandon_process(ProcessMemory memory) noexcept {
   deallocate(memory.header);
 }
 
-Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options) {
+const ProcessDescriptor* describe_process(std::string_view behaviour, const std::type_info& type, std::size_t bytes) {
+  // One per process class for the program's life (a function-local static of descriptor_of).
+  return new ProcessDescriptor{behaviour, &type, static_cast<std::uint32_t>(bytes)};
+}
+
+Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options,
+                  const ProcessDescriptor* descriptor) {
   ProcessHeader* p = memory.header;
   p->object = object;
   ProcessHeader* parent = (this_core == &core) ? this_process : nullptr;
+  p->describe(descriptor, parent != nullptr ? parent->pid : Pid{});
   if ((options.link || options.monitor) && (parent == nullptr || parent->kind != ProcessKind::process)) {
     object->~Process();
     abandon_process(memory);
@@ -81,6 +89,7 @@ Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, cons
     *options.monitor_ref = ref;
   }
   core.count_live(w, 1);
+  core.count(&WorkerCounters::spawns);
   // Once scheduled, the child may run, exit and be freed before we return (a plain thread
   // holds no epoch guard here): take its pid first, and touch p no more.
   const Pid pid = p->pid;

@@ -54,6 +54,7 @@ TimerRef Timers::start_timer(Clock::time_point when, Pid to, Envelope* e) {
     sift_up(entry.heap_index);
     wake = when < waiting_until_;
     ref = TimerRef(i, entry.generation);
+    ++started_;
   }
   if (wake) cv_.notify_one();
   return ref;
@@ -79,6 +80,11 @@ bool Timers::cancel(TimerRef timer) {
 std::uint64_t Timers::wakeups() {
   std::lock_guard lock(mutex_);
   return wakeups_;
+}
+
+Timers::Counts Timers::counts() {
+  std::lock_guard lock(mutex_);
+  return {started_, fired_, heap_.size()};
 }
 
 std::size_t Timers::pending() {
@@ -115,6 +121,7 @@ void Timers::run() {
       entry.active = false;
       entry.envelope = nullptr;
       free_.push_back(i);
+      ++fired_;
     }
     lock.unlock();
     {

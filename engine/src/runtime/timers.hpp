@@ -35,6 +35,12 @@ class Timers {
   bool cancel(TimerRef timer);
   std::size_t pending();
   std::uint64_t wakeups();  // test_hooks::timer_thread_wakeups
+  struct Counts {
+    std::uint64_t started = 0;
+    std::uint64_t fired = 0;
+    std::size_t pending = 0;
+  };
+  Counts counts();  // metrics()
 
  private:
   struct Entry {
@@ -66,6 +72,8 @@ class Timers {
   // costs the thread nothing; it wakes at the old deadline and sleeps on to the next.
   Clock::time_point waiting_until_ = Clock::time_point::min();
   std::uint64_t wakeups_ = 0;
+  std::uint64_t started_ = 0;  // under mutex_, which a start and a firing hold anyway
+  std::uint64_t fired_ = 0;
   std::thread thread_;
 };
 

@@ -92,7 +92,7 @@ Envelope* RuntimeCore::queue_pop(ProcessHeader* self) {
   if (e == nullptr) return nullptr;
   self->queue_head = e->next.load(std::memory_order_relaxed);
   if (self->queue_head == nullptr) self->queue_tail = nullptr;
-  --self->queue_length;
+  self->add_queued(-1);
   return e;
 }
 
@@ -175,6 +175,7 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
           p->object->handle(Message::adopt(e));
         }
         --budget;
+        p->add_reductions(1);
         handled = true;
         if (pending_exit) break;  // stop_self, a body that returned, or a fatal signal met in a receive
       }

@@ -36,7 +36,7 @@ Async<void> parent_stop_children(ParentBase& parent, ExitReason reason);
 // ---- The process that runs a server ---------------------------------------------------
 
 template <class D>
-std::string_view behaviour_name() {
+constexpr std::string_view behaviour_name() {
   if constexpr (requires { D::behaviour; }) {
     return D::behaviour;
   } else {
@@ -47,6 +47,13 @@ std::string_view behaviour_name() {
 template <class D, class... Args>
 class ServerProcess final : public Process {
   static constexpr bool is_parent = std::is_base_of_v<ParentBase, D>;
+
+ public:
+  // What the listing shows (coppice/observe.hpp): the behaviour and the server's class.
+  static constexpr std::string_view observed_behaviour = behaviour_name<D>();
+  using observed_type = D;
+
+ private:
 
  public:
   template <class... A>

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <tuple>
+#include <string_view>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include "coppice/async.hpp"
@@ -25,10 +27,42 @@ struct SpawnOptions {
 struct ProcessMemory {
   ProcessHeader* header;
   void* object;  // where the Process object is built
+  std::size_t bytes;  // header and object
 };
+
+// What the listing shows of a process's class (coppice/observe.hpp): its behaviour and the
+// class to name. A class says them with `observed_behaviour` and `observed_type` (a
+// GenServer's process names the server's class); any other is "plain", named as itself.
+struct ProcessDescriptor;
+template <class P>
+constexpr std::string_view observed_behaviour() {
+  if constexpr (requires { P::observed_behaviour; }) {
+    return P::observed_behaviour;
+  } else {
+    return "plain";
+  }
+}
+template <class P>
+struct observed_type {
+  using type = P;
+};
+template <class P>
+  requires requires { typename P::observed_type; }
+struct observed_type<P> {
+  using type = typename P::observed_type;
+};
+// One descriptor per process class, made on its first spawn.
+const ProcessDescriptor* describe_process(std::string_view behaviour, const std::type_info& type, std::size_t bytes);
+template <class P>
+const ProcessDescriptor* descriptor_of(std::size_t bytes) {
+  static const ProcessDescriptor* const d =
+      describe_process(observed_behaviour<P>(), typeid(typename observed_type<P>::type), bytes);
+  return d;
+}
 ProcessMemory allocate_process(std::size_t object_size, std::size_t object_alignment);
 void abandon_process(ProcessMemory memory) noexcept;  // the object's constructor threw
-Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options);
+Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options,
+                  const ProcessDescriptor* descriptor);
 
 template <class P, class... Args>
 Pid spawn_in(RuntimeCore& core, const SpawnOptions& options, Args&&... args) {
@@ -41,13 +75,14 @@ Pid spawn_in(RuntimeCore& core, const SpawnOptions& options, Args&&... args) {
     abandon_process(memory);
     throw;
   }
-  return start_process(core, memory, object, options);
+  return start_process(core, memory, object, options, descriptor_of<P>(memory.bytes));
 }
 
 // A process whose body is a coroutine: the callable and its arguments live in the process.
 template <class F, class... Args>
 class BodyProcess final : public Process {
  public:
+  using observed_type = F;  // the listing names the body, not this wrapper
   template <class G, class... A>
   explicit BodyProcess(G&& f, A&&... args) : f_(std::forward<G>(f)), args_(std::forward<A>(args)...) {}
   void init() override { start_activity(std::apply(f_, args_).release(), true); }

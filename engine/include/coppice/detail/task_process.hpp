@@ -62,6 +62,8 @@ using task_reply_t = std::conditional_t<std::is_void_v<T>, TaskDone, T>;
 template <class F, class... Args>
 class TaskProcess final : public Process {
  public:
+  static constexpr std::string_view observed_behaviour = "Task";  // coppice/observe.hpp
+  using observed_type = F;
   template <class G, class... A>
   TaskProcess(From reply_to, bool gated, G&& f, A&&... args)
       : reply_to_(reply_to), gated_(gated), f_(std::forward<G>(f)), args_(std::forward<A>(args)...) {}
