@@ -71,14 +71,17 @@ TEST(Listing, ShowsEachProcessWithItsNameLabelBehaviourClassAndParent) {
   ASSERT_TRUE(s && ca && p && in);
 
   EXPECT_EQ(s->behaviour, "Supervisor");
-  EXPECT_EQ(s->parent, Pid{}) << "started by a plain thread";
+  EXPECT_EQ(find(list, s->parent), nullptr) << "started for a plain thread by a process that has ended";
   EXPECT_EQ(ca->behaviour, "GenServer");
   EXPECT_NE(ca->type.find("Counter"), std::string::npos) << ca->type;
   EXPECT_EQ(ca->registered_name, "counter_a");
   EXPECT_EQ(ca->label, "counter a");
   EXPECT_EQ(ca->parent, sup) << "a supervised child's parent is its supervisor";
-  EXPECT_EQ(ca->status, ProcessStatus::waiting);
-  EXPECT_GE(ca->reductions, 11u) << "ten casts and a call handled";
+  // The call's reply may come before the server's turn has ended (and counted the call).
+  EXPECT_GE(ca->reductions, 10u) << "ten casts handled before the call";
+  const Pid b = Supervisor::which_child(rt, sup, "b").value().pid;
+  ASSERT_TRUE(find(list, b));
+  EXPECT_EQ(find(list, b)->status, ProcessStatus::waiting) << "idle since its start";
   EXPECT_GT(ca->memory, sizeof(Counter));
   EXPECT_EQ(p->behaviour, "plain");
   EXPECT_EQ(p->label, "plain one");
@@ -200,7 +203,7 @@ TEST(Listing, ASnapshotTakenUnderChurnListsOnlyLiveProcessesOnce) {
     }
   });
   long listed = 0;
-  for (int round = 0; round < 40; ++round) {
+  for (int round = 0; round < 40 || spawned.load() < 5000; ++round) {
     const std::vector<ProcessEntry> list = list_processes(rt, ListOptions{.details = round % 4 == 0});
     std::map<Pid, int> seen;
     for (const ProcessEntry& e : list) {

@@ -86,7 +86,8 @@ struct ListOptions {
 // thread or a process; with details, from a plain thread only (std::logic_error in a process:
 // it would block its worker while the others answer).
 std::vector<ProcessEntry> list_processes(Runtime& rt, ListOptions options = {});
-// The entry of one process; Error noproc if it is gone.
+// The entry of one process; Error noproc if it is gone or exiting (as is_alive), foreign_pid
+// for another runtime's pid.
 Result<ProcessEntry> process_entry(Runtime& rt, Pid pid, ListOptions options = {});
 
 // ---- The supervision tree ----------------------------------------------------------------

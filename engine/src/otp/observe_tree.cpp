@@ -9,21 +9,34 @@
 #include "coppice/observe.hpp"
 #include "coppice/runtime.hpp"
 #include "coppice/supervisor.hpp"
+#include "otp/dynamic_supervisor_server.hpp"
 #include "otp/supervision.hpp"
+#include "runtime/running.hpp"
 
 namespace coppice {
+
+namespace detail {
+std::optional<ProcessEntry> listing_entry(RuntimeCore& core, Pid pid);  // observe.cpp
+}
 
 namespace {
 using Clock = std::chrono::steady_clock;
 
 // Fills what the listing knows of a running node.
-void describe(Runtime& rt, TreeNode& node) {
+void describe(detail::RuntimeCore& core, TreeNode& node) {
   if (!node.pid) return;
-  Result<ProcessEntry> e = process_entry(rt, node.pid);
+  std::optional<ProcessEntry> e = detail::listing_entry(core, node.pid);
   if (!e) return;  // gone since its supervisor answered: listed as the supervisor gave it
   node.behaviour = std::move(e->behaviour);
   node.label = std::move(e->label);
   node.registered_name = std::move(e->registered_name);
+}
+
+// A DynamicSupervisor (and so a TaskSupervisor) answers its own which_children request;
+// Supervisor, PartitionSupervisor and Parent answer the Supervisor's.
+Message which_children_request(std::string_view behaviour) {
+  if (behaviour == DynamicSupervisor::behaviour) return Message::of(detail::dynamic_supervisor::WhichChildren{});
+  return Message::of(detail::SupervisorWhichChildren{});
 }
 
 std::chrono::milliseconds left_until(Clock::time_point deadline) {
@@ -45,7 +58,7 @@ std::optional<Error> expand(Runtime& rt, TreeNode& node, const ServerRef& at, Cl
     return walk_timed_out();
   }
   Result<std::vector<ChildInfo>> children = detail::reply_as<std::vector<ChildInfo>>(
-      detail::call_blocking(rt, at, Message::of(detail::SupervisorWhichChildren{}), left), Pid{});
+      detail::call_blocking(rt, at, which_children_request(node.behaviour), left), Pid{});
   if (!children) {
     node.error = children.error().to_string();
     return children.error();
@@ -56,7 +69,7 @@ std::optional<Error> expand(Runtime& rt, TreeNode& node, const ServerRef& at, Cl
     child.pid = c.pid;
     child.restarting = c.restarting;
     child.type = c.type;
-    describe(rt, child);
+    describe(detail::core_of(rt), child);
     if (child.type == ChildType::supervisor && child.pid) expand(rt, child, ServerRef(child.pid), deadline);
     node.children.push_back(std::move(child));
   }
@@ -70,7 +83,7 @@ Async<std::optional<Error>> expand_async(TreeNode& node, ServerRef at, Clock::ti
     co_return walk_timed_out();
   }
   Result<std::vector<ChildInfo>> children =
-      co_await detail::call_ref<std::vector<ChildInfo>>(at, Message::of(detail::SupervisorWhichChildren{}), left);
+      co_await detail::call_ref<std::vector<ChildInfo>>(at, which_children_request(node.behaviour), left);
   if (!children) {
     node.error = children.error().to_string();
     co_return children.error();
@@ -81,6 +94,7 @@ Async<std::optional<Error>> expand_async(TreeNode& node, ServerRef at, Clock::ti
     child.pid = c.pid;
     child.restarting = c.restarting;
     child.type = c.type;
+    describe(*detail::running_core(), child);
     if (child.type == ChildType::supervisor && child.pid) co_await expand_async(child, ServerRef(child.pid), deadline);
     node.children.push_back(std::move(child));
   }
@@ -93,7 +107,7 @@ Result<TreeNode> supervision_tree(Runtime& rt, const ServerRef& root, std::chron
   node.type = ChildType::supervisor;
   node.pid = root.whereis(rt);
   if (!node.pid) return Error(ErrorKind::noproc, "supervision_tree: no process is " + root.to_string());
-  describe(rt, node);
+  describe(detail::core_of(rt), node);
   if (std::optional<Error> e = expand(rt, node, root, Clock::now() + timeout)) return *e;
   return node;
 }
@@ -103,6 +117,7 @@ Async<Result<TreeNode>> supervision_tree(ServerRef root, std::chrono::millisecon
   node.type = ChildType::supervisor;
   node.pid = root.whereis();
   if (!node.pid) co_return Error(ErrorKind::noproc, "supervision_tree: no process is " + root.to_string());
+  describe(*detail::running_core(), node);
   if (std::optional<Error> e = co_await expand_async(node, root, Clock::now() + timeout)) co_return *e;
   co_return node;
 }

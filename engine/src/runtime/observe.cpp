@@ -188,15 +188,25 @@ std::vector<ProcessEntry> list_processes(Runtime& rt, ListOptions options) {
   return list;
 }
 
+namespace detail {
+std::optional<ProcessEntry> listing_entry(RuntimeCore& core, Pid pid) {
+  std::optional<ProcessEntry> entry;
+  if (core.table.foreign(pid)) return entry;
+  Walker walker(core);
+  online(core, [&] {
+    if (const ProcessHeader* p = core.table.lookup(pid)) entry = walker.entry(p);
+  });
+  return entry;
+}
+}  // namespace detail
+
 Result<ProcessEntry> process_entry(Runtime& rt, Pid pid, ListOptions options) {
   detail::RuntimeCore& core = detail::core_of(rt);
   if (core.table.foreign(pid)) return Error(ErrorKind::foreign_pid, core.table.foreign_text(pid));
-  std::optional<ProcessEntry> entry;
-  Walker walker(core);
-  online(core, [&] {
-    if (const detail::ProcessHeader* p = core.table.lookup(pid)) entry = walker.entry(p);
-  });
-  if (!entry) return Error(ErrorKind::noproc, "process_entry: " + pid.to_string() + " is not alive");
+  std::optional<ProcessEntry> entry = detail::listing_entry(core, pid);
+  // As is_alive: a process that has run its last code is gone to everyone (its DOWN may
+  // already be out), though the listing still shows it, exiting, until it leaves the table.
+  if (!entry || entry->status == ProcessStatus::exiting) return Error(ErrorKind::noproc, "process_entry: " + pid.to_string() + " is not alive");
   if (options.details && entry->behaviour != "inbox") {
     Result<ProcessInfo> info = rt.process_info(pid, options.timeout);
     if (info) add_details(*entry, std::move(*info));

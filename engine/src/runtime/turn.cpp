@@ -30,6 +30,7 @@ RuntimeCore* running_core() noexcept { return this_core; }
 // caller makes this await a yield. The budget is messages_per_turn, the same unit of work a
 // turn of messages is allowed, so a spinning coroutine gives way as often as a busy handler.
 bool spend_await_at_once() {
+  this_process->add_reductions(1);  // an await completed at once is work done, as a resume is
   if (++awaits_at_once <= this_core->options.messages_per_turn) return false;
   awaits_at_once = 0;
   return true;
