@@ -91,6 +91,18 @@ PARENT_FIGURES = [
      "W2_dynsup_1m", "bytes_per_child", "W2 bytes per child"),
 ]
 
+# The listing's costs (coppice/observe.hpp), in the Parent table's shape: each beside a figure
+# of the same scale from the same run.
+OBSERVE_FIGURES = [
+    ("O1_list_processes_1m", "list_ms", "O1 list 1M processes", "ms",
+     "W1_spawn_idle_1m", "spawn_ms", "W1 spawn 1M"),
+    ("O1_list_processes_1m", "details_ms", "O1 list 1M processes with details", "ms",
+     "W1_spawn_idle_1m", "stop_ms", "W1 stop 1M"),
+    ("O1_list_processes_1m", "bytes_per_entry", "O1 listing bytes per entry (RSS)", "B",
+     "W1_spawn_idle_1m", "bytes_per_process", "W1 bytes per idle process"),
+    ("O1_list_processes_1m", "metrics_us", "O1 metrics() with 1M processes", "µs", None, None, ""),
+]
+
 
 def canonical_name(name):
     name = re.sub(r"/iterations:\d+", "", name)
@@ -240,9 +252,9 @@ def supervisor_rows(groups):
     return rows
 
 
-def parent_rows(groups):
+def parent_rows(groups, figures=None):
     rows = []
-    for name, key, label, unit, other, other_key, other_label in PARENT_FIGURES:
+    for name, key, label, unit, other, other_key, other_label in (PARENT_FIGURES if figures is None else figures):
         if name not in groups:
             continue
         stats = figure_stats(groups, name, key)
@@ -310,6 +322,7 @@ def main():
     workloads = workload_rows(groups)
     supervisors = supervisor_rows(groups)
     parents = parent_rows(groups)
+    observes = parent_rows(groups, OBSERVE_FIGURES)
     micros = micro_rows(groups)
     machine = ", ".join(f"{k}: {context[k]}" for k in MACHINE_KEYS if k in context)
     load = context.get("load_avg_1min_range")
@@ -328,6 +341,8 @@ def main():
         md += ["## Supervision", "", markdown_table(SUPERVISOR_HEADER, supervisors), ""]
     if parents:
         md += ["## Parent", "", markdown_table(PARENT_HEADER, parents), ""]
+    if observes:
+        md += ["## Observability", "", markdown_table(PARENT_HEADER, observes), ""]
     if micros:
         md += ["## Micro-benchmarks", "", markdown_table(MICRO_HEADER, micros), ""]
     Path(summary).write_text("\n".join(md))
@@ -345,10 +360,13 @@ def main():
     if parents:
         print()
         print(text_table(PARENT_HEADER, parents))
+    if observes:
+        print()
+        print(text_table(PARENT_HEADER, observes))
     if micros:
         print()
         print(text_table(MICRO_HEADER, micros))
-    failed = (any(row[-1] == "FAILED" for row in workloads) or any(row[-1] == "FAILED" for row in supervisors) or any(row[2].startswith("error") for row in parents)
+    failed = (any(row[-1] == "FAILED" for row in workloads) or any(row[-1] == "FAILED" for row in supervisors) or any(row[2].startswith("error") for row in parents + observes)
               or any(row[1].startswith("error") for row in micros))
     return 1 if failed else 0
 

@@ -237,9 +237,8 @@ RuntimeMetrics metrics(Runtime& rt) {
     wm.parks = c.parks.load(std::memory_order_relaxed);
     wm.wakeups = c.wakeups.load(std::memory_order_relaxed);
     wm.parked = std::chrono::nanoseconds(c.parked_ns.load(std::memory_order_relaxed));
-    // `started` is written by the worker before it runs anything; a worker not started yet
-    // (only during the constructor) reads as zero time alive.
-    if (c.core != nullptr) wm.alive = std::chrono::duration_cast<std::chrono::nanoseconds>(now - w.started);
+    // `started` is written before the worker threads start (Scheduler::start).
+    wm.alive = std::chrono::duration_cast<std::chrono::nanoseconds>(now - w.started);
     wm.parked = std::min(wm.parked, wm.alive);
     wm.run_queue = static_cast<std::size_t>(w.queue.size());
     m.workers.push_back(wm);

@@ -102,6 +102,7 @@ Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(c
     w->random_state = 0x9e3779b97f4a7c15ULL * (i + 1);
     w->sightings.resize(n);
     w->spin = options.spin_before_park;
+    w->counters.core = &core;
     workers_.push_back(std::move(w));
   }
   alone_ = n == 1;
@@ -173,6 +174,7 @@ bool Scheduler::poll_io(Worker& w) {
 void Scheduler::start() {
   for (auto& w : workers_) {
     Worker* wp = w.get();
+    wp->started = std::chrono::steady_clock::now();  // before the thread: metrics() reads it
     wp->thread = std::thread([this, wp] { run(*wp); });
   }
 }
@@ -736,8 +738,6 @@ void Scheduler::run(Worker& w) {
     CPU_SET(options_.cpus[w.index % options_.cpus.size()], &set);
     pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
   }
-  w.started = std::chrono::steady_clock::now();
-  w.counters.core = &core_;
   this_counters = &w.counters;
   w.participant = core_.epoch.acquire_participant();
   core_.epoch.online(w.participant);

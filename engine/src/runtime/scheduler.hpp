@@ -27,7 +27,8 @@ class Scheduler;
 // a relaxed load and store (no read-modify-write, no shared line); metrics() reads them
 // relaxed from any thread and sums. Plain threads count in RuntimeCore::external_counters.
 struct WorkerCounters {
-  const RuntimeCore* core = nullptr;     // whose worker: a send into another runtime counts there
+  // Whose worker (set before the threads start): a send into another runtime counts there.
+  const RuntimeCore* core = nullptr;
   std::atomic<std::uint64_t> sent{0};    // envelopes pushed into mailboxes
   std::atomic<std::uint64_t> spawns{0};
   std::atomic<std::uint64_t> exits_normal{0};
@@ -106,7 +107,7 @@ struct Worker {
   std::atomic<bool> in_epoll{false};
   std::uint64_t random_state = 0;
   epoll_event io_events[64];  // one batch of the I/O driver, polled by this worker
-  std::chrono::steady_clock::time_point started{};  // the thread's start (metrics: utilisation)
+  std::chrono::steady_clock::time_point started{};  // set by start() before the thread runs (metrics: utilisation)
   alignas(64) WorkerCounters counters;
   std::thread thread;
 };

@@ -1,14 +1,17 @@
-// The listing (list_processes, process_entry), labels, the supervision tree as data and the
-// metrics, against what the test set up: names, labels, behaviours, parents, statuses, counts.
+// coppice/observe.hpp: the listing (list_processes, process_entry) and labels, the metrics
+// against known counts, and the supervision tree as data.
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <thread>
 
-#include "runtime/support.hpp"
+#include "otp/otp_support.hpp"
 
 using namespace coppice;
 using namespace coppice_test;
+
+namespace observe_listing {
 
 namespace {
 
@@ -241,3 +244,205 @@ TEST(Listing, MailboxDepthsCountProcessesByPowerOfTwoBuckets) {
   EXPECT_EQ(d.counts[7], 1u) << "100 is in 64-127";
   EXPECT_EQ(d.max, 100u);
 }
+
+}  // namespace observe_listing
+
+namespace observe_metrics {
+
+namespace {
+struct Exited {};
+Async<void> exit_with(ExitReason reason) {
+  exit(self(), std::move(reason));
+  co_await receive<std::string>();  // the signal ends it here
+}
+Async<void> throwing() {
+  throw std::runtime_error("on purpose");
+  co_return;
+}
+Async<void> returning() { co_return; }
+Async<void> sleeper() { co_await receive<std::string>(); }
+}  // namespace
+
+TEST(Metrics, SpawnsAndExitsAreCountedByReasonClass) {
+  Runtime rt(RuntimeOptions{.workers = 2, .logger = [](std::string_view) {}});
+  Inbox inbox(rt);
+  const RuntimeMetrics before = metrics(rt);
+  auto run_and_wait = [&](auto spawn_one, int n) {
+    for (int i = 0; i < n; ++i) {
+      const Pid p = spawn_one();
+      inbox.monitor(p);
+    }
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(inbox.receive<Down>(wait_time));
+  };
+  run_and_wait([&] { return rt.spawn(returning); }, 100);
+  run_and_wait([&] { return rt.spawn(exit_with, ExitReason::shutdown()); }, 7);
+  run_and_wait([&] { return rt.spawn(exit_with, ExitReason::shutdown("with a detail")); }, 3);
+  run_and_wait([&] { return rt.spawn(throwing); }, 5);
+  run_and_wait([&] { return rt.spawn(exit_with, ExitReason::other("odd")); }, 2);
+  std::vector<Pid> sleepers;
+  for (int i = 0; i < 11; ++i) sleepers.push_back(rt.spawn(sleeper));
+  for (Pid p : sleepers) {
+    inbox.monitor(p);
+    rt.exit(p, ExitReason::kill());
+  }
+  for (std::size_t i = 0; i < sleepers.size(); ++i) ASSERT_TRUE(inbox.receive<Down>(wait_time));
+
+  const RuntimeMetrics after = metrics(rt);
+  EXPECT_EQ(after.spawns - before.spawns, 100u + 7 + 3 + 5 + 2 + 11);
+  EXPECT_EQ(after.exits_normal - before.exits_normal, 100u);
+  EXPECT_EQ(after.exits_shutdown - before.exits_shutdown, 10u);
+  EXPECT_EQ(after.exits_error - before.exits_error, 7u) << "5 exceptions and 2 other reasons";
+  EXPECT_EQ(after.exits_killed - before.exits_killed, 11u);
+  EXPECT_EQ(after.exits - before.exits, 128u);
+  EXPECT_EQ(after.processes, rt.process_count());
+}
+
+TEST(Metrics, MessagesSentCountEveryEnvelopePutIntoAMailbox) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  // A process that forwards 1,000 ints to the inbox: 1,000 sends from a plain thread, 1,000
+  // from a worker, and the monitor's DOWN at the end.
+  const Pid relay = rt.spawn([](Pid to) -> Async<void> {
+    for (int i = 0; i < 1000; ++i) send(to, co_await receive<int>());
+  }, inbox.pid());
+  const RuntimeMetrics before = metrics(rt);
+  for (int i = 0; i < 1000; ++i) inbox.send(relay, i);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(inbox.receive<int>(wait_time));
+  const RuntimeMetrics after = metrics(rt);
+  EXPECT_GE(after.messages_sent - before.messages_sent, 2000u);
+  EXPECT_LE(after.messages_sent - before.messages_sent, 2010u) << "nothing else runs";
+}
+
+TEST(Metrics, TimersStartedAndFiredAreCounted) {
+  Runtime rt(workers(1));
+  Inbox inbox(rt);
+  const RuntimeMetrics before = metrics(rt);
+  for (int i = 0; i < 5; ++i) rt.send_after(1ms, inbox.pid(), i);
+  TimerRef never = rt.send_after(1h, inbox.pid(), -1);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(inbox.receive<int>(wait_time));
+  const RuntimeMetrics mid = metrics(rt);
+  EXPECT_EQ(mid.timers_started - before.timers_started, 6u);
+  EXPECT_EQ(mid.timers_fired - before.timers_fired, 5u);
+  EXPECT_EQ(mid.timers_pending, 1u);
+  EXPECT_TRUE(rt.cancel_timer(never));
+  EXPECT_EQ(metrics(rt).timers_pending, 0u);
+}
+
+TEST(Metrics, WorkersCountTurnsParksAndUtilisation) {
+  RuntimeOptions o = workers(2);
+  o.spin_before_park = 0us;  // a worker with nothing to do parks at once
+  Runtime rt(o);
+  Inbox inbox(rt);
+  const Pid echo = rt.spawn([](Pid to) -> Async<void> {
+    for (;;) send(to, co_await receive<int>());
+  }, inbox.pid());
+  for (int i = 0; i < 200; ++i) {
+    inbox.send(echo, i);
+    ASSERT_TRUE(inbox.receive<int>(wait_time));  // one at a time: the worker parks between
+  }
+  const RuntimeMetrics m = metrics(rt);
+  ASSERT_EQ(m.workers.size(), 2u);
+  std::uint64_t turns = 0, parks = 0, wakeups = 0;
+  for (const WorkerMetrics& w : m.workers) {
+    turns += w.turns;
+    parks += w.parks;
+    wakeups += w.wakeups;
+    EXPECT_GT(w.alive.count(), 0);
+    EXPECT_LE(w.parked, w.alive);
+    EXPECT_GE(w.utilisation(), 0.0);
+    EXPECT_LE(w.utilisation(), 1.0);
+  }
+  EXPECT_GT(turns, 0u);
+  Result<ProcessEntry> e = process_entry(rt, echo);
+  ASSERT_TRUE(e);
+  EXPECT_GE(e->reductions, 199u) << "a receive resumed per echo (the last may still be in its turn)";
+  EXPECT_GT(parks, 0u);
+  EXPECT_LE(wakeups, parks);
+}
+
+}  // namespace observe_metrics
+
+namespace observe_tree {
+
+namespace {
+struct Get {};
+class Worker : public GenServer<Worker> {
+ public:
+  using calls = coppice::Protocol<Get>;
+  explicit Worker(std::string label) : label_(std::move(label)) {}
+  Init init() {
+    set_label(label_);
+    return ok();
+  }
+  int handle_call(Get) { return 1; }
+
+ private:
+  std::string label_;
+};
+
+const TreeNode* node_of(const TreeNode& n, std::string_view id) {
+  for (const TreeNode& c : n.children)
+    if (c.id == id) return &c;
+  return nullptr;
+}
+}  // namespace
+
+TEST(SupervisionTree, WalksNestedSupervisorsWithTheirChildren) {
+  Runtime rt(workers(2));
+  Pid top = Supervisor::start(rt,
+                              {child<Worker>("w1", std::string("first")).name("w1"),
+                               Supervisor::child_spec("mid", {child<Worker>("w2", std::string("second")),
+                                                              DynamicSupervisor::child_spec("dyn", {})})},
+                              SupervisorFlags{})
+                .value();
+  Pid mid = Supervisor::which_child(rt, top, "mid").value().pid;
+  Pid dyn = Supervisor::which_child(rt, mid, "dyn").value().pid;
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(DynamicSupervisor::start_child(rt, dyn, child<Worker>("", "dynamic " + std::to_string(i))));
+
+  Result<TreeNode> tree = supervision_tree(rt, top);
+  ASSERT_TRUE(tree) << tree.error();
+  EXPECT_EQ(tree->pid, top);
+  EXPECT_EQ(tree->behaviour, "Supervisor");
+  ASSERT_EQ(tree->children.size(), 2u);
+  const TreeNode* w1 = node_of(*tree, "w1");
+  const TreeNode* m = node_of(*tree, "mid");
+  ASSERT_TRUE(w1 && m);
+  EXPECT_EQ(w1->label, "first");
+  EXPECT_EQ(w1->registered_name, "w1");
+  EXPECT_EQ(w1->behaviour, "GenServer");
+  EXPECT_EQ(w1->type, ChildType::worker);
+  EXPECT_EQ(m->pid, mid);
+  EXPECT_EQ(m->type, ChildType::supervisor);
+  const TreeNode* d = node_of(*m, "dyn");
+  ASSERT_TRUE(d && node_of(*m, "w2"));
+  EXPECT_EQ(d->behaviour, "DynamicSupervisor");
+  ASSERT_EQ(d->children.size(), 3u);
+  for (const TreeNode& c : d->children) {
+    EXPECT_TRUE(c.pid);
+    EXPECT_EQ(c.label.rfind("dynamic ", 0), 0u) << c.label;
+    EXPECT_TRUE(c.error.empty());
+  }
+
+  // The same from inside a process.
+  Inbox inbox(rt);
+  rt.spawn([](Pid top, Pid to) -> Async<void> {
+    Result<TreeNode> t = co_await supervision_tree(ServerRef(top));
+    send(to, t ? t->children.size() : std::size_t{0});
+  }, top, inbox.pid());
+  auto n = inbox.receive<std::size_t>(wait_time);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 2u);
+}
+
+TEST(SupervisionTree, ADeadRootIsNoprocAndAWorkerIsNotASupervisor) {
+  Runtime rt(workers(1));
+  Result<TreeNode> none = supervision_tree(rt, ServerRef("nobody"));
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().kind(), ErrorKind::noproc);
+  Pid w = Worker::start(rt, StartOptions{}, std::string("lonely")).value();
+  Result<TreeNode> not_sup = supervision_tree(rt, w, std::chrono::milliseconds{500});
+  ASSERT_FALSE(not_sup) << "a GenServer does not answer which_children";
+}
+
+}  // namespace observe_tree
