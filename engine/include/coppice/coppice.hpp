@@ -22,3 +22,4 @@
 #include "coppice/task.hpp"
 #include "coppice/parent.hpp"
 #include "coppice/on_exit.hpp"
+#include "coppice/report.hpp"
