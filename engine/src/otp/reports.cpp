@@ -131,32 +131,25 @@ bool ReportDesk::admit(RuntimeCore& core, std::uint64_t& dropped) {
     dropped = 0;
     return true;
   }
-  const auto now = std::chrono::steady_clock::now();
-  bool arm = false;
-  {
-    std::lock_guard lock(mutex_);
-    if (!filled_) {
-      filled_ = true;
-      tokens_ = burst;
-    } else {
-      const double seconds = std::chrono::duration<double>(now - last_).count();
-      tokens_ = std::min<double>(burst, tokens_ + seconds * rate);
-    }
-    last_ = now;
-    if (tokens_ >= 1) {
-      tokens_ -= 1;
-      dropped = untold_;
-      untold_ = 0;
+  // One token every `interval`; `burst` of them may go at once.
+  const std::int64_t interval = std::max<std::int64_t>(1, 1'000'000'000 / rate);
+  const std::int64_t tolerance = static_cast<std::int64_t>(burst - 1) * interval;
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t arrival = arrival_.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::int64_t from = std::max(arrival, now);  // an empty past refills the bucket
+    if (from - now > tolerance) break;                 // no token left
+    if (arrival_.compare_exchange_weak(arrival, from + interval, std::memory_order_relaxed)) {
+      dropped = untold_.exchange(0, std::memory_order_relaxed);
       return true;
     }
-    ++untold_;
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    arm = !flush_armed_;
-    flush_armed_ = true;
   }
-  // Outside our lock: at_stop takes the runtime's. The desk lives as long as the runtime's
+  untold_.fetch_add(1, std::memory_order_relaxed);
+  dropped_.fetch_add(1, std::memory_order_relaxed);
+  // The first drop arms the summary at stop. The desk lives as long as the runtime's
   // services, which outlive the stop hooks.
-  if (arm) core.at_stop([this, &core] { flush(core); });
+  if (!flush_armed_.exchange(true, std::memory_order_relaxed)) core.at_stop([this, &core] { flush(core); });
   return false;
 }
 
@@ -185,12 +178,7 @@ void ReportDesk::deliver(RuntimeCore& core, Report& report) {
 }
 
 void ReportDesk::flush(RuntimeCore& core) {
-  std::uint64_t n = 0;
-  {
-    std::lock_guard lock(mutex_);
-    n = untold_;
-    untold_ = 0;
-  }
+  const std::uint64_t n = untold_.exchange(0, std::memory_order_relaxed);
   if (n == 0) return;
   Report r;
   r.kind = ReportKind::reports_dropped;

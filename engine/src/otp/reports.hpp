@@ -5,7 +5,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,9 +19,11 @@ namespace coppice::detail {
 class RuntimeCore;
 
 // One per runtime (a service): the token bucket of RuntimeOptions::report_burst and
-// reports_per_second, and the counts. A mutex, not atomics: reports are rare but for storms,
-// and in a storm the bucket says no after one short critical section, before anything is
-// built. It keeps no thread: the bucket refills when a report asks, by the time passed.
+// reports_per_second, and the counts. The bucket is kept as GCRA does (the generic cell rate
+// algorithm, equivalent to a token bucket): one atomic, the theoretical arrival time of the
+// next report, moved on by a compare-and-swap for each report that goes. So a report takes no
+// lock, and in a storm the bucket says no before anything is built. It keeps no thread: time
+// passed is what refills it.
 class ReportDesk {
  public:
   // Whether a report may go now. When it may, `dropped` is how many were dropped since the
@@ -36,15 +37,17 @@ class ReportDesk {
   std::uint64_t dropped_total();
 
  private:
-  std::mutex mutex_;
-  bool filled_ = false;  // the bucket starts full, at the first report
-  double tokens_ = 0;
-  std::chrono::steady_clock::time_point last_;
-  std::uint64_t untold_ = 0;  // dropped since the last report that went
+  // Nanoseconds of the steady clock: when the bucket will next be full to the last token
+  // (a report may go while this is at most (burst - 1) intervals ahead of now). Relaxed: it
+  // publishes nothing; the compare-and-swap alone decides who takes the token.
+  std::atomic<std::int64_t> arrival_{0};
+  // Dropped since the last report that went: a drop adds one, a report that goes takes all
+  // (exchange), so every drop is told exactly once (the RMWs on one atomic are one order).
+  std::atomic<std::uint64_t> untold_{0};
   // Relaxed counters: statistics, read by supervisor_totals, ordered with nothing.
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> dropped_{0};
-  bool flush_armed_ = false;  // the stop hook that delivers the summary is registered
+  std::atomic<bool> flush_armed_{false};  // the stop hook that delivers the summary is registered
 };
 
 ReportDesk& report_desk(RuntimeCore& core);
