@@ -142,6 +142,8 @@ class RestartIntensity {
   // Records a restart now; true if the limit is exceeded (the supervisor gives up).
   bool add(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
   std::size_t in_window() const { return times_.size() - head_; }
+  int intensity() const { return intensity_; }
+  std::chrono::milliseconds period() const { return period_; }
 
  private:
   int intensity_;

@@ -23,3 +23,4 @@
 #include "coppice/parent.hpp"
 #include "coppice/on_exit.hpp"
 #include "coppice/observe.hpp"
+#include "coppice/report.hpp"

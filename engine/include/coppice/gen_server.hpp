@@ -216,7 +216,8 @@ namespace coppice {
 // handle_cast(T), handle_info(T), handle_continue(T) -> void | NoReply | Async<...>;
 // terminate(const ExitReason&) -> void | Async<void>; format_status() const -> std::string.
 // A message whose type the server does not declare goes to handle_info(Message) if it has
-// one; otherwise it is logged and dropped (a request is answered with an error).
+// one; otherwise it is reported (unexpected_message, coppice/report.hpp) and dropped (a
+// request is answered with an error). A server that ends abnormally is reported as a crash.
 template <class D>
 class GenServer {
  public:

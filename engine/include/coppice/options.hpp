@@ -9,6 +9,8 @@
 
 namespace coppice {
 
+struct Report;  // coppice/report.hpp
+
 struct RuntimeOptions {
   // Worker threads. 0: one per CPU this process may use: the CPUs of its affinity mask
   // (sched_getaffinity, so taskset and cpusets count), no more than its cgroup's CPU quota
@@ -41,6 +43,19 @@ struct RuntimeOptions {
   // Where reports go (a process that crashed with an exception, say): one line each.
   // Empty: standard error.
   std::function<void(std::string_view)> logger{};
+  // Where the OTP behaviours' reports go, as typed values (coppice/report.hpp): crashes,
+  // supervisor reports, child_started, tree_died. Empty: each report's line() goes to
+  // `logger` (or standard error), except child_started, which is not printed (OTP filters
+  // progress reports). Set, it receives every report and `logger` none of them.
+  std::function<void(const Report&)> report_handler{};
+  // The reports' rate limit, a token bucket per runtime, so that a restart storm cannot flood
+  // the host: up to `report_burst` at once, refilled at `reports_per_second`. What it drops
+  // is counted: the next report delivered carries the count (Report::dropped), and a runtime
+  // that stops with drops not yet told delivers a reports_dropped summary. 100 and 100/s: a
+  // person reading a log still sees every report of an ordinary failure, and a storm of a
+  // million restarts a second costs the host a hundred lines a second. 0 (either): no limit.
+  unsigned report_burst = 100;
+  unsigned reports_per_second = 100;
 };
 
 }  // namespace coppice

@@ -96,7 +96,10 @@ struct ChildCounts {
 // (start_child, terminate_child, restart_child, delete_child, which_children,
 // count_children, get_childspec, which_child): each awaited inside a process, or blocking
 // from a plain thread with the Runtime first. Calls wait for as long as the supervisor takes
-// (OTP's infinity); a supervisor that is not running: noproc.
+// (OTP's infinity); a supervisor that is not running: noproc. What happens to its children is
+// reported (child_started, child_terminated, start_error, shutdown_error,
+// reached_max_restart_intensity; tree_died for a top-level one) and counted
+// (coppice/report.hpp), as for every supervisor.
 class Supervisor {
  public:
   static constexpr std::string_view behaviour = "Supervisor";

@@ -125,11 +125,6 @@ struct RetryRestart {
   Pid child;
 };
 
-std::string describe(const SpecEntry& s) {
-  std::string d = s.spec->id.empty() ? std::string("child") : "child '" + s.spec->id + "'";
-  return d;
-}
-
 // A start function that returned Pid{} started nobody: a failed start, never a child <0.0.0>
 // (SEMANTICS.md 4: any other return X is {:error, X}).
 Result<Pid> no_pid(Result<Pid> r) {
@@ -168,6 +163,7 @@ struct detail::DynamicSupervisorServer::State {
   std::size_t pending_starts = 0;  // entries of `pending` that are start_child calls
   // Counts for count_children, kept as children come and go.
   std::size_t workers = 0, supervisors = 0, restarting_workers = 0, restarting_supervisors = 0;
+  SupervisorRecord record;  // counters, the directory entry, the reports
 
   explicit State(DynamicSupervisorOptions o)
       : options(std::move(o)), intensity(options.intensity, options.period) {}
@@ -195,6 +191,11 @@ struct detail::DynamicSupervisorServer::State {
   void add_child(Pid pid, SpecEntry* s) {
     children.insert(pid, s);
     ++active_count(s);
+    record.started(child_of(pid, *s));
+  }
+  // A start that failed (ignore is not a failure: the child chose not to run).
+  void start_failed(const Error& e) {
+    if (e.kind() != ErrorKind::ignore) record.start_failed();
   }
   SpecEntry* remove_child(Pid pid) {
     SpecEntry* s = children.erase(pid);
@@ -212,9 +213,11 @@ struct detail::DynamicSupervisorServer::State {
 
   std::size_t total() const { return children.size() + restarting.size() + pending_starts; }
 
-  void log_child(std::string_view what, Pid child, const SpecEntry& s, const std::string& reason,
-                 std::string_view outcome = {}) const {
-    detail::report_child(DynamicSupervisor::behaviour, ServerRef{}, what, describe(s), child, reason, outcome);
+  static ReportChild child_of(Pid pid, const SpecEntry& s) {
+    return ReportChild{s.spec->id, pid, s.spec->restart, s.shutdown, s.spec->type};
+  }
+  void report(ReportKind kind, Pid child, const SpecEntry& s, const ExitReason& reason, std::string_view outcome = {}) const {
+    record.report(kind, child_of(child, s), reason, outcome);
   }
 };
 
@@ -264,6 +267,9 @@ Init detail::DynamicSupervisorServer::init() {
   // Started through spawn_link (a child spec) the options were not checked yet.
   if (Status s = DynamicSupervisor::validate(state_->options); !s) return error(ExitReason::other(s.error().message()));
   trap_exit(true);
+  // No name here: the server does not keep its StartOptions (the reports have none, as before).
+  state_->record.join(DynamicSupervisor::behaviour, ServerRef{}, &state_->intensity);
+  state_->record.running();
   return ok();
 }
 
@@ -353,11 +359,13 @@ NoReply detail::DynamicSupervisorServer::handle_call(proto::StartChild request, 
     started.emplace(entry->spec->spawn(entry->args));
   } catch (...) {
     s.release(entry);
+    s.record.start_failed();
     reply(from, start_threw(std::current_exception()));
     return noreply();
   }
   if (!started->pid) {
     s.release(entry);
+    s.record.start_failed();
     reply(from, no_pid(Pid{}).error());
     return noreply();
   }
@@ -381,6 +389,7 @@ Async<NoReply> detail::DynamicSupervisorServer::handle_continue(proto::StartAwai
     s.add_child(**r, entry);
   } else {
     s.release(entry);
+    s.start_failed(r->error());
   }
   if (*r) {
     reply(start.caller, **r);
@@ -399,7 +408,7 @@ NoReply detail::DynamicSupervisorServer::handle_info(Message m) {
     // the outcome; a child already forgotten; a stranger) is ignored.
     SpecEntry* entry = s.remove_child(e->from);
     if (entry == nullptr) return noreply();
-    if (!e->reason.is_clean()) s.log_child("child_terminated", e->from, *entry, e->reason.to_string());
+    if (!e->reason.is_clean()) s.report(ReportKind::child_terminated, e->from, *entry, e->reason);
     if (!detail::restarts(entry->spec->restart, e->reason)) {
       s.release(entry);
       return noreply();
@@ -436,6 +445,7 @@ NoReply detail::DynamicSupervisorServer::handle_info(Message m) {
       reply(p.caller, **outcome);
     } else {
       s.release(p.spec);
+      s.start_failed(outcome->error());
       reply(p.caller, outcome->error());
     }
     return noreply();
@@ -450,13 +460,15 @@ NoReply detail::DynamicSupervisorServer::restart(Pid old) {
   auto it = s.restarting.find(old);
   SpecEntry* entry = it->second.spec;
   if (s.intensity.add()) {
-    s.log_child("reached_max_restart_intensity", old, *entry,
-                std::to_string(s.options.intensity) + " restarts in " + detail::duration_text(s.options.period),
-                "shutting down");
+    s.record.gave_up();
+    s.report(ReportKind::reached_max_restart_intensity, old, *entry,
+             ExitReason::other(std::to_string(s.options.intensity) + " restarts in " + detail::duration_text(s.options.period)),
+             "shutting down");
     s.unmark_restarting(it);
     s.release(entry);
     return stop_with(ExitReason::shutdown());
   }
+  s.record.restarted();
   if (!entry->spec->spawn) return noreply(continue_with(proto::RestartAwaited{old}));
   try {
     PendingStart started = entry->spec->spawn(entry->args);
@@ -497,7 +509,8 @@ NoReply detail::DynamicSupervisorServer::restarted(Pid old, Result<Pid> outcome)
     s.release(entry);
   } else {
     it->second.attempt = Pid{};
-    s.log_child("start_error", old, *entry, outcome.error().to_string(), "while restarting");
+    s.record.start_failed();
+    s.report(ReportKind::start_error, old, *entry, ExitReason::other(outcome.error().to_string()), "while restarting");
     send(self(), RetryRestart{old});
   }
   return noreply();
@@ -514,7 +527,7 @@ Async<void> detail::DynamicSupervisorServer::handle_call(proto::TerminateChild r
     Async<ExitReason> stopping = detail::shutdown_child(pid, entry->shutdown);
     ExitReason why = co_await stopping;
     if (!detail::expected_shutdown_reason(why, entry->shutdown, entry->spec->restart))
-      s.log_child("shutdown_error", pid, *entry, why.to_string());
+      s.report(ReportKind::shutdown_error, pid, *entry, why);
     s.release(entry);
     reply(from, detail::SupervisorOk{});
     co_return;
@@ -573,8 +586,9 @@ std::string detail::DynamicSupervisorServer::format_status() const {
 // Every child at once (SEMANTICS.md 4): each gets its signal, then all are awaited, one kill
 // timer per distinct shutdown value. Children still in init go the same way. Unexpected
 // reasons are logged, never returned.
-Async<void> detail::DynamicSupervisorServer::terminate(const ExitReason&) {
+Async<void> detail::DynamicSupervisorServer::terminate(const ExitReason& reason) {
   State& s = *state_;
+  s.record.stopping(reason);
   std::vector<std::pair<Pid, Shutdown>> all;
   std::vector<const SpecEntry*> specs;
   all.reserve(s.children.size() + s.pending.size());
@@ -612,7 +626,7 @@ Async<void> detail::DynamicSupervisorServer::terminate(const ExitReason&) {
   std::vector<ExitReason> reasons = co_await stopping;
   for (std::size_t i = 0; i < all.size(); ++i)
     if (!detail::expected_shutdown_reason(reasons[i], all[i].second, specs[i]->spec->restart))
-      s.log_child("shutdown_error", all[i].first, *specs[i], reasons[i].to_string());
+      s.report(ReportKind::shutdown_error, all[i].first, *specs[i], reasons[i]);
   s.children.clear();
 }
 

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "otp/reports.hpp"
 #include "otp/supervision.hpp"
 #include "runtime/demangle.hpp"
 
@@ -34,25 +35,23 @@ std::string describe_exception(std::exception_ptr e, ExitReason& reason) {
 
 void report_crash(std::string_view behaviour, const ServerRef& name, const ExitReason& reason, std::string_view where) {
   if (reason.is_clean()) return;
-  std::string line = report_head(behaviour, name, "terminating");
-  if (!where.empty()) {
-    line.append(" in ");
-    line.append(where);
-  }
-  line.append(": ");
-  line.append(reason.to_string());
-  coppice::log(line);
+  RuntimeCore& core = current_core();
+  std::optional<Report> r = open_report(core, ReportKind::crash);
+  if (!r) return;
+  identify(*r, behaviour, name);
+  r->reason = reason;
+  r->context = std::string(where);
+  send_report(core, *r);
 }
 
 void report_unexpected(std::string_view behaviour, Pid server, const Message& m) {
-  std::string line = "coppice: ";
-  line.append(behaviour);
-  line.push_back(' ');
-  line.append(server.to_string());
-  line.append(" received an unexpected message of type ");
-  line.append(m.type_name());
-  line.append(" (no handler for it; dropped)");
-  coppice::log(line);
+  RuntimeCore& core = current_core();
+  std::optional<Report> r = open_report(core, ReportKind::unexpected_message);
+  if (!r) return;
+  r->pid = server;
+  r->behaviour = std::string(behaviour);
+  r->context = m.type_name();
+  send_report(core, *r);
 }
 
 Async<Result<Pid>> await_start(Pid pid, Ref monitor_ref, From ack, bool linked, std::chrono::nanoseconds timeout) {

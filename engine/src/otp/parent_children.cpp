@@ -122,6 +122,9 @@ void ParentCore::attach(const ServerRef& name, std::string_view behaviour) {
   behaviour_ = behaviour;
   self_ = coppice::self();
   runtime_ = &current_core();
+  // Running from here: a Parent's own init is the user's, and ends where this cannot see.
+  record_.join(behaviour, name, options_.intensity ? &intensity_ : nullptr, /*parent=*/true);
+  record_.running();
 }
 
 std::vector<ParentChild> ParentCore::children() const {

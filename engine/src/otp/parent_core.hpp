@@ -151,8 +151,8 @@ class ParentCore {
   Async<Step> on_resume(std::vector<std::uint64_t> orders);
   Async<Step> finish(Outcome out);
   Async<Step> notify(StoppedChildren stopped);
-  std::string line(std::string_view what) const;
-  void report(std::string_view what, const Child& c, Pid pid, const ExitReason& reason, std::string_view outcome = {}) const;
+  static ReportChild report_child(const Child& c, Pid pid);
+  void report(ReportKind kind, const Child& c, Pid pid, const ExitReason& reason, std::string_view outcome = {}) const;
 
   // The server's messages (parent_api.cpp).
   static Dispatched async(Async<Step> work);
@@ -178,6 +178,7 @@ class ParentCore {
   std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> dependents_;
   std::unordered_map<std::string, std::vector<std::uint64_t>> groups_;
   std::minstd_rand random_{std::random_device{}()};
+  SupervisorRecord record_;  // counters, the directory entry, the reports
 };
 
 }  // namespace detail

@@ -13,11 +13,16 @@ bool ParentCore::record_restart(Pos c) {
   const auto now = std::chrono::steady_clock::now();
   bool over = options_.intensity && intensity_.add(now);
   if (c->intensity && c->intensity->add(now)) over = true;
+  if (over) {
+    record_.gave_up();
+  } else {
+    record_.restarted();
+  }
   return over;
 }
 
 Async<Step> ParentCore::give_up() {
-  coppice::log(line("Too many restarts in parent process, stopping every child"));
+  record_.report(ReportKind::reached_max_restart_intensity, std::nullopt, too_many_restarts());
   co_await stop_all(ExitReason::shutdown());
   co_return Step{Step::Kind::stop, {}, too_many_restarts(), {}, {}};
 }
@@ -47,12 +52,12 @@ Async<Step> ParentCore::on_stopped(Pos c, ExitReason reason) {
   const bool abnormal = !reason.is_clean();
   if (restarts(c->spec.restart, reason)) {
     if (record_restart(c)) {
-      if (abnormal) report("child_terminated", *c, pid, reason, "giving up");
+      if (abnormal) report(ReportKind::child_terminated, *c, pid, reason, "giving up");
       co_return co_await give_up();
     }
     if (c->spec.backoff) {
       const std::chrono::milliseconds delay = next_delay(*c);
-      if (abnormal) report("child_terminated", *c, pid, reason, "restarting in " + ms(delay));
+      if (abnormal) report(ReportKind::child_terminated, *c, pid, reason, "restarting in " + ms(delay));
       ParentResume later;
       for (Pos p : set) {
         p->restarting = true;
@@ -62,10 +67,10 @@ Async<Step> ParentCore::on_stopped(Pos c, ExitReason reason) {
       co_return Step{};
     }
     Outcome out = co_await start_set(set);
-    if (abnormal) report("child_terminated", *c, pid, reason, "restarted");
+    if (abnormal) report(ReportKind::child_terminated, *c, pid, reason, "restarted");
     co_return co_await finish(std::move(out));
   }
-  if (abnormal) report("child_terminated", *c, pid, reason, "not restarted");
+  if (abnormal) report(ReportKind::child_terminated, *c, pid, reason, "not restarted");
   StoppedChildren stopped;
   const bool all = c->spec.ephemeral;
   for (Pos p : set) {
@@ -109,11 +114,13 @@ Async<Step> ParentCore::on_resume(std::vector<std::uint64_t> orders) {
   co_return co_await finish(std::move(out));
 }
 
-std::string ParentCore::line(std::string_view what) const { return report_head(behaviour_, name_, what); }
+ReportChild ParentCore::report_child(const Child& c, Pid pid) {
+  return ReportChild{c.spec.id, pid, c.spec.restart, c.shutdown, c.spec.type};
+}
 
-// An anonymous child is described by its pid already.
-void ParentCore::report(std::string_view what, const Child& c, Pid pid, const ExitReason& reason, std::string_view outcome) const {
-  report_child(behaviour_, name_, what, describe(c.spec, pid), !c.spec.id.empty() ? pid : Pid{}, reason.to_string(), outcome);
+// Worded as the `parent` library's (Report::parent): an anonymous child is named by its pid.
+void ParentCore::report(ReportKind kind, const Child& c, Pid pid, const ExitReason& reason, std::string_view outcome) const {
+  record_.report(kind, report_child(c, pid), reason, outcome);
 }
 
 }  // namespace detail

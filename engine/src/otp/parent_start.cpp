@@ -28,10 +28,11 @@ Async<std::vector<Pid>> ParentCore::start_all_children(std::vector<ParentChildSp
   std::vector<Pid> pids;
   pids.reserve(specs.size());
   for (ParentChildSpec& spec : specs) {
-    std::string what = describe(spec, Pid{});
+    // Worded as the `parent` library's: "Error starting the child 'id': <error>".
+    ReportChild child{spec.id, Pid{}, spec.restart, spec.effective_shutdown(), spec.type};
     Result<Pid> r = co_await start_child(std::move(spec));
     if (!r) {
-      coppice::log(line("Error starting the " + what + ": " + r.error().to_string()));
+      record_.report(ReportKind::start_error, child, ExitReason::other(r.error().to_string()), "start_all_children");
       co_await stop_all(ExitReason::shutdown());
       coppice::exit(start_error_reason());
     }
@@ -76,8 +77,14 @@ Async<Result<Pid>> ParentCore::start_one(Pos c) {
     Async<Result<Pid>> start = c->spec.start(args);
     Result<Pid> r = co_await start;
     if (!r && r.error().kind() == ErrorKind::ignore) co_return Pid{};
+    if (!r) {
+      record_.start_failed();
+    } else if (*r) {
+      record_.started(report_child(*c, *r));
+    }
     co_return r;
   } catch (...) {
+    record_.start_failed();
     ExitReason reason;
     std::string what = describe_exception(std::current_exception(), reason);
     co_return Error(ErrorKind::start_error, "start of " + describe(c->spec, Pid{}) + " raised: " + what, Pid{}, reason);
@@ -102,7 +109,7 @@ Async<ParentCore::Outcome> ParentCore::start_set(const std::vector<Pos>& set) {
       if (c->spec.ephemeral) remove(c);
       continue;
     }
-    report("start_error", *c, Pid{}, ExitReason::other(r.error().to_string()));
+    report(ReportKind::start_error, *c, Pid{}, ExitReason::other(r.error().to_string()));
     std::vector<Pos> down = closure(c);
     for (Pos d : down) skip.insert(d->order);
     std::vector<Pos> running;

@@ -19,7 +19,10 @@ Async<Result<StoppedChildren>> ParentCore::shutdown_child(ChildRef ref) {
 Async<StoppedChildren> ParentCore::shutdown_all(ExitReason reason) { co_return co_await stop_all(std::move(reason)); }
 
 // After terminate (or a failed init): every child, reverse start order.
-Async<void> ParentCore::stop_children(ExitReason reason) { co_await stop_all(std::move(reason)); }
+Async<void> ParentCore::stop_children(ExitReason reason) {
+  record_.stopping(reason);
+  co_await stop_all(std::move(reason));
+}
 
 // Stops the running children of `set` (start order) one at a time, in reverse order, with
 // `signal`; their EXITs are taken. Returns each one's exit reason (shutdown for those not
@@ -35,7 +38,7 @@ Async<std::vector<ExitReason>> ParentCore::stop_set(const std::vector<Pos>& set,
     reasons[i] = co_await detail::shutdown_child(pid, c->shutdown, signal);
     if (!expected_shutdown_reason(reasons[i], c->shutdown, c->spec.restart) && !(reasons[i] == signal) &&
         reasons[i].kind() != ExitReason::Kind::noproc)
-      report("shutdown_error", *c, pid, reasons[i]);
+      report(ReportKind::shutdown_error, *c, pid, reasons[i]);
   }
   co_return reasons;
 }

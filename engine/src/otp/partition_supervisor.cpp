@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "otp/supervisor_stats.hpp"
 #include "runtime/runtime_core.hpp"
 
 namespace coppice {
@@ -123,6 +124,7 @@ Result<SupervisorInit> prepare(PartitionSupervisorOptions o, std::size_t workers
   // Runs inside the new supervisor, before any partition starts: its pid is known there.
   SupervisorInit init = [lease, specs = std::move(specs), flags]() -> Result<SupervisorSpec> {
     if (lease->table == nullptr) lease->claim(detail::current_core(), self());
+    detail::supervisor_directory(detail::current_core()).set_behaviour(self(), "PartitionSupervisor");
     return SupervisorSpec{specs, flags};
   };
   return init;

@@ -1,5 +1,5 @@
 // The pieces every supervisor shares (supervision.hpp): the restart rule, counting restarts,
-// the shutdown protocol for one child or many, and the report line.
+// the shutdown protocol for one child or many.
 #include "otp/supervision.hpp"
 
 #include <algorithm>
@@ -125,49 +125,6 @@ Async<std::vector<ExitReason>> shutdown_children(std::vector<std::pair<Pid, Shut
     if (!stale) break;
   }
   co_return reasons;
-}
-
-// ---- Reports ------------------------------------------------------------------------------
-
-std::string report_head(std::string_view behaviour, const ServerRef& name, std::string_view what) {
-  std::string line = "coppice: ";
-  line.append(behaviour);
-  line.push_back(' ');
-  line.append(self().to_string());
-  if (name.is_local_name() || name.is_registry_name()) {
-    line.push_back(' ');
-    line.append(name.to_string());
-  }
-  line.push_back(' ');
-  line.append(what);
-  return line;
-}
-
-void report_child(std::string_view behaviour, const ServerRef& name, std::string_view what, std::string_view child,
-                  Pid pid, std::string_view reason, std::string_view outcome) {
-  std::string line = report_head(behaviour, name, what);
-  line.append(": ");
-  line.append(child);
-  if (pid) {
-    line.push_back(' ');
-    line.append(pid.to_string());
-  }
-  line.append(" reason ");
-  line.append(reason);
-  if (!outcome.empty()) {
-    line.append(" (");
-    line.append(outcome);
-    line.push_back(')');
-  }
-  coppice::log(line);
-}
-
-std::string child_named(std::string_view id) {
-  if (id.empty()) return "child";
-  std::string s = "child '";
-  s.append(id);
-  s.push_back('\'');
-  return s;
 }
 
 }  // namespace detail

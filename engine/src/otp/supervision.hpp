@@ -16,6 +16,7 @@
 #include "coppice/exit_reason.hpp"
 #include "coppice/pid.hpp"
 #include "coppice/server_ref.hpp"
+#include "otp/supervisor_stats.hpp"
 
 namespace coppice::detail {
 
@@ -159,19 +160,8 @@ bool expected_shutdown_reason(const ExitReason& reason, Shutdown how, Restart re
 
 // ---- Reports ------------------------------------------------------------------------------
 
-// The start of every report line, a supervisor's or a server's crash report (gen_server.cpp):
-// "coppice: <behaviour> <self>[ <name>] <what>" (the name when the process is registered).
-std::string report_head(std::string_view behaviour, const ServerRef& name, std::string_view what);
-
-// One line about a child, in one format for every supervisor:
+// Every supervisor reports through its SupervisorRecord (supervisor_stats.hpp), which also
+// counts; the lines are Report::line's (reports.cpp), one format for every supervisor:
 //   coppice: <behaviour> <self>[ <name>] <what>: <child>[ <pid>] reason <reason>[ (<outcome>)]
-// `what` is OTP's: start_error, child_terminated, shutdown_error,
-// reached_max_restart_intensity. `child` names it ("child 'id'"); `pid` is left out when
-// Pid{}.
-void report_child(std::string_view behaviour, const ServerRef& name, std::string_view what, std::string_view child,
-                  Pid pid, std::string_view reason, std::string_view outcome = {});
-
-// "child 'id'", or "child" for a child without an id (a DynamicSupervisor's).
-std::string child_named(std::string_view id);
 
 }  // namespace coppice::detail

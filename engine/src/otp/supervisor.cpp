@@ -232,6 +232,8 @@ detail::SupervisorServer::SupervisorServer(Source source, ServerRef name) : sour
 
 Async<Init> detail::SupervisorServer::init() {
   trap_exit(true);
+  // Before the init function: a PartitionSupervisor's renames the entry from inside it.
+  record_.join(behaviour, name_, &intensity_);
   SupervisorSpec spec;
   if (auto* f = std::get_if<SupervisorInit>(&source_)) {
     Result<SupervisorSpec> r = (*f)();  // may throw: the start fails with the exception
@@ -266,6 +268,7 @@ Async<Init> detail::SupervisorServer::init() {
     co_await stop_range(children_.begin());
     co_return Init::stop(ExitReason::shutdown(std::move(detail)));
   }
+  record_.running();
   co_return ok();
 }
 
@@ -287,8 +290,14 @@ Async<Result<Pid>> detail::SupervisorServer::start_one(Position c) {
     Async<Result<Pid>> start = c->spec.start(c->args);
     Result<Pid> r = co_await start;
     if (!r && r.error().kind() == ErrorKind::ignore) co_return Pid{};
+    if (!r) {
+      record_.start_failed();
+    } else if (*r) {
+      record_.started(report_child(*c, *r));
+    }
     co_return r;
   } catch (...) {
+    record_.start_failed();
     ExitReason reason;
     std::string what = detail::describe_exception(std::current_exception(), reason);
     co_return Error(ErrorKind::start_error, "start of child " + quoted(c->spec.id) + " raised: " + what, Pid{}, reason);
@@ -304,7 +313,7 @@ Async<void> detail::SupervisorServer::stop_one(Position c) {
   ExitReason reason = co_await detail::shutdown_child(pid, c->shutdown);
   // noproc: it was already gone and its EXIT is not here yet (it will be ignored).
   if (!detail::expected_shutdown_reason(reason, c->shutdown, c->spec.restart) && reason.kind() != ExitReason::Kind::noproc)
-    report("shutdown_error", *c, pid, reason);
+    report(ReportKind::shutdown_error, *c, pid, reason);
 }
 
 Async<void> detail::SupervisorServer::stop_range(Position from) {
@@ -369,7 +378,8 @@ Async<void> detail::SupervisorServer::restart(Position c) {
 }
 
 void detail::SupervisorServer::give_up(Position c, const ExitReason& reason) {
-  report("reached_max_restart_intensity", *c, Pid{}, reason, "shutting down");
+  record_.gave_up();
+  report(ReportKind::reached_max_restart_intensity, *c, Pid{}, reason, "shutting down");
   children_.erase(c);
 }
 
@@ -391,22 +401,23 @@ Async<NoReply> detail::SupervisorServer::handle_info(Exit exit) {
   children_.clear_pid(c);
   const bool abnormal = !exit.reason.is_clean();
   if (!detail::restarts(c->spec.restart, exit.reason)) {
-    if (abnormal) report("child_terminated", *c, exit.from, exit.reason, "not restarted");
+    if (abnormal) report(ReportKind::child_terminated, *c, exit.from, exit.reason, "not restarted");
     const bool significant = c->spec.significant;
     if (is_temporary(c->spec)) children_.erase(c);
     if (significant && auto_shutdown_now()) co_return stop_with(ExitReason::shutdown());
     co_return noreply();
   }
   if (intensity_.add()) {
-    if (abnormal) report("child_terminated", *c, exit.from, exit.reason, "giving up");
+    if (abnormal) report(ReportKind::child_terminated, *c, exit.from, exit.reason, "giving up");
     give_up(c, exit.reason);
     co_return stop_with(ExitReason::shutdown());
   }
+  record_.restarted();
   co_await restart(c);
   // Reported after the restart, so that the replacement's init does not wait for a report
   // line to be formatted and written. `c` is still there: only temporary children are
   // removed by a restart, and a child that is restarted is not temporary.
-  if (abnormal) report("child_terminated", *c, exit.from, exit.reason, "restarted");
+  if (abnormal) report(ReportKind::child_terminated, *c, exit.from, exit.reason, "restarted");
   co_return noreply();
 }
 
@@ -418,11 +429,13 @@ Async<NoReply> detail::SupervisorServer::handle_info(detail::SupervisorTryAgain 
     give_up(c, ExitReason::other("its restart failed"));
     co_return stop_with(ExitReason::shutdown());
   }
+  record_.restarted();
   co_await restart(c);
   co_return noreply();
 }
 
-Async<void> detail::SupervisorServer::terminate(const ExitReason&) {
+Async<void> detail::SupervisorServer::terminate(const ExitReason& reason) {
+  record_.stopping(reason);
   co_await stop_range(children_.begin());
 }
 
@@ -517,14 +530,18 @@ Message detail::SupervisorServer::handle_call(detail::SupervisorWhichChild reque
 
 // ---- Reports ------------------------------------------------------------------------------
 
-// One line: the supervisor, what happened, the child's id and pid, the reason.
-void detail::SupervisorServer::report(std::string_view what, const Child& c, Pid pid, const ExitReason& reason,
-                        std::string_view outcome) const {
-  detail::report_child(behaviour, name_, what, detail::child_named(c.spec.id), pid, reason.to_string(), outcome);
+ReportChild detail::SupervisorServer::report_child(const Child& c, Pid pid) {
+  return ReportChild{c.spec.id, pid, c.spec.restart, c.shutdown, c.spec.type};
+}
+
+// The supervisor, what happened, the child's id and pid, the reason (supervisor_stats.hpp).
+void detail::SupervisorServer::report(ReportKind kind, const Child& c, Pid pid, const ExitReason& reason,
+                                      std::string_view outcome) const {
+  record_.report(kind, report_child(c, pid), reason, outcome);
 }
 
 void detail::SupervisorServer::report_start_error(const Child& c, const Error& error) const {
-  report("start_error", c, Pid{}, ExitReason::other(error.to_string()));
+  report(ReportKind::start_error, c, Pid{}, ExitReason::other(error.to_string()));
 }
 
 }  // namespace coppice

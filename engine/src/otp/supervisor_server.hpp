@@ -67,7 +67,8 @@ class SupervisorServer : public GenServer<SupervisorServer> {
   Async<void> restart(Position c);
   bool auto_shutdown_now() const;
 
-  void report(std::string_view what, const Child& c, Pid pid, const ExitReason& reason, std::string_view outcome = {}) const;
+  static ReportChild report_child(const Child& c, Pid pid);
+  void report(ReportKind kind, const Child& c, Pid pid, const ExitReason& reason, std::string_view outcome = {}) const;
   void report_start_error(const Child& c, const Error& error) const;
 
   Source source_;
@@ -75,6 +76,7 @@ class SupervisorServer : public GenServer<SupervisorServer> {
   SupervisorFlags flags_;
   RestartIntensity intensity_{3, std::chrono::milliseconds(5000)};
   Children children_;
+  SupervisorRecord record_;  // counters, the directory entry, the reports
 };
 
 }  // namespace coppice::detail

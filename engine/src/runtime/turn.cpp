@@ -5,6 +5,7 @@
 #include <string>
 
 #include "coppice/process.hpp"
+#include "otp/reports.hpp"
 #include "runtime/demangle.hpp"
 #include "runtime/mailbox.hpp"
 #include "runtime/running.hpp"
@@ -204,7 +205,7 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
   // An exception that escaped is reported here; a process that chose its exit (stop_self,
   // as the OTP behaviours do after their own crash report) is not reported twice.
   if (reason->kind() == ExitReason::Kind::error && !p->has(reported_flag)) {
-    log("coppice: process " + p->pid.to_string() + " crashed: " + reason->to_string());
+    report_process_crash(*this, p->pid, *reason);  // a crash report (otp/reports.cpp)
   }
   exit_process(&w, p, *reason);
   return false;
