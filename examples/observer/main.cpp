@@ -91,6 +91,14 @@ class Ticker : public coppice::GenServer<Ticker> {
   int ticks_ = 0;
 };
 
+// A plain process that waits for one kind of message while others pile up behind it: its
+// queue is what the table's "queue" column sorts first.
+struct Flush {};
+coppice::Async<void> backlog() {
+  coppice::set_label("backlog");
+  (void)co_await coppice::receive<Flush>();
+}
+
 std::atomic<bool> stop_now{false};
 void on_signal(int) { stop_now = true; }
 
@@ -113,10 +121,13 @@ int main() {
   const coppice::Pid tickers = coppice::Supervisor::which_child(rt, *top, "tickers").value().pid;
   for (int i = 1; i <= 4; ++i)
     (void)coppice::DynamicSupervisor::start_child(rt, tickers, coppice::child<Ticker>("ticker", i));
-  // Messages the cache has not read yet would drain at once; these are handled, and show in
-  // its reductions.
+  // Handled at once: they show in the cache's reductions.
   coppice::Pid cache = rt.whereis("cache");
   for (int i = 0; i < 50; ++i) rt.send(cache, i);
+
+  const coppice::Pid waiting = rt.spawn(backlog);
+  (void)rt.register_name("backlog", waiting);
+  for (int i = 0; i < 40; ++i) rt.send(waiting, i);
 
   auto observer = coppice::observer::start(rt);
   if (!observer) {
@@ -138,6 +149,8 @@ int main() {
     }
   }
   observer->stop();
+  (void)coppice::stop(rt, *top, coppice::ExitReason::shutdown());
+  rt.send(waiting, Flush{});
   std::cout << "observer stopped" << std::endl;
   return 0;
 }

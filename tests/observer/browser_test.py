@@ -170,7 +170,7 @@ def check_dom(port, home):
     if len(rows) < 12:
         fail(f"the table has {len(rows)} rows")
     names = {r.get("data-name") or r.get("data-label") for r in rows}
-    for name in ["app", "counter", "cache", "ticker 1", "ticker 4", "observer connection"]:
+    for name in ["app", "counter", "cache", "ticker 1", "ticker 4", "backlog", "observer connection"]:
         if name not in names:
             fail(f"the table has no {name}: {sorted(n for n in names if n)}")
     table = [a for tag, a, _ in dom.elements if a.get("id") == "processes"][0]
@@ -194,6 +194,20 @@ def check_dom(port, home):
     if not details.get("data-pid") or not state.startswith("total="):
         fail(f"?select=counter: the panel shows {details} with state {state!r}")
     print(f"DOM: {len(nodes)} tree nodes, {len(rows)} rows sorted by memory, 3 charts, counter's state {state!r}")
+
+
+def check_default_sort(port, home):
+    """Without ?sort, by queue length: the backlog process (40 messages it does not take) first."""
+    dom = Dom()
+    dom.feed(chromium(["--virtual-time-budget=5000", "--dump-dom"], f"http://127.0.0.1:{port}/", home))
+    table = [a for tag, a, _ in dom.elements if a.get("id") == "processes"][0]
+    rows = [a for tag, a, anc in dom.elements if tag == "tr" and a.get("data-pid") and inside(anc, "processes")]
+    queues = [int(r["data-queue"]) for r in rows]
+    if table.get("data-sort") != "message_queue_len" or queues != sorted(queues, reverse=True):
+        fail(f"the default order is not by queue length: {table.get('data-sort')} {queues}")
+    if not rows or rows[0].get("data-name") != "backlog" or queues[0] < 1:
+        fail(f"the first row is not the backlog: {rows[:1]}")
+    print(f"DOM: by queue length, backlog first with {queues[0]} queued")
 
 
 def png_colours(path):
@@ -266,6 +280,7 @@ def main():
         check_endpoints(port)
         with tempfile.TemporaryDirectory() as home:
             check_dom(port, home)
+            check_default_sort(port, home)
             check_screenshot(port, home, screenshot)
         process.stdin.close()  # the example stops when its stdin closes
         code = process.wait(timeout=60)

@@ -175,7 +175,8 @@ function drawChart(canvas, series, fixedMax) {
     ctx.lineWidth = 2;
     ctx.beginPath();
     s.forEach((v, i) => {
-      const x = 30 + (w - 34) * (s.length === 1 ? 1 : i / (HISTORY - 1)) ;
+      // The samples so far fill the width; once HISTORY are kept the chart scrolls.
+      const x = 30 + (w - 34) * (s.length === 1 ? 1 : i / (s.length - 1));
       const y = pad / 2 + (h - pad) * (1 - v / max);
       if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     });
