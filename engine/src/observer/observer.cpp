@@ -214,6 +214,25 @@ Async<bool> write_all(net::Socket& socket, const std::string& bytes) {
   }
 }
 
+// Before closing after an error: reads and drops what the client still sends (until it
+// closes, goes quiet for a moment, or passes a bound), so that the close is a FIN after our
+// answer, not a reset (which unread bytes would cause) that could destroy the answer in flight.
+Async<void> linger(net::Socket& socket) {
+  const auto id = socket.id();
+  std::size_t dropped = 0;
+  while (dropped < (std::size_t{1} << 20) && socket.set_active_once()) {
+    auto m = co_await receive_if(
+        [id](const Message& m) {
+          if (auto* d = m.get_if<net::Data>()) return d->socket == id;
+          if (auto* c = m.get_if<net::Closed>()) return c->socket == id;
+          return false;
+        },
+        200ms);
+    if (!m || m->is<net::Closed>()) co_return;
+    dropped += m->get<net::Data>().bytes.size();
+  }
+}
+
 Async<void> serve_connection(std::shared_ptr<Shared> shared, net::Socket socket) {
   set_label("observer connection");
   HttpParser parser;
@@ -225,10 +244,11 @@ Async<void> serve_connection(std::shared_ptr<Shared> shared, net::Socket socket)
         [id](const Message& m) {
           if (auto* d = m.get_if<net::Data>()) return d->socket == id;
           if (auto* c = m.get_if<net::Closed>()) return c->socket == id;
-          return false;
+          return m.is<JobDone>();  // an answer that came after its wait gave up: dropped below
         },
         idle_timeout);
     if (!m || m->is<net::Closed>()) co_return;
+    if (m->is<JobDone>()) continue;
     parser.feed(m->get<net::Data>().bytes);
     for (;;) {
       HttpRequest request;
@@ -236,8 +256,9 @@ Async<void> serve_connection(std::shared_ptr<Shared> shared, net::Socket socket)
       if (status == HttpParser::Status::incomplete) break;
       if (status == HttpParser::Status::error) {
         const std::string body = "bad request: " + parser.error() + "\n";
-        if (co_await write_all(socket, http_response(400, "text/plain; charset=utf-8", body, false)))
-          (void)co_await write_all(socket, {});
+        if (co_await write_all(socket, http_response(400, "text/plain; charset=utf-8", body, false)) &&
+            co_await write_all(socket, {}))
+          co_await linger(socket);
         co_return;
       }
       HttpResponse response;
@@ -271,7 +292,7 @@ Async<void> serve_connection(std::shared_ptr<Shared> shared, net::Socket socket)
                                                     keep_alive, extra)))
         co_return;
       if (!keep_alive) {
-        (void)co_await write_all(socket, {});
+        if (co_await write_all(socket, {})) co_await linger(socket);
         co_return;
       }
     }
