@@ -198,3 +198,25 @@ TEST(ObserverServer, TheDestructorStopsAnObserverWithAConnectionOpen) {
   EXPECT_TRUE(idle->closed_by_server()) << "its connection process ended with the observer";
   EXPECT_FALSE(Client(port).connected());
 }
+
+TEST(ObserverServer, DrawsTheRootsItIsGivenOrEveryTopLevelSupervisor) {
+  Runtime rt(RuntimeOptions{.workers = 2, .logger = [](std::string_view) {}});
+  ASSERT_TRUE(Supervisor::start(rt, {child<Named>("named").name("named")}, SupervisorFlags{}, StartOptions{.name = "first"}));
+  ASSERT_TRUE(Supervisor::start(rt, {Supervisor::child_spec("inner", std::vector<ChildSpec>{child<Named>("w")})}, SupervisorFlags{}, StartOptions{.name = "second"}));
+  {
+    auto all = observer::start(rt);
+    ASSERT_TRUE(all);
+    const std::string trees = get(all->port(), "/api/tree").second;
+    EXPECT_NE(trees.find("\"registered_name\":\"first\""), std::string::npos) << trees;
+    EXPECT_NE(trees.find("\"registered_name\":\"second\""), std::string::npos) << trees;
+    std::size_t roots = 0;
+    for (std::size_t at = trees.find("\"root\":"); at != std::string::npos; at = trees.find("\"root\":", at + 1)) ++roots;
+    EXPECT_EQ(roots, 2u) << "the inner supervisor is drawn inside second, not as a root: " << trees;
+  }
+  auto one = observer::start(rt, observer::ObserverOptions{.roots = {ServerRef("second")}});
+  ASSERT_TRUE(one);
+  const std::string trees = get(one->port(), "/api/tree").second;
+  EXPECT_EQ(trees.find("\"registered_name\":\"first\""), std::string::npos) << trees;
+  EXPECT_NE(trees.find("\"root\":\"second\""), std::string::npos) << trees;
+  EXPECT_NE(trees.find("\"child_id\":\"inner\""), std::string::npos) << trees;
+}
