@@ -129,16 +129,14 @@ HttpResponse answer_process(Runtime& rt, const HttpRequest& request) {
 
 HttpResponse answer_trees(Runtime& rt, const Shared& shared) {
   std::vector<ServerRef> roots = shared.roots;
-  std::vector<std::string> names;
   if (roots.empty()) {
     const std::vector<ProcessEntry> listing = list_processes(rt);
     std::set<Pid> supervisors;
     for (const ProcessEntry& e : listing)
       if (is_supervisor(e.behaviour)) supervisors.insert(e.pid);
     for (const ProcessEntry& e : listing) {
+      // The observer's own tree is left out (its acceptor pool's parent is a supervisor).
       if (!is_supervisor(e.behaviour) || e.pid == shared.own_supervisor || supervisors.count(e.parent) > 0) continue;
-      // A supervisor whose parent is the observer's own tree is the observer's too.
-      if (e.parent == shared.own_supervisor) continue;
       roots.emplace_back(e.pid);
     }
   }
