@@ -2,14 +2,20 @@
 // SIGTERM or SIGINT (the tree shut down in order, then the runtime).
 //
 //   coppice_kv [--port N] [--host A] [--shards N] [--workers N] [--spin-us N] [--acceptors N]
+//              [--observe N]
+//
+// --observe N serves the observer page and /metrics (coppice/observer.hpp) on 127.0.0.1:N
+// (0: the kernel picks), said on standard error.
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include <coppice/gen_server.hpp>
+#include <coppice/observer.hpp>
 #include <coppice/runtime.hpp>
 
 #include "server.hpp"
@@ -17,7 +23,7 @@
 namespace {
 
 int usage() {
-  std::fprintf(stderr, "usage: coppice_kv [--port N (0: the kernel picks)] [--host A] [--shards N] [--workers N] [--spin-us N] [--acceptors N]\n");
+  std::fprintf(stderr, "usage: coppice_kv [--port N (0: the kernel picks)] [--host A] [--shards N] [--workers N] [--spin-us N] [--acceptors N] [--observe N]\n");
   return 2;
 }
 
@@ -26,6 +32,7 @@ int usage() {
 int main(int argc, char** argv) {
   kv::ServerOptions options;
   coppice::RuntimeOptions runtime_options;
+  long observe_port = -1;  // no observer
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) return usage();
@@ -42,6 +49,8 @@ int main(int argc, char** argv) {
       runtime_options.spin_before_park = std::chrono::microseconds(value);
     } else if (flag == "--acceptors" && value > 0) {
       options.acceptors = static_cast<unsigned>(value);
+    } else if (flag == "--observe" && value >= 0 && value < 65536) {
+      observe_port = value;
     } else {
       return usage();
     }
@@ -62,6 +71,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "coppice_kv: %s\n", server.error().to_string().c_str());
     return 1;
   }
+  std::optional<coppice::observer::Observer> observer;
+  if (observe_port >= 0) {
+    coppice::observer::ObserverOptions observe;
+    observe.port = static_cast<std::uint16_t>(observe_port);
+    auto started = coppice::observer::start(runtime, observe);
+    if (!started) {
+      std::fprintf(stderr, "coppice_kv: the observer: %s\n", started.error().to_string().c_str());
+      return 1;
+    }
+    observer.emplace(std::move(*started));
+    std::fprintf(stderr, "coppice_kv: observer on http://127.0.0.1:%u/\n", static_cast<unsigned>(observer->port()));
+  }
   std::printf("port %u\n", static_cast<unsigned>(server->port));
   std::fflush(stdout);
 
@@ -69,6 +90,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal);
   std::fprintf(stderr, "coppice_kv: %s, shutting down\n", strsignal(signal));
   // Connections first (rest_for_one stops in reverse start order), then the shards.
+  if (observer) observer->stop();
   auto stopped = coppice::stop(runtime, server->supervisor, coppice::ExitReason::shutdown());
   runtime.stop();
   if (!stopped) {

@@ -66,6 +66,18 @@ def check_endpoints(port):
             fail(f"/metrics: no {name}")
     if samples["coppice_processes"] < 10:
         fail(f"/metrics: only {samples['coppice_processes']} processes")
+    # The supervisors' counts: app and tickers at least (and the observer's own), each labelled.
+    restarts = [n for n in samples if n.startswith("coppice_supervisor_restarts_total{")]
+    if len(restarts) < 2 or samples.get("coppice_supervisors", 0) < 2:
+        fail(f"/metrics: supervisors {samples.get('coppice_supervisors')}, restart series {restarts}")
+    if not any('behaviour="DynamicSupervisor"' in n for n in restarts):
+        fail(f"/metrics: no DynamicSupervisor among {restarts}")
+    for name in ["coppice_restarts_total", "coppice_reports_dropped_total", "coppice_start_failures_total"]:
+        if name not in samples:
+            fail(f"/metrics: no {name}")
+    metrics = json.loads(get(port, "/api/metrics")[2])
+    if len(metrics.get("supervisors", [])) < 2 or "restarts" not in metrics.get("supervisor_totals", {}):
+        fail(f"/api/metrics: supervisors {metrics.get('supervisors')} totals {metrics.get('supervisor_totals')}")
 
     for path in ["/api/tree", "/api/processes", "/api/metrics"]:
         status, ctype, text = get(port, path)
@@ -188,6 +200,9 @@ def check_dom(port, home):
         fail(f"the charts: {canvases}")
     if "turns" not in dom.texts.get("workers", ""):
         fail("no worker figures under the charts")
+    supervisors = [a for tag, a, anc in dom.elements if tag == "tr" and a.get("data-pid") and inside(anc, "supervisors")]
+    if len(supervisors) < 2:
+        fail(f"the supervisors' table has {len(supervisors)} rows")
 
     details = [a for tag, a, _ in dom.elements if a.get("id") == "details"][0]
     state = dom.texts.get("details-state", "")
@@ -266,6 +281,28 @@ def check_screenshot(port, home, out):
     print(f"screenshot: {out}, {os.path.getsize(out)} bytes, {width}x{height}, {colours} colours")
 
 
+def check_terminal(port):
+    """tools/observe, the terminal view, against the same example."""
+    tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "observe")
+    run = subprocess.run(["/usr/bin/python3", tool, f"http://127.0.0.1:{port}", "--top", "8", "--sort", "queue"],
+                         capture_output=True, text=True, timeout=60)
+    if run.returncode != 0:
+        fail(f"tools/observe exited {run.returncode}: {run.stderr}")
+    out = run.stdout
+    for needed in ["supervision trees:", "'counter'", "'tickers'", 'label "ticker 1"', "utilisation",
+                   "top 8 of", "backlog"]:
+        if needed not in out:
+            fail(f"tools/observe printed no {needed!r}:\n{out}")
+    lines = out.splitlines()
+    top = lines.index(next(l for l in lines if l.startswith("top 8 of")))
+    if "backlog" not in lines[top + 2]:
+        fail(f"tools/observe --sort queue: the backlog process is not first:\n{out}")
+    bad = subprocess.run(["/usr/bin/python3", tool, "http://127.0.0.1:1"], capture_output=True, text=True, timeout=60)
+    if bad.returncode != 1 or "tools/observe:" not in bad.stderr:
+        fail(f"tools/observe against nothing: {bad.returncode} {bad.stderr!r}")
+    print(f"tools/observe: {len(lines)} lines, the backlog first by queue")
+
+
 def main():
     if len(sys.argv) != 3:
         fail(__doc__)
@@ -278,6 +315,7 @@ def main():
             fail(f"the example's first line: {first!r}")
         port = int(m.group(1))
         check_endpoints(port)
+        check_terminal(port)
         with tempfile.TemporaryDirectory() as home:
             check_dom(port, home)
             check_default_sort(port, home)

@@ -225,6 +225,29 @@ TEST(Listing, ASnapshotTakenUnderChurnListsOnlyLiveProcessesOnce) {
   EXPECT_GT(listed, 0);
 }
 
+// for_each_process walks in batches of a few thousand, reusing its entries: across batch
+// boundaries every process is seen once, and a label never leaks into the next entry.
+TEST(Listing, ForEachProcessVisitsEveryProcessOnceWithoutASnapshot) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  constexpr int n = 10'000;  // more than two batches
+  std::vector<Pid> pids;
+  for (int i = 0; i < n; ++i)
+    pids.push_back(rt.spawn(labelled_waiter, inbox.pid(), i % 2 == 0 ? "even " + std::to_string(i) : std::string()));
+  for (int i = 0; i < n; ++i) ASSERT_TRUE(inbox.receive<Labelled>(wait_time));
+  std::map<Pid, std::string> seen;
+  for_each_process(rt, [&](const ProcessEntry& e) { EXPECT_TRUE(seen.emplace(e.pid, e.label).second) << e.pid.to_string(); });
+  EXPECT_EQ(seen.size(), list_processes(rt).size());
+  for (int i = 0; i < n; ++i) {
+    auto it = seen.find(pids[i]);
+    ASSERT_NE(it, seen.end());
+    EXPECT_EQ(it->second, i % 2 == 0 ? "even " + std::to_string(i) : std::string());
+  }
+  MailboxDepths d;
+  for_each_process(rt, [&](const ProcessEntry& e) { d.add(e.message_queue_len); });
+  EXPECT_EQ(d.counts[0], seen.size()) << "every queue is empty";
+}
+
 TEST(Listing, MailboxDepthsCountProcessesByPowerOfTwoBuckets) {
   std::vector<ProcessEntry> list(6);
   list[0].message_queue_len = 0;

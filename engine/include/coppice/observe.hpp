@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,10 +44,11 @@ struct ProcessEntry {
   std::string registered_name;  // "" if none
   std::string label;            // "" if none (set_label)
   // "GenServer", "Supervisor", "DynamicSupervisor", "PartitionSupervisor", "Parent",
-  // "Task", "Registry", a behaviour's own name, "plain" for any other process class, and
-  // "inbox" for a plain thread's mailbox (Inbox, HostBridge).
-  std::string behaviour;
-  std::string type;  // the C++ class (the server's class for a GenServer), demangled
+  // "Task", a behaviour's own name, "plain" for any other process class, and "inbox" for a
+  // plain thread's mailbox (Inbox, HostBridge). Both texts are the program's for its whole
+  // life (one per process class): an entry costs no allocation for them.
+  std::string_view behaviour;
+  std::string_view type;  // the C++ class (the server's class for a GenServer), demangled
   ProcessStatus status = ProcessStatus::waiting;
   // The process that spawned it (OTP 25's `parent`): a supervised child's supervisor. Pid{}
   // for a process spawned by a plain thread.
@@ -78,14 +80,20 @@ struct ListOptions {
   std::chrono::milliseconds timeout{1000};
 };
 
-// OTP's processes/0 with process_info/2. A snapshot of every live process of `rt`, in pid-slot order, taken while it runs: a walk of
-// the process table that disturbs no process (without details). A process spawned or gone
-// during the walk may or may not be in it; every entry was alive when it was read. Costs one
-// entry per process (about 200 bytes with its strings), and about 25 ms per million
-// processes on one core without details (ARCHITECTURE.md "Seeing inside"). From a plain
-// thread or a process; with details, from a plain thread only (std::logic_error in a process:
-// it would block its worker while the others answer).
+// OTP's processes/0 with process_info/2. A snapshot of every live process of `rt`, in
+// pid-slot order, taken while it runs: a walk of the process table that disturbs no process
+// (without details). A process spawned or gone during the walk may or may not be in it; every
+// entry was alive when it was read. The snapshot holds an entry per process (about 200
+// bytes: at a million processes most of its cost is the kernel's first touch of those pages;
+// README "Seeing inside" has the figures). From a plain thread or a process; with details,
+// from a plain thread only (std::logic_error in a process: it would block its worker while
+// the others answer).
 std::vector<ProcessEntry> list_processes(Runtime& rt, ListOptions options = {});
+// The same walk without the snapshot (OTP 28's processes iterator): `visit` sees each live
+// process's entry (no details) in turn, a few thousand at a time, called outside the walk
+// (it may call into the runtime; it should not take long). One batch's memory whatever the
+// count: what a periodic figure over every process (mailbox_depths, say) wants.
+void for_each_process(Runtime& rt, const std::function<void(const ProcessEntry&)>& visit);
 // The entry of one process; Error noproc if it is gone or exiting (as is_alive), foreign_pid
 // for another runtime's pid.
 Result<ProcessEntry> process_entry(Runtime& rt, Pid pid, ListOptions options = {});
@@ -155,12 +163,14 @@ struct RuntimeMetrics {
 // The runtime's counters now. Cheap: reads each worker's counters, no process is asked.
 RuntimeMetrics metrics(Runtime& rt);
 
-// How many processes have a queue of each length, from a listing: buckets 0, 1, 2-3, 4-7,
-// ... (powers of two), `bucket_upper` giving each bucket's largest length.
+// How many processes have a queue of each length: buckets 0, 1, 2-3, 4-7, ... (powers of
+// two), `upper` giving each bucket's largest length. From a listing, or one queue length at a
+// time (add, from for_each_process).
 struct MailboxDepths {
-  std::vector<std::size_t> upper;   // 0, 1, 3, 7, 15, ...
-  std::vector<std::size_t> counts;  // processes in each bucket
+  std::vector<std::size_t> upper{0};   // 0, 1, 3, 7, 15, ...
+  std::vector<std::size_t> counts{0};  // processes in each bucket
   std::size_t max = 0;
+  void add(std::size_t queue_length);
 };
 MailboxDepths mailbox_depths(const std::vector<ProcessEntry>& listing);
 

@@ -254,9 +254,31 @@ std::string metrics_json(const Snapshot& s) {
   append_number(out, "max", s.depths.max);
   append_number(out, "queued", s.queued);
   out += "}";
-  // The supervisors' figures (supervisor_stats: restarts, intensity trips, start failures)
-  // join here as "supervisors":[...] once that API lands.
-  out += "}";
+  const SupervisorTotals& totals = s.supervisor_totals;
+  out += ",\"supervisor_totals\":{\"supervisors\":" + std::to_string(totals.supervisors);
+  append_number(out, "restarts", totals.restarts);
+  append_number(out, "intensity_trips", totals.intensity_trips);
+  append_number(out, "start_failures", totals.start_failures);
+  append_number(out, "children_started", totals.children_started);
+  append_number(out, "reports_delivered", totals.reports_delivered);
+  append_number(out, "reports_dropped", totals.reports_dropped);
+  out += "},\"supervisors\":[";
+  for (std::size_t i = 0; i < s.supervisors.size(); ++i) {
+    const SupervisorStats& st = s.supervisors[i];
+    if (i > 0) out += ',';
+    out += '{';
+    append_pid(out, "pid", st.pid);
+    append_field(out, "name", st.name);
+    append_field(out, "behaviour", st.behaviour);
+    out += ",\"top_level\":";
+    out += st.top_level ? "true" : "false";
+    append_number(out, "restarts", st.restarts);
+    append_number(out, "intensity_trips", st.intensity_trips);
+    append_number(out, "start_failures", st.start_failures);
+    append_number(out, "children_started", st.children_started);
+    out += '}';
+  }
+  out += "]}";
   return out;
 }
 
@@ -346,8 +368,38 @@ std::vector<prometheus::MetricFamily> SnapshotCollectable::Collect() const {
     f.metric.push_back(std::move(c));
     families.push_back(std::move(f));
   }
-  // The supervisors' families (coppice_supervisor_restarts_total{supervisor=...}, intensity
-  // trips, start failures, from supervisor_stats) join here once that API lands.
+  // Per running supervisor (labelled by pid, and name when it has one), and the runtime's
+  // totals (every supervisor that ran, live or gone; the reports delivered and dropped).
+  auto per_supervisor = [&](std::string name, std::string help, auto value_of) {
+    MetricFamily f{std::move(name), std::move(help), MetricType::Counter, {}};
+    for (const SupervisorStats& st : snapshot_.supervisors) {
+      ClientMetric c;
+      c.label.push_back({"supervisor", st.pid.to_string()});
+      c.label.push_back({"name", st.name});
+      c.label.push_back({"behaviour", st.behaviour});
+      c.counter.value = static_cast<double>(value_of(st));
+      f.metric.push_back(std::move(c));
+    }
+    families.push_back(std::move(f));
+  };
+  using S = const SupervisorStats&;
+  per_supervisor("coppice_supervisor_restarts_total", "Restarts begun by the supervisor.", [](S s) { return s.restarts; });
+  per_supervisor("coppice_supervisor_intensity_trips_total", "Times its restart intensity was exceeded.",
+                 [](S s) { return s.intensity_trips; });
+  per_supervisor("coppice_supervisor_start_failures_total", "Child starts that failed.", [](S s) { return s.start_failures; });
+  per_supervisor("coppice_supervisor_children_started_total", "Child starts that returned a pid.",
+                 [](S s) { return s.children_started; });
+  const SupervisorTotals& t = snapshot_.supervisor_totals;
+  one("coppice_supervisors", "Supervisors running.", MetricType::Gauge, static_cast<double>(t.supervisors));
+  one("coppice_restarts_total", "Restarts, every supervisor's.", MetricType::Counter, static_cast<double>(t.restarts));
+  one("coppice_intensity_trips_total", "Restart intensities exceeded, every supervisor's.", MetricType::Counter,
+      static_cast<double>(t.intensity_trips));
+  one("coppice_start_failures_total", "Failed child starts, every supervisor's.", MetricType::Counter,
+      static_cast<double>(t.start_failures));
+  one("coppice_reports_delivered_total", "Reports handed to the report handler.", MetricType::Counter,
+      static_cast<double>(t.reports_delivered));
+  one("coppice_reports_dropped_total", "Reports dropped by the rate limit.", MetricType::Counter,
+      static_cast<double>(t.reports_dropped));
   return families;
 }
 

@@ -11,6 +11,7 @@
 #include <prometheus/metric_family.h>
 
 #include "coppice/observe.hpp"
+#include "coppice/report.hpp"
 #include "coppice/result.hpp"
 
 namespace coppice::observer::detail {
@@ -40,6 +41,8 @@ struct Snapshot {
   MailboxDepths depths;
   std::uint64_t queued = 0;
   double time = 0;  // seconds since the epoch, when it was taken
+  std::vector<SupervisorStats> supervisors;  // the running supervisors' counts
+  SupervisorTotals supervisor_totals;        // every supervisor's, live or gone, and the reports'
 };
 std::string metrics_json(const Snapshot& snapshot);
 

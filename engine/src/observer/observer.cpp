@@ -99,9 +99,14 @@ namespace {
 Snapshot take_snapshot(Runtime& rt) {
   Snapshot s;
   s.metrics = metrics(rt);
-  const std::vector<ProcessEntry> listing = list_processes(rt);
-  s.depths = mailbox_depths(listing);
-  for (const ProcessEntry& e : listing) s.queued += e.message_queue_len;
+  // The depths from a walk that keeps no snapshot: a scrape of a million processes costs one
+  // batch of entries, not a million (coppice::for_each_process).
+  for_each_process(rt, [&](const ProcessEntry& e) {
+    s.depths.add(e.message_queue_len);
+    s.queued += e.message_queue_len;
+  });
+  s.supervisors = supervisor_stats(rt);
+  s.supervisor_totals = supervisor_totals(rt);
   s.time = now_seconds();
   return s;
 }
@@ -119,7 +124,7 @@ HttpResponse answer_process(Runtime& rt, const HttpRequest& request) {
   Result<ProcessEntry> entry = process_entry(rt, Pid::from_bits(bits), ListOptions{.details = true});
   if (!entry) return json_error(404, entry.error().message());
   std::string state;
-  const std::string& b = entry->behaviour;
+  const std::string_view b = entry->behaviour;
   if (b != "plain" && b != "Task" && b != "inbox" && !b.empty()) {
     Result<ServerStatus> status = sys::get_status(rt, entry->pid, 1s);
     if (status) state = std::move(status->state);

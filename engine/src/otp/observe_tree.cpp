@@ -27,7 +27,7 @@ void describe(detail::RuntimeCore& core, TreeNode& node) {
   if (!node.pid) return;
   std::optional<ProcessEntry> e = detail::listing_entry(core, node.pid);
   if (!e) return;  // gone since its supervisor answered: listed as the supervisor gave it
-  node.behaviour = std::move(e->behaviour);
+  node.behaviour = std::string(e->behaviour);
   node.label = std::move(e->label);
   node.registered_name = std::move(e->registered_name);
 }

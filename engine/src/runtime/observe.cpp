@@ -38,7 +38,6 @@ struct Walker {
   detail::RuntimeCore& core;
   std::unordered_map<std::uint64_t, std::string> labels;
   std::unordered_set<const detail::ProcessHeader*> running;
-  std::unordered_map<const std::type_info*, std::string> type_names;  // demangled once per class
 
   explicit Walker(detail::RuntimeCore& c) : core(c) {
     {
@@ -51,16 +50,23 @@ struct Walker {
 
   ProcessEntry entry(const detail::ProcessHeader* p) {
     ProcessEntry e;
+    fill(e, p);
+    return e;
+  }
+  // Fills `e` afresh, keeping its strings' buffers (for_each_process reuses its entries).
+  void fill(ProcessEntry& e, const detail::ProcessHeader* p) {
+    e.registered_name.clear();
+    e.label.clear();
+    e.type = {};
+    e.parent = Pid{};
     e.pid = p->pid;
     const detail::ProcessDescriptor* d = p->descriptor();
     if (p->kind == detail::ProcessKind::inbox || d == nullptr) {
       e.behaviour = "inbox";
       e.memory = sizeof(detail::ProcessHeader);
     } else {
-      e.behaviour = std::string(d->behaviour);
-      auto [it, fresh] = type_names.try_emplace(d->type);
-      if (fresh) it->second = detail::demangle(d->type->name());
-      e.type = it->second;
+      e.behaviour = d->behaviour;
+      e.type = d->type_name();
       e.memory = d->bytes;
       e.parent = p->spawner();
     }
@@ -77,7 +83,6 @@ struct Walker {
     e.reductions = p->reductions();
     if (p->named.load(std::memory_order_acquire)) e.registered_name = core.names.name_of(p->pid);
     if (auto it = labels.find(p->pid.bits()); it != labels.end()) e.label = it->second;
-    return e;
   }
 };
 
@@ -200,6 +205,21 @@ std::optional<ProcessEntry> listing_entry(RuntimeCore& core, Pid pid) {
 }
 }  // namespace detail
 
+void for_each_process(Runtime& rt, const std::function<void(const ProcessEntry&)>& visit) {
+  detail::RuntimeCore& core = detail::core_of(rt);
+  constexpr std::size_t batch = 4096;
+  std::vector<ProcessEntry> entries(batch);
+  Walker walker(core);
+  for (std::uint64_t from = 0;;) {
+    std::size_t n = 0;
+    online(core, [&] {
+      from = core.table.for_each_from(from, batch, [&](const detail::ProcessHeader* p) { walker.fill(entries[n++], p); });
+    });
+    for (std::size_t i = 0; i < n; ++i) visit(entries[i]);
+    if (from == 0) return;
+  }
+}
+
 Result<ProcessEntry> process_entry(Runtime& rt, Pid pid, ListOptions options) {
   detail::RuntimeCore& core = detail::core_of(rt);
   if (core.table.foreign(pid)) return Error(ErrorKind::foreign_pid, core.table.foreign_text(pid));
@@ -254,24 +274,20 @@ RuntimeMetrics metrics(Runtime& rt) {
   return m;
 }
 
+void MailboxDepths::add(std::size_t queue_length) {
+  std::size_t b = 0;  // 0 -> 0, 1 -> 1, 2-3 -> 2, 4-7 -> 3, ...
+  for (std::size_t n = queue_length; n > 0; n >>= 1) ++b;
+  while (counts.size() <= b) {
+    upper.push_back((std::size_t{1} << counts.size()) - 1);
+    counts.push_back(0);
+  }
+  ++counts[b];
+  max = std::max(max, queue_length);
+}
+
 MailboxDepths mailbox_depths(const std::vector<ProcessEntry>& listing) {
   MailboxDepths d;
-  auto bucket = [](std::size_t n) -> std::size_t {
-    std::size_t b = 0;
-    while (n > 0) {
-      n >>= 1;
-      ++b;
-    }
-    return b;  // 0 -> 0, 1 -> 1, 2-3 -> 2, 4-7 -> 3, ...
-  };
-  for (const ProcessEntry& e : listing) {
-    const std::size_t b = bucket(e.message_queue_len);
-    if (d.counts.size() <= b) d.counts.resize(b + 1, 0);
-    ++d.counts[b];
-    d.max = std::max(d.max, e.message_queue_len);
-  }
-  if (d.counts.empty()) d.counts.push_back(0);
-  for (std::size_t b = 0; b < d.counts.size(); ++b) d.upper.push_back(b == 0 ? 0 : (std::size_t{1} << b) - 1);
+  for (const ProcessEntry& e : listing) d.add(e.message_queue_len);
   return d;
 }
 

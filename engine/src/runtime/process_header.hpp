@@ -50,6 +50,10 @@ struct ProcessDescriptor {
   std::string_view behaviour;   // "GenServer", "Supervisor", ..., "plain"
   const std::type_info* type;   // the class, or the server's class for a behaviour
   std::uint32_t bytes;          // header and object, as allocated
+  // The class's demangled name, made on the first listing that asks (spawn.cpp): the
+  // descriptor lives as long as the program, and so does the name.
+  std::string_view type_name() const;
+  mutable std::atomic<const std::string*> demangled{nullptr};
 };
 
 enum class ProcessKind : std::uint8_t { process, inbox };

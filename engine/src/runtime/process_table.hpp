@@ -60,15 +60,27 @@ class ProcessTable {
   // allocated (slots skipped by start_fresh_slots_at) are skipped whole.
   template <class F>
   void for_each(F&& f) const {
+    for_each_from(0, ~std::uint64_t{0}, f);
+  }
+  // The same for slots from `first` on, until f has been called `limit` times: the slot to
+  // go on from, or 0 when the walk reached the end. The caller is online for each call.
+  template <class F>
+  std::uint64_t for_each_from(std::uint64_t first, std::uint64_t limit, F&& f) const {
     const std::uint64_t end = std::min<std::uint64_t>(next_unused_.load(std::memory_order_acquire), slot_limit);
-    for (std::uint64_t c = 0; (c << chunk_bits) < end; ++c) {
+    for (std::uint64_t c = first >> chunk_bits; (c << chunk_bits) < end; ++c) {
       // Acquire: pairs with ensure_slot's release; the chunk's slots are initialised.
       Slot* chunk = chunks_[c].load(std::memory_order_acquire);
       if (chunk == nullptr) continue;
       const std::uint64_t last = std::min<std::uint64_t>(end - (c << chunk_bits), chunk_size);
-      for (std::uint64_t i = 0; i < last; ++i)
-        if (ProcessHeader* p = chunk[i].process.load(std::memory_order_acquire)) f(p);
+      const std::uint64_t from = (c == first >> chunk_bits) ? (first & (chunk_size - 1)) : 0;
+      for (std::uint64_t i = from; i < last; ++i) {
+        if (ProcessHeader* p = chunk[i].process.load(std::memory_order_acquire)) {
+          f(p);
+          if (--limit == 0) return (c << chunk_bits) + i + 1;
+        }
+      }
     }
+    return 0;
   }
 
  private:

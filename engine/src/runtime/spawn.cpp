@@ -2,6 +2,7 @@
 // spawn_monitor written before anyone can see it, and the count of live processes.
 #include "coppice/process.hpp"
 #include "runtime/allocation.hpp"
+#include "runtime/demangle.hpp"
 #include "runtime/running.hpp"
 #include "runtime/runtime_core.hpp"
 
@@ -38,7 +39,18 @@ void abandon_process(ProcessMemory memory) noexcept {
 
 const ProcessDescriptor* describe_process(std::string_view behaviour, const std::type_info& type, std::size_t bytes) {
   // One per process class for the program's life (a function-local static of descriptor_of).
-  return new ProcessDescriptor{behaviour, &type, static_cast<std::uint32_t>(bytes)};
+  return new ProcessDescriptor{behaviour, &type, static_cast<std::uint32_t>(bytes), {}};
+}
+
+std::string_view ProcessDescriptor::type_name() const {
+  // Acquire/release: a listing that finds the name sees it built. Two that race each build
+  // one; the loser frees its own.
+  if (const std::string* s = demangled.load(std::memory_order_acquire)) return *s;
+  auto* made = new std::string(demangle(type->name()));
+  const std::string* expected = nullptr;
+  if (demangled.compare_exchange_strong(expected, made, std::memory_order_acq_rel, std::memory_order_acquire)) return *made;
+  delete made;
+  return *expected;
 }
 
 Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options,

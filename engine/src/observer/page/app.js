@@ -216,6 +216,22 @@ function addSample(m) {
   $("#workers").textContent = m.workers.map((w) =>
     "worker " + w.index + ": " + w.turns + " turns, " + w.steals + " steals, run queue " + w.run_queue).join(" · ") +
     " · spawns " + m.spawns + ", exits " + m.exits + ", timers pending " + m.timers_pending;
+  renderSupervisors(m);
+}
+
+function renderSupervisors(m) {
+  const body = $("#supervisors tbody");
+  body.replaceChildren(...(m.supervisors || []).map((s) =>
+    el("tr", { "data-pid": s.pid, "data-name": s.name || "" },
+       el("td", {}, s.pid + (s.name ? " " + s.name : "") + (s.top_level ? " (top)" : "")),
+       el("td", {}, s.behaviour), el("td", {}, s.restarts), el("td", {}, s.intensity_trips),
+       el("td", {}, s.start_failures), el("td", {}, s.children_started))));
+  const t = m.supervisor_totals;
+  if (t) {
+    $("#supervisor-totals").textContent = "all supervisors: " + t.restarts + " restarts, " + t.intensity_trips +
+      " intensity trips, " + t.start_failures + " start failures; reports " + t.reports_delivered + " delivered, " +
+      t.reports_dropped + " dropped";
+  }
 }
 
 // ---- The loop -------------------------------------------------------------------------------
