@@ -96,6 +96,8 @@ PARENT_FIGURES = [
 OBSERVE_FIGURES = [
     ("O1_list_processes_1m", "list_ms", "O1 list 1M processes", "ms",
      "W1_spawn_idle_1m", "spawn_ms", "W1 spawn 1M"),
+    ("O1_list_processes_1m", "visit_ms", "O1 for_each_process over 1M (no snapshot)", "ms",
+     "W1_spawn_idle_1m", "spawn_ms", "W1 spawn 1M"),
     ("O1_list_processes_1m", "details_ms", "O1 list 1M processes with details", "ms",
      "W1_spawn_idle_1m", "stop_ms", "W1 stop 1M"),
     ("O1_list_processes_1m", "bytes_per_entry", "O1 listing bytes per entry (RSS)", "B",

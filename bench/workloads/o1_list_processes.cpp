@@ -1,8 +1,9 @@
 // O1 list_processes_1m: what the listing of coppice/observe.hpp costs at a million processes.
 // A million idle processes wait; the plain thread then times list_processes without details
-// (a walk of the process table), metrics() (the workers' counters summed), and
-// list_processes with details (a process_info request answered by every process).
-// Figures: list_ms, details_ms, metrics_us, and the listing's bytes per entry.
+// (a walk of the process table), for_each_process over the same (the walk without a
+// snapshot), metrics() (the workers' counters summed), and list_processes with details (a
+// process_info request answered by every process).
+// Figures: list_ms, visit_ms, details_ms, metrics_us, and the listing's bytes per entry.
 #include <cstdint>
 #include <vector>
 
@@ -57,6 +58,20 @@ void O1_list_processes_1m(benchmark::State& state) {
     const double list_ms = ms_between(t0, Clock::now());
     const double bytes_per_entry = (static_cast<double>(resident_bytes()) - static_cast<double>(before)) / list.size();
     t0 = Clock::now();
+    MailboxDepths depths;
+    std::size_t visited = 0;
+    for_each_process(runtime, [&](const ProcessEntry& e) {
+      depths.add(e.message_queue_len);
+      ++visited;
+    });
+    const double visit_ms = ms_between(t0, Clock::now());
+    if (visited != list.size()) {
+      state.SkipWithError(("for_each_process visited " + std::to_string(visited) + ", list_processes listed " +
+                           std::to_string(list.size()))
+                              .c_str());
+      return;
+    }
+    t0 = Clock::now();
     RuntimeMetrics m = metrics(runtime);
     const double metrics_us = ms_between(t0, Clock::now()) * 1e3;
     benchmark::DoNotOptimize(m);
@@ -77,6 +92,7 @@ void O1_list_processes_1m(benchmark::State& state) {
     state.SetIterationTime(list_ms / 1e3);
     state.counters["list_ms"] = list_ms;
     state.counters["details_ms"] = details_ms;
+    state.counters["visit_ms"] = visit_ms;
     state.counters["metrics_us"] = metrics_us;
     state.counters["bytes_per_entry"] = bytes_per_entry;
   }
