@@ -45,7 +45,7 @@ struct Walker {
       labels = core.labels;
     }
     for (unsigned i = 0; i < core.scheduler.worker_count(); ++i)
-      if (auto* p = core.scheduler.worker(i).running.load(std::memory_order_relaxed)) running.insert(p);
+      if (auto* p = core.scheduler.worker(i).counters.running.load(std::memory_order_relaxed)) running.insert(p);
   }
 
   ProcessEntry entry(const detail::ProcessHeader* p) {

@@ -754,9 +754,9 @@ void Scheduler::run(Worker& w) {
     if (w.searching) stop_searching(w);
     ++w.ticks;
     w.turn.store(w.ticks, std::memory_order_relaxed);
-    w.running.store(p, std::memory_order_relaxed);
+    w.counters.running.store(p, std::memory_order_relaxed);
     if (core_.run_turn(w, p)) requeue(w, p);
-    w.running.store(nullptr, std::memory_order_relaxed);
+    w.counters.running.store(nullptr, std::memory_order_relaxed);
     if (w.ticks % io_check_interval == 0) poll_io(w);
     if (w.ticks % quiescent_interval == 0) {
       core_.epoch.quiescent(w.participant);

@@ -39,6 +39,11 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> parks{0};
   std::atomic<std::uint64_t> wakeups{0};    // parks that a waker ended (not a spell or a stop)
   std::atomic<std::uint64_t> parked_ns{0};  // time asleep in park
+  // The process in its turn here now (null between turns), for the listing's `running`
+  // status: two relaxed stores per turn, here on the counters' line, which only the owner
+  // writes and only a listing reads. (Beside `turn`, on the line thieves read for `next`,
+  // they made W5 on two workers 10% slower.)
+  std::atomic<ProcessHeader*> running{nullptr};
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -71,9 +76,6 @@ struct Worker {
   // enough apart, means one long turn. Relaxed, a plain store per turn on the owner's line:
   // it is only a hint, the compare-exchange on `next` decides.
   std::atomic<std::uint64_t> turn{0};
-  // The process in its turn here now (null between turns and asleep), for the listing's
-  // `running` status: a relaxed store per turn beside `turn`'s.
-  std::atomic<ProcessHeader*> running{nullptr};
   // As the watcher, owner only: per other worker, the turn in which we first saw a process
   // in its next slot, and when.
   struct Sighting {

@@ -116,6 +116,16 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
   RunningScope scope(p, this);
   unsigned budget = options.messages_per_turn;
   awaits_at_once = 0;
+  // The reductions of this turn (messages handled, activities resumed), added to the header
+  // where the turn gives the process up: once per turn, and beside the mark-idle's compare-
+  // exchange on the same line, not per message on a line that senders write (W5 on two
+  // workers paid for that).
+  unsigned counted = 0;
+  auto settle = [&] {
+    const unsigned spent = options.messages_per_turn - budget;
+    if (spent != counted) p->add_reductions(spent - counted);
+    counted = spent;
+  };
   std::optional<ExitReason> reason;
   try {
     if (!p->has(started_flag)) {
@@ -156,7 +166,10 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
             // It gave the worker back (done_or_yield): behind everyone else in the queue,
             // then resumed first thing in its next turn, after the drain above has acted on
             // any signal (a kill takes effect here).
-            if (handled) return true;
+            if (handled) {
+              settle();
+              return true;
+            }
             waiter->yielded = false;
           } else if (!waiter->timed_out) {
             Envelope* e = scan(p, *waiter);
@@ -177,7 +190,6 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
           p->object->handle(Message::adopt(e));
         }
         --budget;
-        p->add_reductions(1);
         handled = true;
         if (pending_exit) break;  // stop_self, a body that returned, or a fatal signal met in a receive
       }
@@ -186,6 +198,7 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
         pending_exit.reset();
         break;
       }
+      settle();  // before the mark: once idle, another worker may run this process
       if (budget == 0) return true;  // fairness: back of the queue
       // Before the mark: once idle, another worker may run this process.
       p->release_extras_if_empty();
@@ -202,6 +215,7 @@ bool RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
     reason = ExitReason::error("unknown", "an exception not derived from std::exception");
   }
   pending_exit.reset();
+  settle();
   // An exception that escaped is reported here; a process that chose its exit (stop_self,
   // as the OTP behaviours do after their own crash report) is not reported twice.
   if (reason->kind() == ExitReason::Kind::error && !p->has(reported_flag)) {
