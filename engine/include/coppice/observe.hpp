@@ -57,7 +57,8 @@ struct ProcessEntry {
   // mailbox into its queue; what has arrived since its last turn is not counted yet.
   std::size_t message_queue_len = 0;
   // Messages handled plus awaits resumed since it started (BEAM's reductions, in coppice's
-  // unit of work: what messages_per_turn counts).
+  // unit of work: what messages_per_turn counts), added when each turn ends: a turn in
+  // progress is not counted yet.
   std::uint64_t reductions = 0;
   // Bytes: the process's header and object; with details, plus its links, monitors and
   // queued messages.
