@@ -44,6 +44,17 @@ std::chrono::milliseconds left_until(Clock::time_point deadline) {
   return left > std::chrono::milliseconds::zero() ? left : std::chrono::milliseconds::zero();
 }
 
+// A child as its supervisor listed it, with what the listing knows of it when it runs.
+TreeNode node_of(detail::RuntimeCore& core, ChildInfo&& c) {
+  TreeNode child;
+  child.id = std::move(c.id);
+  child.pid = c.pid;
+  child.restarting = c.restarting;
+  child.type = c.type;
+  describe(core, child);
+  return child;
+}
+
 const Error& walk_timed_out() {
   static const Error e(ErrorKind::timeout, "supervision_tree: not asked, the walk's timeout ran out");
   return e;
@@ -64,12 +75,7 @@ std::optional<Error> expand(Runtime& rt, TreeNode& node, const ServerRef& at, Cl
     return children.error();
   }
   for (ChildInfo& c : *children) {
-    TreeNode child;
-    child.id = std::move(c.id);
-    child.pid = c.pid;
-    child.restarting = c.restarting;
-    child.type = c.type;
-    describe(detail::core_of(rt), child);
+    TreeNode child = node_of(detail::core_of(rt), std::move(c));
     if (child.type == ChildType::supervisor && child.pid) expand(rt, child, ServerRef(child.pid), deadline);
     node.children.push_back(std::move(child));
   }
@@ -89,12 +95,7 @@ Async<std::optional<Error>> expand_async(TreeNode& node, ServerRef at, Clock::ti
     co_return children.error();
   }
   for (ChildInfo& c : *children) {
-    TreeNode child;
-    child.id = std::move(c.id);
-    child.pid = c.pid;
-    child.restarting = c.restarting;
-    child.type = c.type;
-    describe(*detail::running_core(), child);
+    TreeNode child = node_of(*detail::running_core(), std::move(c));
     if (child.type == ChildType::supervisor && child.pid) co_await expand_async(child, ServerRef(child.pid), deadline);
     node.children.push_back(std::move(child));
   }
