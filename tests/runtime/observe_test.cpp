@@ -159,6 +159,31 @@ TEST(Listing, ADeadOrForeignPidIsAnErrorAndALabelGoesWithItsProcess) {
   EXPECT_THROW(set_label("from a plain thread"), std::logic_error);
 }
 
+// A detailed listing blocks while every process answers: refused inside a process (it would
+// hold its worker), while the plain listing is fine there.
+TEST(Listing, ADetailedListingFromInsideAProcessIsRefused) {
+  Runtime rt(workers(1));
+  Inbox inbox(rt);
+  struct Outcome {
+    bool refused;
+    std::size_t plain;
+  };
+  rt.spawn([](Runtime* r, Pid to) -> Async<void> {
+    bool refused = false;
+    try {
+      (void)list_processes(*r, ListOptions{.details = true});
+    } catch (const std::logic_error&) {
+      refused = true;
+    }
+    send(to, Outcome{refused, list_processes(*r).size()});
+    co_return;
+  }, &rt, inbox.pid());
+  auto out = inbox.receive<Outcome>(wait_time);
+  ASSERT_TRUE(out);
+  EXPECT_TRUE(out->refused);
+  EXPECT_GE(out->plain, 2u) << "the process itself and the inbox";
+}
+
 TEST(Listing, ALongLabelIsCutAndAnEmptyOneRemovesIt) {
   Runtime rt(workers(1));
   Inbox inbox(rt);
