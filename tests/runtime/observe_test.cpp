@@ -12,8 +12,8 @@ using namespace coppice;
 using namespace coppice_test;
 
 namespace {
-// A turn adds its reductions when it ends: waits (bounded) until `pid` has ended its turn
-// and is idle, as the listing sees it.
+// Reductions count envelopes as a turn takes them: waits (bounded) until `pid` has ended its
+// turn and is idle, as the listing sees it, so that it has taken all that was sent to it.
 bool idle_soon(Runtime& rt, Pid pid) {
   const auto deadline = std::chrono::steady_clock::now() + wait_time;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -22,6 +22,18 @@ bool idle_soon(Runtime& rt, Pid pid) {
     std::this_thread::yield();
   }
   return false;
+}
+
+// A worker publishes the messages its turns took every few turns and before it parks:
+// waits (bounded) until messages_sent has grown by `at_least` since `before`.
+RuntimeMetrics sent_soon(Runtime& rt, const RuntimeMetrics& before, std::uint64_t at_least) {
+  const auto deadline = std::chrono::steady_clock::now() + wait_time;
+  RuntimeMetrics now = metrics(rt);
+  while (now.messages_sent - before.messages_sent < at_least && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+    now = metrics(rt);
+  }
+  return now;
 }
 }  // namespace
 
@@ -370,9 +382,27 @@ TEST(Metrics, MessagesSentCountEveryEnvelopePutIntoAMailbox) {
   const RuntimeMetrics before = metrics(rt);
   for (int i = 0; i < 1000; ++i) inbox.send(relay, i);
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(inbox.receive<int>(wait_time));
-  const RuntimeMetrics after = metrics(rt);
+  const RuntimeMetrics after = sent_soon(rt, before, 2000);
   EXPECT_GE(after.messages_sent - before.messages_sent, 2000u);
   EXPECT_LE(after.messages_sent - before.messages_sent, 2010u) << "nothing else runs";
+}
+
+TEST(Metrics, MessagesSentCountSignalsAndWhatADyingProcessLeavesUnread) {
+  Runtime rt(workers(1));
+  Inbox inbox(rt);
+  struct Never {};
+  const Pid sleeper = rt.spawn([]() -> Async<void> { co_await receive<Never>(); });
+  ASSERT_TRUE(idle_soon(rt, sleeper));
+  const RuntimeMetrics before = metrics(rt);
+  const Ref watch = inbox.monitor(sleeper);           // a monitor signal
+  for (int i = 0; i < 10; ++i) inbox.send(sleeper, i);  // ten messages it never reads
+  inbox.exit(sleeper, ExitReason::killed());            // an exit signal
+  const std::optional<Down> down = inbox.receive<Down>(wait_time);  // a DOWN, to the inbox
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->ref, watch);
+  const RuntimeMetrics after = sent_soon(rt, before, 13);
+  EXPECT_EQ(after.messages_sent - before.messages_sent, 13u)
+      << "the monitor, ten messages, the exit signal and the DOWN, each counted once";
 }
 
 TEST(Metrics, TimersStartedAndFiredAreCounted) {

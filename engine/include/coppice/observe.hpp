@@ -56,9 +56,9 @@ struct ProcessEntry {
   // Received and not yet handled. Taken from outside: what the process has moved from its
   // mailbox into its queue; what has arrived since its last turn is not counted yet.
   std::size_t message_queue_len = 0;
-  // Messages handled plus awaits resumed since it started (BEAM's reductions, in coppice's
-  // unit of work: what messages_per_turn counts), added when each turn ends: a turn in
-  // progress is not counted yet.
+  // Work done since it started (BEAM's reductions, in coppice's units): each message and
+  // signal taken from its mailbox, counted as it is taken, and each await that completed
+  // without suspending.
   std::uint64_t reductions = 0;
   // Bytes: the process's header and object; with details, plus its links, monitors and
   // queued messages.
@@ -154,7 +154,10 @@ struct RuntimeMetrics {
   std::uint64_t exits_shutdown = 0;
   std::uint64_t exits_killed = 0;
   std::uint64_t exits_error = 0;
-  std::uint64_t messages_sent = 0;  // messages and signals put into mailboxes
+  // Messages and signals put into mailboxes, counted as their receivers take them (so what is
+  // in flight is not counted yet). A busy worker adds what its turns took every 64 turns and
+  // before it parks: the figure may lag by that much.
+  std::uint64_t messages_sent = 0;
   std::uint64_t timers_started = 0;
   std::uint64_t timers_fired = 0;
   std::size_t timers_pending = 0;

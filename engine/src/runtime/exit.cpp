@@ -91,7 +91,12 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
   p->exiting.store(1, std::memory_order_seq_cst);
   // 2. Close the mailbox; answer link and monitor requests that made it in.
   Envelope* last = mailbox_close(p);
-  mailbox_drain_closed(p, last, [&](Envelope* e) { final_arrival(p, e, reason); });
+  std::uint64_t taken = 0;  // for messages_sent, as a turn counts what it takes
+  mailbox_drain_closed(p, last, [&](Envelope* e) {
+    ++taken;
+    final_arrival(p, e, reason);
+  });
+  if (taken != 0) count(&WorkerCounters::sent, taken);
   while (Envelope* e = queue_pop(p)) free_envelope(e);
   // 3. The name (and the label) go before anyone hears of the death.
   if (p->named.load(std::memory_order_seq_cst)) names.remove_process(p->pid);
@@ -135,7 +140,12 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
 
 void RuntimeCore::bounce_late(ProcessHeader* p) {
   for (unsigned spins = 0;;) {
-    while (Envelope* e = mailbox_pop(p)) bounce(p->pid, e);
+    std::uint64_t taken = 0;
+    while (Envelope* e = mailbox_pop(p)) {
+      ++taken;
+      bounce(p->pid, e);
+    }
+    if (taken != 0) count(&WorkerCounters::sent, taken);
     switch (mailbox_try_mark_idle_dead(p)) {
       case DeadMark::idle:
         return;  // touch p no more: the next sender to find it idle schedules it
@@ -167,6 +177,7 @@ void RuntimeCore::free_header(ProcessHeader* p) noexcept {
     if (tearing_down_) {
       free_envelope(e);
     } else {
+      count(&WorkerCounters::sent);
       bounce(p->pid, e);
     }
   });

@@ -72,10 +72,10 @@ struct Walker {
     }
     if (p->exiting.load(std::memory_order_acquire) != 0) {
       e.status = ProcessStatus::exiting;
-    } else if (running.contains(p)) {
-      e.status = ProcessStatus::running;
     } else if ((p->head.load(std::memory_order_acquire) & detail::idle_tag) != 0) {
       e.status = ProcessStatus::waiting;
+    } else if (running.contains(p)) {  // a worker's last (WorkerCounters::running)
+      e.status = ProcessStatus::running;
     } else {
       e.status = ProcessStatus::runnable;
     }

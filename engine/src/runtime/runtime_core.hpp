@@ -96,10 +96,13 @@ class RuntimeCore {
   Result<Message> finish_call(ProcessHeader* self, Ref ref, std::optional<Message> answer, Pid to,
                               const std::string& target, std::int64_t timeout_ms);
   // Moves what has arrived into self's queue, acting on signals. False: self must exit,
-  // with the reason in `pending_exit`.
+  // with the reason in `pending_exit`. Each envelope taken counts in the process's
+  // reductions (ProcessHeader::taken) and in messages_sent, which counts messages where they
+  // are received, not in send: this form adds them to `taken`, for a turn to hand its
+  // worker (run_turn); the other counts them at once, into the calling worker's counters
+  // or, on a plain thread (an Inbox, a HostBridge), the plain threads' ones.
+  bool drain(ProcessHeader* self, std::size_t limit, std::uint32_t& taken);
   bool drain(ProcessHeader* self, std::size_t limit = ~std::size_t{0});
-  // Drains only until one message is queued (acting on the signals met on the way).
-  bool drain_until_message(ProcessHeader* self);
   // Finds the first queued envelope matching `w` after what it already examined; removes it.
   Envelope* scan(ProcessHeader* self, ReceiveWait& w);
   Envelope* queue_pop(ProcessHeader* self);
@@ -108,8 +111,15 @@ class RuntimeCore {
   // What info_of says of memory (the owner's view: it counts the tables and the queue).
   static std::size_t memory_of(const ProcessHeader* self);
 
-  // ---- The scheduler's entry: one turn of process p. True: run it again later. ----
-  bool run_turn(Worker& w, ProcessHeader* p);
+  // ---- The scheduler's entry: one turn of process p. ----
+  // `again`: run it again later. `taken`: the envelopes the turn took from the mailbox, which
+  // the worker adds to its messages_sent (Scheduler::run: in a register, published every
+  // few turns), so that a turn stores nothing more for the metrics.
+  struct TurnEnd {
+    bool again;
+    std::uint32_t taken;
+  };
+  TurnEnd run_turn(Worker& w, ProcessHeader* p);
   void hand_off_next(Worker& w);
   void exit_process(Worker* w, ProcessHeader* p, const ExitReason& reason);
   // A turn of a dead process: answers what reached its mailbox after the final drain (as a
@@ -124,14 +134,14 @@ class RuntimeCore {
   // in spawn.cpp).
   // Live-process accounting, per worker so that spawns and exits touch no shared line.
   void count_live(Worker* w, std::int64_t delta);
-  // Adds one to a counter of coppice/observe.hpp's metrics: the calling worker's own, or, on
+  // Adds n to a counter of coppice/observe.hpp's metrics: the calling worker's own, or, on
   // a plain thread (or a worker of another runtime), the shared one for plain threads.
-  void count(std::atomic<std::uint64_t> WorkerCounters::*counter) {
+  void count(std::atomic<std::uint64_t> WorkerCounters::*counter, std::uint64_t n = 1) {
     WorkerCounters* c = this_counters;
     if (c != nullptr && c->core == this) {
-      WorkerCounters::add(c->*counter);
+      WorkerCounters::add(c->*counter, n);
     } else {
-      (external_counters.*counter).fetch_add(1, std::memory_order_relaxed);
+      (external_counters.*counter).fetch_add(n, std::memory_order_relaxed);
     }
   }
   WorkerCounters external_counters;  // plain threads' (read-modify-writes: several threads)

@@ -743,11 +743,20 @@ void Scheduler::run(Worker& w) {
   core_.epoch.online(w.participant);
   if (options_.on_worker_start) options_.on_worker_start(w.index);
 
+  // Envelopes taken by this worker's turns, not yet in its messages_sent: kept in a
+  // register and published every quiescent_interval turns and before a park.
+  std::uint64_t unpublished_sent = 0;
+  auto publish = [&] {
+    WorkerCounters::add(w.counters.sent, unpublished_sent);
+    unpublished_sent = 0;
+  };
   while (!stopping_.load(std::memory_order_acquire)) {
     ProcessHeader* p = find_local(w);
     if (p == nullptr) p = search(w);
     if (p == nullptr) {
       if (stopping_.load(std::memory_order_acquire)) break;
+      publish();
+      w.counters.running.store(nullptr, std::memory_order_relaxed);  // see WorkerCounters::running
       park(w);
       continue;
     }
@@ -755,10 +764,12 @@ void Scheduler::run(Worker& w) {
     ++w.ticks;
     w.turn.store(w.ticks, std::memory_order_relaxed);
     w.counters.running.store(p, std::memory_order_relaxed);
-    if (core_.run_turn(w, p)) requeue(w, p);
-    w.counters.running.store(nullptr, std::memory_order_relaxed);
+    const RuntimeCore::TurnEnd end = core_.run_turn(w, p);
+    unpublished_sent += end.taken;
+    if (end.again) requeue(w, p);
     if (w.ticks % io_check_interval == 0) poll_io(w);
     if (w.ticks % quiescent_interval == 0) {
+      publish();
       core_.epoch.quiescent(w.participant);
       core_.epoch.collect(w.participant);
     }
@@ -774,6 +785,8 @@ void Scheduler::run(Worker& w) {
   }
   if (options_.on_worker_stop) options_.on_worker_stop(w.index);
   core_.epoch.release_participant(w.participant);
+  publish();
+  w.counters.running.store(nullptr, std::memory_order_relaxed);
   this_counters = nullptr;
   this_worker = nullptr;
 }

@@ -39,10 +39,13 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> parks{0};
   std::atomic<std::uint64_t> wakeups{0};    // parks that a waker ended (not a spell or a stop)
   std::atomic<std::uint64_t> parked_ns{0};  // time asleep in park
-  // The process in its turn here now (null between turns), for the listing's `running`
-  // status: two relaxed stores per turn, here on the counters' line, which only the owner
-  // writes and only a listing reads. (Beside `turn`, on the line thieves read for `next`,
-  // they made W5 on two workers 10% slower.)
+  // The process in its turn here now, or the last one until the worker parks or takes
+  // another, for the listing's `running` status: one relaxed store per turn, here on the
+  // counters' line, which only the owner writes and only a listing reads. (Beside `turn`, on
+  // the line thieves read for `next`, it made W5 on two workers 10% slower.) The listing
+  // believes it only for a process whose mailbox is not idle, so a process that ended its
+  // turn waiting is seen waiting at once; one put back in the queue may be seen running for
+  // the few instructions before its worker takes the next.
   std::atomic<ProcessHeader*> running{nullptr};
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

@@ -56,8 +56,7 @@ void RuntimeCore::push(ProcessHeader* p, Envelope* e) {
   // A process that is exiting still takes the envelope: its final drain answers it, or,
   // once that drain is over, the dead process's next turn (bounce_late), scheduled by
   // whichever sender finds its mailbox idle again (an Inbox's: reclamation, or teardown).
-  const bool was_idle = mailbox_push(p, e);
-  count(&WorkerCounters::sent);
+  const bool was_idle = mailbox_push(p, e);  // counted when received (run_turn)
   if (kind == SignalKind::exit_explicit || kind == SignalKind::exit_linked) {
     // Release: a receiver whose exchange reads the flag (acquire) finds the signal in its
     // mailbox. Never cleared but by that exchange, so no set is lost (run_turn).

@@ -24,22 +24,22 @@ void RuntimeCore::enqueue(ProcessHeader* self, Envelope* e) {
 
 // ---- Signals, as the receiver drains them --------------------------------------------
 
-bool RuntimeCore::drain(ProcessHeader* self, std::size_t limit) {
+bool RuntimeCore::drain(ProcessHeader* self, std::size_t limit, std::uint32_t& taken) {
   for (; limit > 0; --limit) {
     Envelope* e = mailbox_pop(self);
     if (e == nullptr) break;
+    self->count_taken();
+    ++taken;
     if (!arrival(self, e)) return false;
   }
   return true;
 }
 
-bool RuntimeCore::drain_until_message(ProcessHeader* self) {
-  while (self->queue_head == nullptr) {
-    Envelope* e = mailbox_pop(self);
-    if (e == nullptr) return true;
-    if (!arrival(self, e)) return false;
-  }
-  return true;
+bool RuntimeCore::drain(ProcessHeader* self, std::size_t limit) {
+  std::uint32_t taken = 0;
+  const bool alive = drain(self, limit, taken);
+  if (taken != 0) count(&WorkerCounters::sent, taken);
+  return alive;
 }
 
 bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
