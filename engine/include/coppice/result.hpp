@@ -49,6 +49,12 @@ enum class ErrorKind {
   closed,
   would_block,
   io_error,
+  // Distribution (coppice/term.hpp, coppice/node.hpp): bytes that are not a term coppice
+  // decodes (the message says what and where); a node that cannot be reached, or whose
+  // connection was lost (OTP's noconnection); a handshake the other node refused.
+  bad_term,
+  noconnection,
+  not_allowed,
 };
 
 std::string_view to_string(ErrorKind kind);

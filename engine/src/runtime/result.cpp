@@ -35,6 +35,9 @@ std::string_view to_string(ErrorKind kind) {
     case ErrorKind::closed: return "closed";
     case ErrorKind::would_block: return "would_block";
     case ErrorKind::io_error: return "io_error";
+    case ErrorKind::bad_term: return "bad_term";
+    case ErrorKind::noconnection: return "noconnection";
+    case ErrorKind::not_allowed: return "not_allowed";
   }
   return "unknown";
 }
