@@ -1,8 +1,9 @@
-// coppice/node.hpp against a real Erlang node (Debian's erlang-nox): the test
-// starts its own epmd on a private port and an `erl -sname` node on loopback,
-// and stops both at the end. Messages both ways, by registered name and by pid,
-// terms of every kind, and the errors: a wrong cookie, a node that is not
-// there, a bad name.
+// coppice/node.hpp against a real Erlang node (Debian's erlang-nox): the test starts its own epmd
+// on a private port and an `erl -sname` node on loopback, and stops both at the end. Messages both
+// ways, by registered name and by pid, terms of every kind, and the errors: a wrong cookie, a node
+// that is not there, a bad name.
+#include "coppice/node.hpp"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
@@ -16,9 +17,8 @@
 #include <vector>
 
 #include "coppice/coppice.hpp"
-#include "coppice/node.hpp"
 
-extern char **environ;
+extern char** environ;
 
 using namespace coppice;
 using namespace std::chrono_literals;
@@ -28,32 +28,30 @@ namespace {
 constexpr auto wait_time = 10s;
 
 pid_t start_program(std::vector<std::string> argv) {
-  std::vector<char *> args;
-  for (auto &a : argv)
-    args.push_back(a.data());
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
   pid_t pid = 0;
-  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0)
-    return -1;
+  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
   return pid;
 }
 
 void stop_program(pid_t pid) {
-  if (pid <= 0)
-    return;
+  if (pid <= 0) return;
   ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);
 }
 
-// The Erlang side: `echo`, registered, answers {From, N} with {pong, N+1},
-// {echo, From, T} with {echoed, T}, and {go, CNode, ReplyTo} by calling
-// coppice's `cserver` with {self(), 41} and telling ReplyTo what came back.
-const char *erlang_script = R"(
+// The Erlang side: `echo`, registered, answers {From, N} with {pong, N+1}, {echo, From, T} with
+// {echoed, T}, and {go, CNode, ReplyTo} by calling coppice's `cserver` with {self(), 41} and
+// telling ReplyTo what came back.
+const char* erlang_script = R"(
 Echo = fun Loop() ->
   receive
     {From, N} when is_pid(From), is_integer(N) -> From ! {pong, N + 1};
     {echo, From, T} -> From ! {echoed, T};
+    {undecodable, From} -> From ! {big, 1 bsl 70}, From ! {a_fun, fun() -> ok end}, From ! after_them;
     {go, CNode, ReplyTo} ->
       {cserver, CNode} ! {self(), 41},
       receive {pong, _} = R -> ReplyTo ! {erlang_saw, R} after 5000 -> ReplyTo ! {erlang_saw, timeout} end
@@ -65,37 +63,33 @@ receive stop -> ok end.
 )";
 
 class ErlangNode : public ::testing::Test {
-protected:
+ protected:
   static void SetUpTestSuite() {
     port_ = 40000 + static_cast<int>(::getpid() % 20000);
     ::setenv("ERL_EPMD_PORT", std::to_string(port_).c_str(),
-             1); // ei and erl both read it
+             1);  // ei and erl both read it
     epmd_ = start_program({"epmd", "-port", std::to_string(port_)});
     beam_name_ = "beam" + std::to_string(::getpid());
-    beam_ = start_program({"erl", "-sname", beam_name_, "-setcookie", cookie_,
-                           "-noshell", "-noinput", "-eval", erlang_script});
+    beam_ = start_program(
+        {"erl", "-sname", beam_name_, "-setcookie", cookie_, "-noshell", "-noinput", "-eval", erlang_script});
   }
   static void TearDownTestSuite() {
     stop_program(beam_);
     stop_program(epmd_);
   }
 
-  // The Erlang node's full name, once its `echo` answers (the node takes a
-  // second or two to boot, and registers echo after that).
-  std::string beam(Runtime &rt, Node &node) {
-    const std::string full =
-        beam_name_ + "@" + node.name().substr(node.name().find('@') + 1);
+  // The Erlang node's full name, once its `echo` answers (the node takes a second or two to boot,
+  // and registers echo after that).
+  std::string beam(Runtime& rt, Node& node) {
+    const std::string full = beam_name_ + "@" + node.name().substr(node.name().find('@') + 1);
     Inbox probe(rt);
     const auto deadline = std::chrono::steady_clock::now() + 30s;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (node.send(full, "echo",
-                    Term::tuple({Term(node.pid_of(probe.pid())), 0}),
-                    probe.pid()) &&
+      if (node.send(full, "echo", Term::tuple({Term(node.pid_of(probe.pid())), 0}), probe.pid()) &&
           probe.receive<Term>(200ms)) {
         return full;
       }
-      std::this_thread::sleep_for(
-          100ms); // a node that is booting: nothing to wait on but time
+      std::this_thread::sleep_for(100ms);  // a node that is booting: nothing to wait on but time
     }
     ADD_FAILURE() << "the Erlang node " << full << " did not come up";
     return full;
@@ -115,15 +109,12 @@ NodeOptions options(std::string name, std::string cookie) {
   return o;
 }
 
-std::unique_ptr<Node> start_node(Runtime &rt, std::string name,
-                                 std::string cookie = "coppice_test_cookie") {
+std::unique_ptr<Node> start_node(Runtime& rt, std::string name, std::string cookie = "coppice_test_cookie") {
   // epmd may take a moment to listen after it is started: retry, bounded.
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   for (;;) {
-    Result<std::unique_ptr<Node>> n =
-        Node::start(rt, options(name + std::to_string(::getpid()), cookie));
-    if (n)
-      return std::move(*n);
+    Result<std::unique_ptr<Node>> n = Node::start(rt, options(name + std::to_string(::getpid()), cookie));
+    if (n) return std::move(*n);
     if (std::chrono::steady_clock::now() > deadline) {
       ADD_FAILURE() << n.error().message();
       return nullptr;
@@ -132,53 +123,41 @@ std::unique_ptr<Node> start_node(Runtime &rt, std::string name,
   }
 }
 
-} // namespace
+}  // namespace
 
-TEST_F(ErlangNode,
-       CoppiceSendsToARegisteredErlangProcessAndGetsTheReplyAtItsPid) {
+TEST_F(ErlangNode, CoppiceSendsToARegisteredErlangProcessAndGetsTheReplyAtItsPid) {
   Runtime rt;
   Inbox inbox(rt);
   auto node = start_node(rt, "c1");
   ASSERT_TRUE(node);
   const std::string b = beam(rt, *node);
-  ASSERT_TRUE(node->send(b, "echo",
-                         Term::tuple({Term(node->pid_of(inbox.pid())), 41}),
-                         inbox.pid()));
+  ASSERT_TRUE(node->send(b, "echo", Term::tuple({Term(node->pid_of(inbox.pid())), 41}), inbox.pid()));
   std::optional<Term> reply = inbox.receive<Term>(wait_time);
   ASSERT_TRUE(reply);
-  EXPECT_EQ(*reply, Term::tuple({Term::atom("pong"), 42}))
-      << reply->to_string();
+  EXPECT_EQ(*reply, Term::tuple({Term::atom("pong"), 42})) << reply->to_string();
   EXPECT_EQ(node->local_pid(node->pid_of(inbox.pid())).value(), inbox.pid());
 }
 
-TEST_F(ErlangNode,
-       ErlangSendsToARegisteredCoppiceProcessWhichRepliesToTheErlangPid) {
+TEST_F(ErlangNode, ErlangSendsToARegisteredCoppiceProcessWhichRepliesToTheErlangPid) {
   Runtime rt;
   Inbox inbox(rt);
   auto node = start_node(rt, "c2");
   ASSERT_TRUE(node);
-  Node *n = node.get();
+  Node* n = node.get();
   const Pid server = rt.spawn([n]() -> Async<void> {
     for (;;) {
       Term t = co_await receive<Term>();
-      if (t.is(Term::Kind::tuple) && t.elements().size() == 2 &&
-          t.elements()[0].is(Term::Kind::pid))
-        (void)n->send(
-            t.elements()[0].pid(),
-            Term::tuple({Term::atom("pong"), t.elements()[1].integer() + 1}));
+      if (t.is(Term::Kind::tuple) && t.elements().size() == 2 && t.elements()[0].is(Term::Kind::pid))
+        (void)n->send(t.elements()[0].pid(), Term::tuple({Term::atom("pong"), t.elements()[1].integer() + 1}));
     }
   });
   ASSERT_TRUE(rt.register_name("cserver", server));
   const std::string b = beam(rt, *node);
-  ASSERT_TRUE(
-      node->send(b, "echo",
-                 Term::tuple({Term::atom("go"), Term::atom(node->name()),
-                              Term(node->pid_of(inbox.pid()))})));
+  ASSERT_TRUE(node->send(b, "echo",
+                         Term::tuple({Term::atom("go"), Term::atom(node->name()), Term(node->pid_of(inbox.pid()))})));
   std::optional<Term> saw = inbox.receive<Term>(wait_time);
   ASSERT_TRUE(saw);
-  EXPECT_EQ(*saw, Term::tuple({Term::atom("erlang_saw"),
-                               Term::tuple({Term::atom("pong"), 42})}))
-      << saw->to_string();
+  EXPECT_EQ(*saw, Term::tuple({Term::atom("erlang_saw"), Term::tuple({Term::atom("pong"), 42})})) << saw->to_string();
 }
 
 TEST_F(ErlangNode, TermsOfEveryKindComeBackFromErlangAsTheyWent) {
@@ -212,24 +191,21 @@ TEST_F(ErlangNode, TermsOfEveryKindComeBackFromErlangAsTheyWent) {
       Term(me),
       Term(ErlRef{node->name(), 0, {1, 2, 3}}),
   });
-  ASSERT_TRUE(
-      node->send(b, "echo", Term::tuple({Term::atom("echo"), Term(me), all})));
+  ASSERT_TRUE(node->send(b, "echo", Term::tuple({Term::atom("echo"), Term(me), all})));
   std::optional<Term> back = inbox.receive<Term>(wait_time);
   ASSERT_TRUE(back);
   ASSERT_TRUE(back->is_tagged("echoed", 2)) << back->to_string().substr(0, 300);
-  const Term &got = back->elements()[1];
+  const Term& got = back->elements()[1];
   ASSERT_EQ(got.elements().size(), all.elements().size());
   for (std::size_t i = 0; i < all.elements().size(); ++i) {
-    if (all.elements()[i].is(
-            Term::Kind::ref)) { // Erlang may rewrite a ref's creation: same
-                                // node and words
+    if (all.elements()[i].is(Term::Kind::ref)) {  // Erlang may rewrite a ref's creation: same
+                                                  // node and words
       EXPECT_EQ(got.elements()[i].ref().node, node->name());
       EXPECT_EQ(got.elements()[i].ref().ids, all.elements()[i].ref().ids);
       continue;
     }
     EXPECT_EQ(got.elements()[i], all.elements()[i])
-        << "element " << i << ": "
-        << got.elements()[i].to_string().substr(0, 100);
+        << "element " << i << ": " << got.elements()[i].to_string().substr(0, 100);
   }
 }
 
@@ -242,14 +218,10 @@ TEST_F(ErlangNode, AWrongCookieANodeThatIsNotThereAndABadNameAreClearErrors) {
   ASSERT_TRUE(wrong);
   Status refused = wrong->connect(b);
   ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().kind(), ErrorKind::not_allowed)
-      << refused.error().message();
-  Status absent =
-      good->send("nobody@" + good->name().substr(good->name().find('@') + 1),
-                 "x", Term(1));
+  EXPECT_EQ(refused.error().kind(), ErrorKind::not_allowed) << refused.error().message();
+  Status absent = good->send("nobody@" + good->name().substr(good->name().find('@') + 1), "x", Term(1));
   ASSERT_FALSE(absent);
-  EXPECT_EQ(absent.error().kind(), ErrorKind::noconnection)
-      << absent.error().message();
+  EXPECT_EQ(absent.error().kind(), ErrorKind::noconnection) << absent.error().message();
   Status no_host = good->send("no_at_sign", "x", Term(1));
   ASSERT_FALSE(no_host);
   EXPECT_EQ(no_host.error().kind(), ErrorKind::invalid_argument);
@@ -259,4 +231,25 @@ TEST_F(ErlangNode, AWrongCookieANodeThatIsNotThereAndABadNameAreClearErrors) {
   Result<std::unique_ptr<Node>> no_cookie = Node::start(rt, options("x", ""));
   ASSERT_FALSE(no_cookie);
   EXPECT_EQ(no_cookie.error().kind(), ErrorKind::invalid_argument);
+}
+
+TEST_F(ErlangNode, WhatDoesNotDecodeReachesTheProcessAsAnErrorWithItsBytes) {
+  Runtime rt;
+  Inbox inbox(rt);
+  auto node = start_node(rt, "c6");
+  ASSERT_TRUE(node);
+  const std::string b = beam(rt, *node);
+  ASSERT_TRUE(node->send(b, "echo", Term::tuple({Term::atom("undecodable"), Term(node->pid_of(inbox.pid()))})));
+  std::optional<UndecodableTerm> big = inbox.receive<UndecodableTerm>(wait_time);
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->error.kind(), ErrorKind::bad_term);
+  EXPECT_NE(big->error.message().find("beyond 64 bits"), std::string::npos) << big->error.message();
+  ASSERT_FALSE(big->bytes.empty());
+  EXPECT_EQ(static_cast<unsigned char>(big->bytes[0]), 131u);
+  std::optional<UndecodableTerm> fun = inbox.receive<UndecodableTerm>(wait_time);
+  ASSERT_TRUE(fun);
+  EXPECT_NE(fun->error.message().find("a fun"), std::string::npos) << fun->error.message();
+  std::optional<Term> after = inbox.receive<Term>(wait_time);  // the connection goes on
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->is_atom("after_them")) << after->to_string();
 }
