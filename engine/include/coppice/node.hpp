@@ -68,6 +68,10 @@ class Node {
   Status send(std::string_view node, std::string_view name, const Term& message, Pid from = {});
   // Pid ! Message, to a process on another node.
   Status send(const ErlPid& to, const Term& message);
+  // exit(Pid, Reason) to a process on another node (the EXIT2 signal): it dies with `reason`
+  // unless it traps exits (then it gets {'EXIT', From, Reason}); the atom kill kills it.
+  // `from` is the local process it comes from (its pid_of), or this node's own pid.
+  Status exit(const ErlPid& to, const Term& reason, Pid from = {});
   template <TermConvertible T>
   Status send(std::string_view node, std::string_view name, const T& message, Pid from = {}) {
     return send(node, name, to_term(message), from);

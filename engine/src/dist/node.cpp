@@ -243,6 +243,29 @@ struct Node::Impl {
     return p;
   }
 
+  // A distribution control message of our own, for what ei has no call for: the packet ei
+  // itself writes for a send, [length][112 'p'][control term], without a message after it.
+  Status control(std::string_view node, const Term& message) {
+    return write(node, message, [](int fd, char* buf, int len) {
+      // `buf` is the control term with its version byte: frame it and write it whole.
+      std::string packet(5, '\0');
+      const std::uint32_t n = static_cast<std::uint32_t>(len) + 1;
+      packet[0] = static_cast<char>(n >> 24);
+      packet[1] = static_cast<char>(n >> 16);
+      packet[2] = static_cast<char>(n >> 8);
+      packet[3] = static_cast<char>(n);
+      packet[4] = static_cast<char>(112);
+      packet.append(buf, static_cast<std::size_t>(len));
+      for (std::size_t done = 0; done < packet.size();) {
+        const ssize_t w = ::send(fd, packet.data() + done, packet.size() - done, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        done += static_cast<std::size_t>(w);
+      }
+      return 0;
+    });
+  }
+
   Status write(std::string_view node, const Term& message, const std::function<int(int, char*, int)>& send) {
     Result<std::string> bytes = encode(message);
     if (!bytes) return bytes.error();
@@ -330,6 +353,12 @@ Status Node::send(const ErlPid& to, const Term& message) {
   erlang_pid target = to_ei(to);
   return impl_->write(to.node, message,
                       [&](int fd, char* buf, int len) { return ei_send_encoded(fd, &target, buf, len); });
+}
+
+Status Node::exit(const ErlPid& to, const Term& reason, Pid from) {
+  const ErlPid sender = from_ei(impl_->wire_pid(from));
+  // EXIT2: {8, FromPid, ToPid, Reason}.
+  return impl_->control(to.node, Term::tuple({8, Term(sender), Term(to), reason}));
 }
 
 ErlPid Node::pid_of(Pid local) { return from_ei(impl_->wire_pid(local)); }

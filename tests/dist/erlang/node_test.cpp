@@ -51,6 +51,11 @@ Echo = fun Loop() ->
   receive
     {From, N} when is_pid(From), is_integer(N) -> From ! {pong, N + 1};
     {echo, From, T} -> From ! {echoed, T};
+    {spawn_victim, From, Trap} ->
+      V = spawn(fun() -> process_flag(trap_exit, Trap), receive M -> From ! {victim_got, M} end end),
+      Ref = monitor(process, V),
+      From ! {victim, V},
+      receive {'DOWN', Ref, process, V, R} -> From ! {victim_down, R} after 5000 -> From ! {victim_down, timeout} end;
     {undecodable, From} -> From ! {big, 1 bsl 70}, From ! {a_fun, fun() -> ok end}, From ! after_them;
     {go, CNode, ReplyTo} ->
       {cserver, CNode} ! {self(), 41},
@@ -252,4 +257,46 @@ TEST_F(ErlangNode, WhatDoesNotDecodeReachesTheProcessAsAnErrorWithItsBytes) {
   std::optional<Term> after = inbox.receive<Term>(wait_time);  // the connection goes on
   ASSERT_TRUE(after);
   EXPECT_TRUE(after->is_atom("after_them")) << after->to_string();
+}
+
+TEST_F(ErlangNode, ExitReachesAnErlangProcessAsExit2KillingItOrTellingATrappingOne) {
+  Runtime rt;
+  Inbox inbox(rt);
+  auto node = start_node(rt, "c7");
+  ASSERT_TRUE(node);
+  const std::string b = beam(rt, *node);
+  const ErlPid me = node->pid_of(inbox.pid());
+  auto victim = [&](bool trap) -> std::optional<ErlPid> {
+    EXPECT_TRUE(node->send(b, "echo", Term::tuple({Term::atom("spawn_victim"), Term(me), Term::boolean(trap)})));
+    std::optional<Term> v = inbox.receive<Term>(wait_time);
+    if (!v || !v->is_tagged("victim", 2)) return std::nullopt;
+    return v->elements()[1].pid();
+  };
+  // Killed.
+  std::optional<ErlPid> v1 = victim(false);
+  ASSERT_TRUE(v1);
+  ASSERT_TRUE(node->exit(*v1, Term::atom("kill"), inbox.pid()));
+  std::optional<Term> down1 = inbox.receive<Term>(wait_time);
+  ASSERT_TRUE(down1);
+  EXPECT_EQ(*down1, Term::tuple({Term::atom("victim_down"), Term::atom("killed")})) << down1->to_string();
+  // A reason of ours: it dies with it.
+  std::optional<ErlPid> v2 = victim(false);
+  ASSERT_TRUE(v2);
+  const Term reason = Term::tuple({Term::atom("shutdown"), Term::binary("bye")});
+  ASSERT_TRUE(node->exit(*v2, reason, inbox.pid()));
+  std::optional<Term> down2 = inbox.receive<Term>(wait_time);
+  ASSERT_TRUE(down2);
+  EXPECT_EQ(*down2, Term::tuple({Term::atom("victim_down"), reason})) << down2->to_string();
+  // Trapping exits: it gets {'EXIT', From, Reason}, From being the inbox's pid on the wire.
+  std::optional<ErlPid> v3 = victim(true);
+  ASSERT_TRUE(v3);
+  ASSERT_TRUE(node->exit(*v3, Term::atom("please"), inbox.pid()));
+  std::optional<Term> got = inbox.receive<Term>(wait_time);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got,
+            Term::tuple({Term::atom("victim_got"), Term::tuple({Term::atom("EXIT"), Term(me), Term::atom("please")})}))
+      << got->to_string();
+  std::optional<Term> down3 = inbox.receive<Term>(wait_time);
+  ASSERT_TRUE(down3);
+  EXPECT_EQ(*down3, Term::tuple({Term::atom("victim_down"), Term::atom("normal")})) << down3->to_string();
 }
