@@ -18,6 +18,7 @@
 #include <concepts>
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -129,6 +130,8 @@ class Term {
  private:
   std::variant<std::int64_t, double, Atom, Binary, String, Tuple, List, Map, ErlPid, ErlRef> value_;
 };
+
+std::ostream& operator<<(std::ostream& out, const Term& term);  // as to_string()
 
 // External term format, with the version byte (131) in front: term_to_binary/1's bytes. An error
 // (bad_term) only for what Erlang cannot hold: an atom longer than 255 characters.

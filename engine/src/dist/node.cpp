@@ -167,9 +167,9 @@ struct Node::Impl {
       const int r = ei_xreceive_msg(c->fd, &msg, &x);
       if (r == ERL_TICK) continue;
       if (r == ERL_ERROR) {
-        if (erl_errno == EMSGSIZE || erl_errno == EIO || erl_errno == ETIMEDOUT || erl_errno == 0) break;
-        if (!c->open) break;
-        continue;  // EAGAIN and the like: ei's own retry
+        const int err = erl_errno;
+        if ((err == EAGAIN || err == EINTR) && c->open) continue;  // interrupted: read on
+        break;  // closed by the other node or by close_connection (EIO), or unusable: ends here
       }
       deliver(msg, std::string_view(x.buff, static_cast<std::size_t>(x.index)));
     }

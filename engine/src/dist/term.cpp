@@ -504,6 +504,8 @@ std::string Term::to_string() const {
   return out.str();
 }
 
+std::ostream& operator<<(std::ostream& out, const Term& term) { return out << term.to_string(); }
+
 Result<std::string> encode(const Term& term) {
   XBuff b;
   if (Status s = encode_into(&b.x, term); !s) return s.error();

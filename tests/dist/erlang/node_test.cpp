@@ -52,10 +52,17 @@ Echo = fun Loop() ->
     {From, N} when is_pid(From), is_integer(N) -> From ! {pong, N + 1};
     {echo, From, T} -> From ! {echoed, T};
     {spawn_victim, From, Trap} ->
-      V = spawn(fun() -> process_flag(trap_exit, Trap), receive M -> From ! {victim_got, M} end end),
-      Ref = monitor(process, V),
-      From ! {victim, V},
+      % The victim says who it is once it traps (or not), and is monitored from its first moment.
+      {V, Ref} = spawn_monitor(fun() ->
+        process_flag(trap_exit, Trap),
+        From ! {victim, self()},
+        receive M -> From ! {victim_got, M} end
+      end),
       receive {'DOWN', Ref, process, V, R} -> From ! {victim_down, R} after 5000 -> From ! {victim_down, timeout} end;
+    {link_and_monitor, From} ->
+      Ref = monitor(process, From),
+      link(From),
+      From ! {watching, Ref};
     {undecodable, From} -> From ! {big, 1 bsl 70}, From ! {a_fun, fun() -> ok end}, From ! after_them;
     {go, CNode, ReplyTo} ->
       {cserver, CNode} ! {self(), 41},
@@ -299,4 +306,23 @@ TEST_F(ErlangNode, ExitReachesAnErlangProcessAsExit2KillingItOrTellingATrappingO
   std::optional<Term> down3 = inbox.receive<Term>(wait_time);
   ASSERT_TRUE(down3);
   EXPECT_EQ(*down3, Term::tuple({Term::atom("victim_down"), Term::atom("normal")})) << down3->to_string();
+}
+
+TEST_F(ErlangNode, AnErlangLinkOrMonitorOfACoppicePidLeavesTheConnectionWorking) {
+  Runtime rt;
+  Inbox inbox(rt);
+  auto node = start_node(rt, "c8");
+  ASSERT_TRUE(node);
+  const std::string b = beam(rt, *node);
+  const ErlPid me = node->pid_of(inbox.pid());
+  ASSERT_TRUE(node->send(b, "echo", Term::tuple({Term::atom("link_and_monitor"), Term(me)})));
+  std::optional<Term> watching = inbox.receive<Term>(wait_time);
+  ASSERT_TRUE(watching);
+  EXPECT_TRUE(watching->is_tagged("watching", 2)) << watching->to_string();
+  // The LINK and MONITOR_P control messages are not acted on yet (the next step), but they
+  // must not break the connection: the next message still arrives.
+  ASSERT_TRUE(node->send(b, "echo", Term::tuple({Term(me), 7}), inbox.pid()));
+  std::optional<Term> reply = inbox.receive<Term>(wait_time);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(*reply, Term::tuple({Term::atom("pong"), 8})) << reply->to_string();
 }
