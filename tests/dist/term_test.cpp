@@ -4,8 +4,11 @@
 #include "coppice/term.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -213,3 +216,48 @@ TEST(TermCodec, AUserTypeCrossesThroughItsOneDeclaration) {
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().kind(), ErrorKind::bad_term);
 }
+
+// ---- Found by review: what the encoder let through, and inputs that threw ----
+
+TEST(TermEncode, WhatErlangWouldRejectIsAnErrorNotBytes) {
+  auto refused = [](const Term& t, const char* says) {
+    Result<std::string> bytes = encode(t);
+    ASSERT_FALSE(bytes) << t.to_string().substr(0, 80);
+    EXPECT_EQ(bytes.error().kind(), ErrorKind::bad_term);
+    EXPECT_NE(bytes.error().message().find(says), std::string::npos) << bytes.error().message();
+  };
+  refused(Term(std::numeric_limits<double>::quiet_NaN()), "not finite");
+  refused(Term::tuple({1, Term(std::numeric_limits<double>::infinity())}), "not finite");
+  refused(Term(ErlRef{"n@h", 0, {}}), "words");
+  refused(Term(ErlRef{"n@h", 0, {1, 2, 3, 4, 5, 6}}), "words");
+  refused(Term(ErlPid{std::string(300, 'n'), 1, 0, 0}), "node name");
+  refused(Term::map({{Term::atom("k"), 1}, {Term::atom("k"), 2}}), "twice");
+}
+
+TEST(TermDecode, AnOffsetPastTheBytesIsAnError) {
+  std::size_t offset = erlang_bytes.size() + 5;
+  Result<Term> t = decode_from(erlang_bytes, offset);
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().kind(), ErrorKind::bad_term);
+}
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+// Forged element counts at every level of nesting must not make the decoder reserve memory for
+// them: under a 2 GB address-space limit, 512 nested tuples each claiming as many elements as
+// bytes are left decode to an error, not std::bad_alloc (which would end the node's reader).
+namespace {
+[[noreturn]] void decode_under_two_gigabytes(const std::string& bytes) {
+  const rlimit limit{std::size_t{2} << 30, std::size_t{2} << 30};
+  setrlimit(RLIMIT_AS, &limit);
+  Result<Term> t = decode(bytes);
+  std::exit(!t && t.error().kind() == ErrorKind::bad_term ? 0 : 1);
+}
+}  // namespace
+
+TEST(TermDecodeDeathTest, ForgedCountsReserveNothingTheyCannotHold) {
+  std::string forged = bytes_of({131});
+  for (int i = 0; i < 512; ++i) forged += bytes_of({105, 0, 1, 255, 255});  // LARGE_TUPLE of 131071
+  forged += std::string(200000, '\0');
+  EXPECT_EXIT(decode_under_two_gigabytes(forged), ::testing::ExitedWithCode(0), "");
+}
+#endif

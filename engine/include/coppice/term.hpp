@@ -64,9 +64,12 @@ class Term {
     std::string chars;
     friend bool operator==(const String&, const String&) = default;
   };
+  // The comparisons of the kinds that hold terms are defined after Term is complete (term.cpp):
+  // a defaulted one here would instantiate std::pair<Term, Term> on an incomplete Term, which
+  // clang refuses.
   struct Tuple {
     std::vector<Term> elements;
-    friend bool operator==(const Tuple&, const Tuple&) = default;
+    friend bool operator==(const Tuple& a, const Tuple& b);
   };
   // A proper list; an improper one's last tail is `tail` (absent for a proper list).
   struct List {
@@ -76,7 +79,7 @@ class Term {
   };
   struct Map {
     std::vector<std::pair<Term, Term>> entries;  // in the order they were encoded
-    friend bool operator==(const Map&, const Map&) = default;
+    friend bool operator==(const Map& a, const Map& b);
   };
 
   Term() : value_(std::int64_t{0}) {}

@@ -6,10 +6,13 @@
 
 #include <ei.h>
 
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <unordered_set>
 
 namespace coppice {
 
@@ -27,10 +30,15 @@ struct XBuff {
 
 Status bad(std::string what) { return Error(ErrorKind::bad_term, std::move(what)); }
 
-void copy_node(char* to, const std::string& node) {
-  const std::size_t n = std::min(node.size(), std::size_t{MAXATOMLEN_UTF8 - 1});
-  std::memcpy(to, node.data(), n);
-  to[n] = '\0';
+// A node name as ei's fixed buffer holds it: false for one Erlang could not take as an atom
+// (more than 255 characters, or more bytes than the buffer).
+bool copy_node(char* to, const std::string& node) {
+  std::size_t chars = 0;
+  for (unsigned char c : node) chars += (c & 0xC0) != 0x80;
+  if (node.empty() || chars > 255 || node.size() > MAXATOMLEN_UTF8 - 1) return false;
+  std::memcpy(to, node.data(), node.size());
+  to[node.size()] = '\0';
+  return true;
 }
 
 std::size_t utf8_length(const std::string& s) {
@@ -42,7 +50,11 @@ std::size_t utf8_length(const std::string& s) {
 Status encode_into(ei_x_buff* x, const Term& t) {
   switch (t.kind()) {
     case Term::Kind::integer: ei_x_encode_longlong(x, t.integer()); return {};
-    case Term::Kind::floating: ei_x_encode_double(x, t.floating()); return {};
+    case Term::Kind::floating:
+      // Erlang has no NaN or infinity: NEW_FLOAT_EXT with one is refused by the other node.
+      if (!std::isfinite(t.floating())) return bad("encode: a float that is not finite (" + t.to_string() + ")");
+      ei_x_encode_double(x, t.floating());
+      return {};
     case Term::Kind::atom:
       if (utf8_length(t.atom_name()) > 255 ||
           ei_x_encode_atom_len_as(x, t.atom_name().data(), static_cast<int>(t.atom_name().size()), ERLANG_UTF8,
@@ -76,29 +88,36 @@ Status encode_into(ei_x_buff* x, const Term& t) {
       ei_x_encode_empty_list(x);
       return {};
     }
-    case Term::Kind::map:
+    case Term::Kind::map: {
       ei_x_encode_map_header(x, static_cast<long>(t.as_map().entries.size()));
+      std::unordered_set<std::string> keys;  // a key twice is badarg to Erlang
       for (const auto& [k, v] : t.as_map().entries) {
+        const int start = x->index;
         if (Status s = encode_into(x, k); !s) return s;
+        if (!keys.emplace(x->buff + start, static_cast<std::size_t>(x->index - start)).second)
+          return bad("encode: the key " + k.to_string().substr(0, 40) + " is in the map twice");
         if (Status s = encode_into(x, v); !s) return s;
       }
       return {};
+    }
     case Term::Kind::pid: {
       erlang_pid p{};
-      copy_node(p.node, t.pid().node);
+      if (!copy_node(p.node, t.pid().node)) return bad("encode: the pid's node name is not an atom Erlang holds");
       p.num = t.pid().id;
       p.serial = t.pid().serial;
       p.creation = t.pid().creation;
-      ei_x_encode_pid(x, &p);
+      if (ei_x_encode_pid(x, &p) < 0) return bad("encode: ei refused the pid " + t.pid().to_string());
       return {};
     }
     case Term::Kind::ref: {
       erlang_ref r{};
-      copy_node(r.node, t.ref().node);
+      if (!copy_node(r.node, t.ref().node)) return bad("encode: the reference's node name is not an atom Erlang holds");
+      if (t.ref().ids.empty() || t.ref().ids.size() > 5)
+        return bad("encode: a reference of " + std::to_string(t.ref().ids.size()) + " words (1 to 5)");
       r.creation = t.ref().creation;
-      r.len = static_cast<int>(std::min<std::size_t>(t.ref().ids.size(), 5));
+      r.len = static_cast<int>(t.ref().ids.size());
       for (int i = 0; i < r.len; ++i) r.n[i] = t.ref().ids[static_cast<std::size_t>(i)];
-      ei_x_encode_ref(x, &r);
+      if (ei_x_encode_ref(x, &r) < 0) return bad("encode: ei refused a reference of " + t.ref().node);
       return {};
     }
   }
@@ -106,6 +125,10 @@ Status encode_into(ei_x_buff* x, const Term& t) {
 }
 
 // ---- Decoding -------------------------------------------------------------------------------
+
+// A count read from the input is only a claim: room for more grows as elements decode, so a
+// forged count at every level of nesting reserves nothing it cannot hold.
+constexpr std::size_t reserve_at_most = 256;
 
 class Reader {
  public:
@@ -156,7 +179,7 @@ class Reader {
         auto n = *tag == 104 ? count8() : count32();
         if (!n) return n.error();
         std::vector<Term> elements;
-        elements.reserve(*n);
+        elements.reserve(std::min<std::size_t>(*n, reserve_at_most));
         for (std::size_t i = 0; i < *n; ++i) {
           auto e = term(depth + 1);
           if (!e) return e.error();
@@ -177,7 +200,7 @@ class Reader {
         auto n = count32();
         if (!n) return n.error();
         Term::List l;
-        l.elements.reserve(*n);
+        l.elements.reserve(std::min<std::size_t>(*n, reserve_at_most));
         for (std::size_t i = 0; i < *n; ++i) {
           auto e = term(depth + 1);
           if (!e) return e.error();
@@ -242,7 +265,7 @@ class Reader {
         if (*n > left() / 2)
           return fail_at(at, "a map of " + std::to_string(*n) + " pairs in " + std::to_string(left()) + " bytes");
         std::vector<std::pair<Term, Term>> entries;
-        entries.reserve(*n);
+        entries.reserve(std::min<std::size_t>(*n, reserve_at_most));
         for (std::uint32_t i = 0; i < *n; ++i) {
           auto k = term(depth + 1);
           if (!k) return k.error();
@@ -473,6 +496,9 @@ void print(std::ostringstream& out, const Term& t) {
 
 }  // namespace
 
+bool operator==(const Term::Tuple& a, const Term::Tuple& b) { return a.elements == b.elements; }
+bool operator==(const Term::Map& a, const Term::Map& b) { return a.entries == b.entries; }
+
 bool operator==(const Term::List& a, const Term::List& b) {
   return a.elements == b.elements && ((!a.tail && !b.tail) || (a.tail && b.tail && *a.tail == *b.tail));
 }
@@ -513,6 +539,9 @@ Result<std::string> encode(const Term& term) {
 }
 
 Result<Term> decode_from(std::string_view bytes, std::size_t& offset) {
+  if (offset > bytes.size())
+    return Error(ErrorKind::bad_term,
+                 "decode: an offset of " + std::to_string(offset) + " in " + std::to_string(bytes.size()) + " bytes");
   Reader r(bytes, offset);
   Result<Term> t = r.term(0);
   if (t) offset = r.pos();
