@@ -241,7 +241,16 @@ TEST(TermDecode, AnOffsetPastTheBytesIsAnError) {
   EXPECT_EQ(t.error().kind(), ErrorKind::bad_term);
 }
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+// The sanitizers reserve terabytes of shadow address space: an address-space limit is for the
+// plain builds only (gcc says so with __SANITIZE_*__, clang with __has_feature).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define COPPICE_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define COPPICE_TEST_SANITIZED 1
+#endif
+#endif
+#if !defined(COPPICE_TEST_SANITIZED)
 // Forged element counts at every level of nesting must not make the decoder reserve memory for
 // them: under a 2 GB address-space limit, 512 nested tuples each claiming as many elements as
 // bytes are left decode to an error, not std::bad_alloc (which would end the node's reader).
