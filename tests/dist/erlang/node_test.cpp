@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -234,6 +235,14 @@ TEST_F(ErlangNode, AWrongCookieANodeThatIsNotThereAndABadNameAreClearErrors) {
   Status absent = good->send("nobody@" + good->name().substr(good->name().find('@') + 1), "x", Term(1));
   ASSERT_FALSE(absent);
   EXPECT_EQ(absent.error().kind(), ErrorKind::noconnection) << absent.error().message();
+  const std::vector<std::string> nodes = good->connected_nodes();
+  EXPECT_NE(std::find(nodes.begin(), nodes.end(), b), nodes.end()) << "connected to " << b;
+  Result<Pid> foreign = good->local_pid(ErlPid{b, 1, 0, 0});
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().kind(), ErrorKind::noproc);
+  Result<Pid> unknown = good->local_pid(ErlPid{good->name(), 999999, 7, 0});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().kind(), ErrorKind::noproc);
   Status no_host = good->send("no_at_sign", "x", Term(1));
   ASSERT_FALSE(no_host);
   EXPECT_EQ(no_host.error().kind(), ErrorKind::invalid_argument);
