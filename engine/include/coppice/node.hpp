@@ -1,30 +1,38 @@
 // A coppice runtime as a node of an Erlang cluster, through Erlang's own distribution library
-// (`ei`, Debian's erlang-dev): registered with epmd, connecting to other nodes on first use and
-// accepting their connections, exchanging terms (coppice/term.hpp) in the external format. Library
-// coppice::dist (it links ei; the engine does not).
+// (`ei`, Debian's erlang-dev) for the handshake and epmd: registered with epmd, connecting to other
+// nodes on first use and accepting their connections, exchanging terms (coppice/term.hpp) in the
+// external format. Library coppice::dist (it links ei; the engine does not).
 //
 //   coppice::NodeOptions options;
 //   options.name = "cnode";
 //   options.cookie = "secret";
 //   auto node = coppice::Node::start(rt, options).value();   // cnode@<this host>
-//   node->send("beam@host", "echo", Term::tuple({to_term(node->pid_of(me)), 41}), me);
-//                                                 // {echo, 'beam@host'} ! {MyPid, 41}
+//   Pid echo = node->remote("beam@host", "echo").value();   // {echo, 'beam@host'} as a local pid
+//   send(echo, Term::tuple({to_term(node->pid_of(self())), 41}));
+//
+// A remote process is a local pid: remote() gives a proxy process that stands for it. Sending to
+// it, link, monitor, exit and GenServer call and cast (coppice::call with a Term request) work on
+// it as on any process, and reach the remote process as OTP's distribution signals; the remote
+// process's signals to local processes arrive as from that pid. When the remote process dies, or
+// the connection to its node is lost, the proxy exits with its reason (noconnection for a lost
+// connection): every local process linked to it or monitoring it is told, as in OTP.
 //
 // What reaches this node for a registered name ({Name, 'cnode@host'} ! Msg) or for a pid handed out
 // by pid_of() is delivered to that coppice process as a coppice::Term message (or, for bytes that
-// do not decode, an UndecodableTerm).
-//
-// This first step covers sending and receiving (SEMANTICS.md 11); links, monitors and exit signals
-// across nodes, `$gen_call`, and remote pids inside coppice::Pid are next (engine/ARCHITECTURE.md
-// "Distribution").
+// do not decode, an UndecodableTerm). Erlang's gen_server:call and cast to a coppice process arrive
+// as a request (Message::reply_to) and a cast, whose Term reply goes back to the caller.
+// engine/ARCHITECTURE.md "Distribution" says what of OTP's distribution this covers.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "coppice/async.hpp"
 #include "coppice/pid.hpp"
 #include "coppice/result.hpp"
 #include "coppice/term.hpp"
@@ -46,10 +54,15 @@ struct NodeOptions {
   std::string host;              // empty: this machine's short host name, as erl -sname uses
   std::string cookie;            // required, as ~/.erlang.cookie or -setcookie gives Erlang
   std::chrono::milliseconds connect_timeout{5000};
+  // A connection on which nothing arrives for this long (Erlang ticks every quarter of its own
+  // net_ticktime), or that takes no bytes for as long, is lost: noconnection to everything across it.
+  std::chrono::milliseconds net_ticktime{60000};
+  // A packet larger than this ends its connection (one sent is refused as bad_term).
+  std::size_t max_packet_bytes = std::size_t{64} << 20;
 };
 
-// A node that is alive from start() to its destructor, which closes its connections and leaves
-// epmd. It must not outlive its Runtime.
+// A node that is alive from start() to its destructor, which closes its connections (every proxy
+// of theirs exits with noconnection) and leaves epmd. It must not outlive its Runtime.
 class Node {
  public:
   // Errors: invalid_argument (an empty name or cookie, a name with '@'), io_error (no epmd to
@@ -82,9 +95,31 @@ class Node {
   }
 
   // The pid a local process has on the wire, the same every time it is asked; Erlang code sends to
-  // it as to any pid. And the local process behind one (noproc if it names none of ours).
+  // it as to any pid (for a proxy, the remote pid it stands for). And the local process behind one
+  // (noproc if it names none of ours).
   ErlPid pid_of(Pid local);
   Result<Pid> local_pid(const ErlPid& pid) const;
+
+  // A local pid that stands for the remote process `pid` (its proxy), the same one for as long as
+  // the proxy lives; a pid of this node gives the local process itself. The node is connected to
+  // when the proxy first puts something on the wire. Errors: invalid_argument (not a node's pid),
+  // noproc (a pid of this node that names no process), runtime_stopped.
+  Result<Pid> remote(const ErlPid& pid);
+  // The same for the name registered on `node` ({Name, Node}): messages, monitors and GenServer
+  // calls go to whoever holds the name; a link to it is refused (noproc), as a link needs a pid.
+  Result<Pid> remote(std::string_view node, std::string_view name);
+
+  // Children of Erlang supervisors. An Erlang child spec whose start is
+  // {coppice_child, start_link, [Node, Kind, Args]} (engine/erlang/coppice_child.erl, loaded on the
+  // Erlang side) asks this node for a child of `kind`: `start` starts it (Worker::start(...), not
+  // start_link: the node links it) and returns its pid. The child comes back to the supervisor
+  // linked to it, as OTP's start protocol leaves a child, so that its exit reaches the supervisor
+  // (which restarts it and counts its intensity) and the supervisor's shutdown reaches it.
+  // `start` runs in this node's starter process, which Erlang reaches as {coppice_children, Node};
+  // an error it returns goes back as {error, Reason}. Replaces an earlier `start` for that kind.
+  // Errors: invalid_argument (an empty kind or no function), runtime_stopped.
+  using ChildStart = std::function<Async<Result<Pid>>(Term args)>;
+  Status serve_child(std::string kind, ChildStart start);
 
   // Connects now (as net_kernel:connect_node/1), rather than on the first send.
   Status connect(std::string_view node);
@@ -93,8 +128,8 @@ class Node {
   struct Impl;
 
  private:
-  explicit Node(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Node(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;  // shared with the proxies, which may outlive the node
 };
 
 // A local process's pid as a term: the ErlPid its node gives it.

@@ -39,6 +39,7 @@ enum ProcessFlag : std::uint16_t {
   started_flag = 1 << 1,   // init() has run
   dead_flag = 1 << 2,      // exited: a turn only answers what arrived late (bounce_late)
   body_flag = 1 << 3,      // the activity is the process's body: it exits when that returns
+  proxy_flag = 1 << 4,     // stands for a process of another node: told of its signals (proxy.hpp)
   reported_flag = 1 << 5,  // a behaviour reported its crash itself (mark_crash_reported)
   links_spilled_flag = 1 << 6,  // the links are in extras->links, not in the header's one slot
   labelled_flag = 1 << 7,  // has a label in RuntimeCore::labels (removed at exit)

@@ -172,6 +172,7 @@ class RuntimeCore {
 
  private:
   bool arrival(ProcessHeader* self, Envelope* e);
+  bool proxy_arrival(ProcessHeader* self, Envelope* e);  // a proxy's signals (proxy.cpp)
   bool apply_exit(ProcessHeader* self, Envelope* e, bool linked);
   void final_arrival(ProcessHeader* self, Envelope* e, const ExitReason& reason);
   void bounce(Pid to, Envelope* e);

@@ -46,19 +46,22 @@ bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
   ProcessExtras* x = self->extras;
   switch (kind_of(e)) {
     case SignalKind::message:
-      if (e->addressing() == Addressing::alias && (x == nullptr || !x->aliases.contains(e->ref))) {
+      if (e->addressing() == Addressing::alias && (x == nullptr || !x->aliases.contains(e->ref)) &&
+          !self->has(proxy_flag)) {
         free_envelope(e);  // a reply whose call gave up: dropped, as a deactivated alias is
       } else {
         enqueue(self, e);
       }
       return true;
     case SignalKind::exit_linked:
+      if (self->has(proxy_flag)) return proxy_arrival(self, e);
       if (!self->remove_link(e->from.bits())) {
         free_envelope(e);  // the link was removed: signals through it are dropped
         return true;
       }
       return apply_exit(self, e, true);
     case SignalKind::exit_explicit:
+      if (self->has(proxy_flag)) return proxy_arrival(self, e);
       if (e->ref != 0) {  // exit_monitored: a monitor (and maybe an unlink) come with the signal
         if (e->addressing() == unlinks_receiver) self->remove_link(e->from.bits());
         self->ensure_extras().monitored_by.insert(e->ref, e->from.bits());
@@ -66,18 +69,23 @@ bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
       }
       return apply_exit(self, e, false);
     case SignalKind::link:
+      if (self->has(proxy_flag)) return proxy_arrival(self, e);
       self->add_link(e->from.bits());
       break;
     case SignalKind::unlink:
+      if (self->has(proxy_flag)) return proxy_arrival(self, e);
       self->remove_link(e->from.bits());
       break;
     case SignalKind::monitor:
+      if (self->has(proxy_flag)) return proxy_arrival(self, e);
       self->ensure_extras().monitored_by.insert(e->ref, e->from.bits());
       break;
     case SignalKind::demonitor:
+      if (self->has(proxy_flag)) return proxy_arrival(self, e);
       if (x) x->monitored_by.erase(e->ref);
       break;
     case SignalKind::down:
+      if (self->has(proxy_flag)) return proxy_arrival(self, e);
       if (x != nullptr && x->monitoring.erase(e->ref)) {
         for (auto it = x->monitor_names.begin(); it != x->monitor_names.end(); ++it) {
           if (it->first != e->ref) continue;

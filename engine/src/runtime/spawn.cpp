@@ -59,6 +59,7 @@ Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, cons
   p->object = object;
   ProcessHeader* parent = (this_core == &core) ? this_process : nullptr;
   p->describe(descriptor, parent != nullptr ? parent->pid : Pid{});
+  if (options.proxy) p->set(proxy_flag);
   if ((options.link || options.monitor) && (parent == nullptr || parent->kind != ProcessKind::process)) {
     object->~Process();
     abandon_process(memory);

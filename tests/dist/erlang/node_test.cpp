@@ -4,9 +4,12 @@
 // that is not there, a bad name.
 #include "coppice/node.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +40,21 @@ pid_t start_program(std::vector<std::string> argv) {
   return pid;
 }
 
+// A port no one listens on now, as the kernel picks one (a fixed range could hold another
+// connection's local port): epmd takes it a moment later.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) ::close(fd);
+  return port != 0 ? port : 40000 + static_cast<int>(::getpid() % 20000);
+}
+
 void stop_program(pid_t pid) {
   if (pid <= 0) return;
   ::kill(pid, SIGKILL);
@@ -48,6 +66,54 @@ void stop_program(pid_t pid) {
 // {echoed, T}, and {go, CNode, ReplyTo} by calling coppice's `cserver` with {self(), 41} and
 // telling ReplyTo what came back.
 const char* erlang_script = R"(
+% kv: a gen_server compiled here, registered as kv: {add, N} adds and replies {sum, Total}; crash
+% exits; {stop, R} stops with R.
+Forms = [begin {ok, Ts, _} = erl_scan:string(S), {ok, F} = erl_parse:parse_form(Ts), F end || S <- [
+  "-module(kv).",
+  "-behaviour(gen_server).",
+  "-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).",
+  "init(N) -> {ok, N}.",
+  "handle_call({add, K}, _From, N) -> {reply, {sum, N + K}, N + K};"
+  " handle_call(crash, _From, _N) -> exit(crashed);"
+  " handle_call({stop, R}, _From, N) -> {stop, R, stopped, N}.",
+  "handle_cast({set, K}, _N) -> {noreply, K}.",
+  "handle_info(_M, N) -> {noreply, N}."]],
+{ok, kv, Bin} = compile:forms(Forms),
+{module, kv} = code:load_binary(kv, "kv.erl", Bin),
+{ok, _} = gen_server:start({local, kv}, kv, 0, []),
+% coppice_child, from the repository (COPPICE_CHILD_ERL), and csup: a supervisor of one coppice
+% child of kind worker on the node it is given.
+{ok, coppice_child, ChildBin} = compile:file(os:getenv("COPPICE_CHILD_ERL"), [binary, return_errors]),
+{module, coppice_child} = code:load_binary(coppice_child, "coppice_child.erl", ChildBin),
+SupForms = [begin {ok, Ts, _} = erl_scan:string(S), {ok, F} = erl_parse:parse_form(Ts), F end || S <- [
+  "-module(csup).",
+  "-behaviour(supervisor).",
+  "-export([init/1]).",
+  "init(Node) -> {ok, {#{strategy => one_for_one, intensity => 5, period => 10},"
+  " [#{id => worker, start => {coppice_child, start_link, [Node, worker, [1, 2]]}, shutdown => 2000}]}}."]],
+{ok, csup, SupBin} = compile:forms(SupForms),
+{module, csup} = code:load_binary(csup, "csup.erl", SupBin),
+% A waiter: says who it is, then exits when told ({exit, R}), traps exits when told (trap), links
+% or monitors a pid when told and reports what that brings ({waiter_got, M}); its death is reported
+% as {waiter_down, Reason} to ReplyTo.
+Waiter = fun(ReplyTo) ->
+  {W, Ref} = spawn_monitor(fun() ->
+    ReplyTo ! {waiter, self()},
+    (fun Loop() ->
+      receive
+        {exit, R} -> exit(R);
+        trap -> process_flag(trap_exit, true), ReplyTo ! trapping;
+        {link, P} -> link(P), ReplyTo ! {linked, P};
+        {unlink, P} -> unlink(P), ReplyTo ! {unlinked, P};
+        {monitor, P} -> ReplyTo ! {monitoring, monitor(process, P)};
+        {exit_other, P, R} -> exit(P, R), ReplyTo ! {sent_exit, P};
+        M -> ReplyTo ! {waiter_got, M}
+      end,
+      Loop()
+    end)()
+  end),
+  receive {'DOWN', Ref, process, W, Why} -> ReplyTo ! {waiter_down, Why} end
+end,
 Echo = fun Loop() ->
   receive
     {From, N} when is_pid(From), is_integer(N) -> From ! {pong, N + 1};
@@ -60,10 +126,33 @@ Echo = fun Loop() ->
         receive M -> From ! {victim_got, M} end
       end),
       receive {'DOWN', Ref, process, V, R} -> From ! {victim_down, R} after 5000 -> From ! {victim_down, timeout} end;
-    {link_and_monitor, From} ->
-      Ref = monitor(process, From),
-      link(From),
-      From ! {watching, Ref};
+    {spawn_waiter, ReplyTo} -> spawn(fun() -> Waiter(ReplyTo) end);
+    {call, Server, Request, ReplyTo} ->
+      spawn(fun() -> ReplyTo ! {called, catch gen_server:call(Server, Request, 5000)} end);
+    {cast, Server, Request} -> gen_server:cast(Server, Request);
+    {burst_then_exit, To, N, ReplyTo} ->
+      % N messages to To, then exit(To, done): To must see them all before the exit signal.
+      spawn(fun() -> [To ! {n, I} || I <- lists:seq(1, N)], exit(To, done), ReplyTo ! burst_sent end);
+    {count_then_exit, ReplyTo} ->
+      % A trapping process that counts {n, I} in order until an EXIT comes, and says what it saw.
+      spawn(fun() ->
+        process_flag(trap_exit, true),
+        ReplyTo ! {counter, self()},
+        (fun Count(Next) ->
+          receive
+            {n, Next} -> Count(Next + 1);
+            {n, Other} -> ReplyTo ! {out_of_order, Next, Other};
+            {'EXIT', _, Why} -> ReplyTo ! {counted, Next - 1, Why}
+          end
+        end)(1)
+      end);
+    {start_sup, CNode, ReplyTo} ->
+      % The supervisor's parent stays alive (a supervisor exits with its parent).
+      spawn(fun() ->
+        ReplyTo ! {sup, supervisor:start_link(csup, CNode), self()},
+        receive {terminate_child, S, R} -> R ! {terminated, supervisor:terminate_child(S, worker)} end,
+        receive stop -> ok end
+      end);
     {undecodable, From} -> From ! {big, 1 bsl 70}, From ! {a_fun, fun() -> ok end}, From ! after_them;
     {go, CNode, ReplyTo} ->
       {cserver, CNode} ! {self(), 41},
@@ -78,9 +167,9 @@ receive stop -> ok end.
 class ErlangNode : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    port_ = 40000 + static_cast<int>(::getpid() % 20000);
-    ::setenv("ERL_EPMD_PORT", std::to_string(port_).c_str(),
-             1);  // ei and erl both read it
+    port_ = free_port();
+    ::setenv("ERL_EPMD_PORT", std::to_string(port_).c_str(), 1);  // ei and erl both read it
+    ::setenv("COPPICE_CHILD_ERL", COPPICE_CHILD_ERL, 1);          // the script loads it
     epmd_ = start_program({"epmd", "-port", std::to_string(port_)});
     beam_name_ = "beam" + std::to_string(::getpid());
     beam_ = start_program(
@@ -317,21 +406,507 @@ TEST_F(ErlangNode, ExitReachesAnErlangProcessAsExit2KillingItOrTellingATrappingO
   EXPECT_EQ(*down3, Term::tuple({Term::atom("victim_down"), Term::atom("normal")})) << down3->to_string();
 }
 
-TEST_F(ErlangNode, AnErlangLinkOrMonitorOfACoppicePidLeavesTheConnectionWorking) {
+namespace {
+
+// The first Term message {Tag, ...} of `arity` elements, leaving the others in the inbox.
+std::optional<Term> receive_tagged(Inbox& inbox, std::string_view tag, std::size_t arity) {
+  auto pred = [&](const Message& m) {
+    const Term* t = m.get_if<Term>();
+    return t != nullptr && t->is_tagged(tag, arity);
+  };
+  std::optional<Message> m = inbox.receive_if(pred, wait_time);
+  if (!m) return std::nullopt;
+  return m->take<Term>();
+}
+
+// {n, I}, made outside a coroutine (g++ 12 refuses an initializer list in one).
+Term numbered(int i) { return Term::tuple({Term::atom("n"), i}); }
+
+// An Erlang waiter (the script's Waiter) reporting to `inbox`: its pid.
+std::optional<ErlPid> spawn_waiter(Node& node, const std::string& beam, Inbox& inbox) {
+  if (!node.send(beam, "echo", Term::tuple({Term::atom("spawn_waiter"), Term(node.pid_of(inbox.pid()))})))
+    return std::nullopt;
+  std::optional<Term> w = receive_tagged(inbox, "waiter", 2);
+  if (!w) return std::nullopt;
+  return w->elements()[1].pid();
+}
+
+// A server for Erlang's gen_server:call: {add, N} adds N and replies {sum, Total}; {stop, R} stops
+// it with reason R after replying; anything else is answered {unknown, Request}. A cast {set, N}
+// sets the total.
+class Summer : public GenServer<Summer> {
+ public:
+  using calls = Protocol<Term>;
+  using casts = Protocol<Term>;
+  CallReturn<Term> handle_call(Term request) {
+    if (request.is_tagged("add", 2)) {
+      total_ += request.elements()[1].integer();
+      return Term::tuple({Term::atom("sum"), total_});
+    }
+    if (request.is_tagged("stop", 2))
+      return CallReturn<Term>::stop(ExitReason::other(request.elements()[1].atom_name()), Term::atom("stopping"));
+    return Term::tuple({Term::atom("unknown"), request});
+  }
+  void handle_cast(Term request) {
+    if (request.is_tagged("set", 2)) total_ = request.elements()[1].integer();
+  }
+
+ private:
+  std::int64_t total_ = 0;
+};
+
+}  // namespace
+
+TEST_F(ErlangNode, ARemotePidIsALocalPidThatSendsToTheErlangProcess) {
   Runtime rt;
   Inbox inbox(rt);
   auto node = start_node(rt, "c8");
   ASSERT_TRUE(node);
   const std::string b = beam(rt, *node);
-  const ErlPid me = node->pid_of(inbox.pid());
-  ASSERT_TRUE(node->send(b, "echo", Term::tuple({Term::atom("link_and_monitor"), Term(me)})));
-  std::optional<Term> watching = inbox.receive<Term>(wait_time);
-  ASSERT_TRUE(watching);
-  EXPECT_TRUE(watching->is_tagged("watching", 2)) << watching->to_string();
-  // The LINK and MONITOR_P control messages are not acted on yet (the next step), but they
-  // must not break the connection: the next message still arrives.
-  ASSERT_TRUE(node->send(b, "echo", Term::tuple({Term(me), 7}), inbox.pid()));
-  std::optional<Term> reply = inbox.receive<Term>(wait_time);
-  ASSERT_TRUE(reply);
-  EXPECT_EQ(*reply, Term::tuple({Term::atom("pong"), 8})) << reply->to_string();
+  std::optional<ErlPid> w = spawn_waiter(*node, b, inbox);
+  ASSERT_TRUE(w);
+  Result<Pid> pw = node->remote(*w);
+  ASSERT_TRUE(pw) << pw.error().message();
+  EXPECT_EQ(node->remote(*w).value(), *pw);                                 // one proxy per remote pid
+  EXPECT_EQ(node->pid_of(*pw), *w);                                         // and back
+  EXPECT_EQ(node->remote(node->pid_of(inbox.pid())).value(), inbox.pid());  // a pid of ours is ours
+  rt.send(*pw, Term::atom("hello"));
+  std::optional<Term> got = receive_tagged(inbox, "waiter_got", 2);
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->elements()[1].is_atom("hello")) << got->to_string();
+  // By name: {echo, Node} as a pid.
+  Result<Pid> echo = node->remote(b, "echo");
+  ASSERT_TRUE(echo) << echo.error().message();
+  rt.send(*echo, Term::tuple({Term(node->pid_of(inbox.pid())), 9}));
+  std::optional<Term> pong = receive_tagged(inbox, "pong", 2);
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->elements()[1].integer(), 10);
+  EXPECT_EQ(node->remote(ErlPid{"nohost", 1, 0, 0}).error().kind(), ErrorKind::invalid_argument);
+  EXPECT_EQ(node->remote("nohost", "echo").error().kind(), ErrorKind::invalid_argument);
+}
+
+TEST_F(ErlangNode, ACoppiceProcessLinksAndMonitorsAnErlangProcessAndHearsOfItsDeath) {
+  Runtime rt;
+  Inbox inbox(rt);  // an inbox traps exits: the link's signal arrives as Exit
+  auto node = start_node(rt, "c9");
+  ASSERT_TRUE(node);
+  const std::string b = beam(rt, *node);
+  std::optional<ErlPid> w = spawn_waiter(*node, b, inbox);
+  ASSERT_TRUE(w);
+  const Pid pw = node->remote(*w).value();
+  ASSERT_TRUE(inbox.link(pw));
+  const Ref mref = inbox.monitor(pw);
+  // After the LINK and MONITOR_P, in order: the waiter exits with `bye`.
+  inbox.send(pw, Term::tuple({Term::atom("exit"), Term::atom("bye")}));
+  std::optional<Exit> exit = inbox.receive<Exit>(wait_time);
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->from, pw);
+  EXPECT_EQ(exit->reason, ExitReason::other("bye")) << exit->reason;
+  std::optional<Down> down = inbox.receive<Down>(wait_time);
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->ref, mref);
+  EXPECT_EQ(down->pid, pw);
+  EXPECT_EQ(down->reason, ExitReason::other("bye")) << down->reason;
+  // A link to, and a monitor of, the dead process: noproc, as from any dead pid.
+  const Pid again = node->remote(*w).value();
+  ASSERT_TRUE(inbox.link(again));
+  std::optional<Exit> exit2 = inbox.receive<Exit>(wait_time);
+  ASSERT_TRUE(exit2);
+  EXPECT_EQ(exit2->reason, ExitReason::noproc()) << exit2->reason;
+}
+
+TEST_F(ErlangNode, ACoppiceProcessThatExitsTakesALinkedErlangProcessWithIt) {
+  Runtime rt;
+  Inbox inbox(rt);
+  auto node = start_node(rt, "c10");
+  ASSERT_TRUE(node);
+  const std::string b = beam(rt, *node);
+  std::optional<ErlPid> w = spawn_waiter(*node, b, inbox);
+  ASSERT_TRUE(w);
+  const Pid pw = node->remote(*w).value();
+  const Pid me = inbox.pid();
+  // A coppice process links the waiter, says so, and exits with `boom` when told.
+  const Pid c = rt.spawn([pw, me]() -> Async<void> {
+    (void)link(pw);
+    send(me, Term::atom("linked"));
+    co_await receive<Term>();
+    exit(ExitReason::other("boom"));
+  });
+  std::optional<Term> linked = inbox.receive<Term>(wait_time);
+  ASSERT_TRUE(linked);
+  inbox.send(c, Term::atom("go"));
+  std::optional<Term> down = receive_tagged(inbox, "waiter_down", 2);
+  ASSERT_TRUE(down);
+  EXPECT_TRUE(down->elements()[1].is_atom("boom")) << down->to_string();
+}
+
+TEST_F(ErlangNode, AnErlangProcessLinksMonitorsAndExitsCoppiceProcesses) {
+  Runtime rt;
+  Inbox inbox(rt);
+  auto node = start_node(rt, "c11");
+  ASSERT_TRUE(node);
+  const std::string b = beam(rt, *node);
+  std::optional<ErlPid> w = spawn_waiter(*node, b, inbox);
+  ASSERT_TRUE(w);
+  const Pid pw = node->remote(*w).value();
+  auto sleeper = [&] {
+    return rt.spawn([]() -> Async<void> {
+      for (;;) co_await receive<Term>();
+    });
+  };
+  // The waiter traps exits, links and monitors a coppice process; it exits with shutdown.
+  inbox.send(pw, Term::atom("trap"));
+  ASSERT_TRUE(inbox.receive<Term>(wait_time));
+  const Pid c1 = sleeper();
+  const ErlPid c1_wire = node->pid_of(c1);
+  const Ref watch = inbox.monitor(c1);
+  inbox.send(pw, Term::tuple({Term::atom("link"), Term(c1_wire)}));
+  ASSERT_TRUE(receive_tagged(inbox, "linked", 2));
+  inbox.send(pw, Term::tuple({Term::atom("monitor"), Term(c1_wire)}));
+  std::optional<Term> monitoring = receive_tagged(inbox, "monitoring", 2);
+  ASSERT_TRUE(monitoring);
+  const Term erlang_ref = monitoring->elements()[1];
+  rt.exit(c1, ExitReason::shutdown());
+  std::optional<Down> c1_down = inbox.receive<Down>(wait_time);
+  ASSERT_TRUE(c1_down);
+  EXPECT_EQ(c1_down->ref, watch);
+  std::optional<Term> got_exit = receive_tagged(inbox, "waiter_got", 2);
+  ASSERT_TRUE(got_exit);
+  EXPECT_EQ(got_exit->elements()[1], Term::tuple({Term::atom("EXIT"), Term(c1_wire), Term::atom("shutdown")}))
+      << got_exit->to_string();
+  std::optional<Term> got_down = receive_tagged(inbox, "waiter_got", 2);
+  ASSERT_TRUE(got_down);
+  EXPECT_EQ(got_down->elements()[1],
+            Term::tuple({Term::atom("DOWN"), erlang_ref, Term::atom("process"), Term(c1_wire), Term::atom("shutdown")}))
+      << got_down->to_string();
+  // exit/2 from Erlang: a non-trapping coppice process dies with the reason, and kill kills.
+  const Pid c2 = sleeper();
+  const Ref watch2 = inbox.monitor(c2);
+  inbox.send(pw, Term::tuple({Term::atom("exit_other"), Term(node->pid_of(c2)), Term::atom("kill")}));
+  std::optional<Down> c2_down = inbox.receive<Down>(wait_time);
+  ASSERT_TRUE(c2_down);
+  EXPECT_EQ(c2_down->ref, watch2);
+  EXPECT_EQ(c2_down->reason, ExitReason::killed()) << c2_down->reason;
+  // A link to a pid of ours that names no process: {'EXIT', Pid, noproc} at once.
+  ErlPid nobody = node->pid_of(inbox.pid());
+  nobody.id += 1000;
+  inbox.send(pw, Term::tuple({Term::atom("link"), Term(nobody)}));
+  ASSERT_TRUE(receive_tagged(inbox, "linked", 2));
+  std::optional<Term> noproc = receive_tagged(inbox, "waiter_got", 2);
+  ASSERT_TRUE(noproc);
+  EXPECT_EQ(noproc->elements()[1], Term::tuple({Term::atom("EXIT"), Term(nobody), Term::atom("noproc")}))
+      << noproc->to_string();
+  // An unlinked coppice process's exit reaches the waiter no more.
+  const Pid c3 = sleeper();
+  const ErlPid c3_wire = node->pid_of(c3);
+  inbox.send(pw, Term::tuple({Term::atom("link"), Term(c3_wire)}));
+  ASSERT_TRUE(receive_tagged(inbox, "linked", 2));
+  inbox.send(pw, Term::tuple({Term::atom("unlink"), Term(c3_wire)}));
+  ASSERT_TRUE(receive_tagged(inbox, "unlinked", 2));
+  const Ref watch3 = inbox.monitor(c3);
+  rt.exit(c3, ExitReason::other("quietly"));
+  ASSERT_TRUE(inbox.receive<Down>(wait_time));
+  (void)watch3;
+  inbox.send(pw, Term::atom("ping"));
+  std::optional<Term> next = receive_tagged(inbox, "waiter_got", 2);
+  ASSERT_TRUE(next);
+  EXPECT_TRUE(next->elements()[1].is_atom("ping")) << next->to_string();  // no EXIT came first
+}
+
+TEST_F(ErlangNode, GenServerCallsGoBothWays) {
+  Runtime rt;
+  Inbox inbox(rt);
+  auto node = start_node(rt, "c12");
+  ASSERT_TRUE(node);
+  const std::string b = beam(rt, *node);
+  // Coppice calls Erlang's kv, by name and by pid.
+  const Pid kv = node->remote(b, "kv").value();
+  Result<Term> sum = inbox.call<Term>(kv, Term::tuple({Term::atom("add"), 5}), wait_time);
+  ASSERT_TRUE(sum) << sum.error().message();
+  EXPECT_EQ(*sum, Term::tuple({Term::atom("sum"), 5})) << sum->to_string();
+  Result<Term> sum2 = inbox.call<Term>(kv, Term::tuple({Term::atom("add"), 2}), wait_time);
+  ASSERT_TRUE(sum2) << sum2.error().message();
+  EXPECT_EQ(*sum2, Term::tuple({Term::atom("sum"), 7})) << sum2->to_string();
+  // From a process, with co_await.
+  const Pid me = inbox.pid();
+  // (The request is made outside the coroutine: g++ 12 refuses an initializer list inside one.)
+  rt.spawn(
+      [](Pid server, Pid to, Term request) -> Async<void> {
+        Result<Term> r = co_await call<Term>(server, std::move(request), 5s);
+        send(to, r ? *r : Term::atom("failed"));
+      },
+      kv, me, Term::tuple({Term::atom("add"), 1}));
+  std::optional<Term> from_process = receive_tagged(inbox, "sum", 2);
+  ASSERT_TRUE(from_process);
+  EXPECT_EQ(from_process->elements()[1].integer(), 8);
+  // A server that crashes in the call: the caller's call fails with its reason.
+  Result<Term> crashed = inbox.call<Term>(kv, Term::atom("crash"), wait_time);
+  ASSERT_FALSE(crashed);
+  EXPECT_EQ(crashed.error().kind(), ErrorKind::exited) << crashed.error().message();
+  // A name nobody holds: noproc.
+  const Pid nobody = node->remote(b, "nobody_here").value();
+  Result<Term> none = inbox.call<Term>(nobody, Term::atom("hello"), wait_time);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().kind(), ErrorKind::noproc) << none.error().message();
+
+  // Erlang calls a coppice GenServer by name, and casts to it.
+  ASSERT_TRUE(Summer::start(rt, {.name = "summer"}));
+  const Term server = Term::tuple({Term::atom("summer"), Term::atom(node->name())});
+  const Term me_wire(node->pid_of(inbox.pid()));
+  ASSERT_TRUE(
+      node->send(b, "echo", Term::tuple({Term::atom("call"), server, Term::tuple({Term::atom("add"), 40}), me_wire})));
+  std::optional<Term> called = receive_tagged(inbox, "called", 2);
+  ASSERT_TRUE(called);
+  EXPECT_EQ(called->elements()[1], Term::tuple({Term::atom("sum"), 40})) << called->to_string();
+  ASSERT_TRUE(node->send(b, "echo", Term::tuple({Term::atom("cast"), server, Term::tuple({Term::atom("set"), 100})})));
+  ASSERT_TRUE(
+      node->send(b, "echo", Term::tuple({Term::atom("call"), server, Term::tuple({Term::atom("add"), 1}), me_wire})));
+  std::optional<Term> called2 = receive_tagged(inbox, "called", 2);
+  ASSERT_TRUE(called2);
+  EXPECT_EQ(called2->elements()[1], Term::tuple({Term::atom("sum"), 101})) << called2->to_string();
+  // A coppice server that stops in the call: Erlang's caller gets its reply, then the server is gone.
+  ASSERT_TRUE(node->send(
+      b, "echo",
+      Term::tuple({Term::atom("call"), server, Term::tuple({Term::atom("stop"), Term::atom("done")}), me_wire})));
+  std::optional<Term> stopped = receive_tagged(inbox, "called", 2);
+  ASSERT_TRUE(stopped);
+  EXPECT_TRUE(stopped->elements()[1].is_atom("stopping")) << stopped->to_string();
+  // No one by the name now: Erlang's call exits noproc (its monitor's DOWN noproc, from this node).
+  ASSERT_TRUE(
+      node->send(b, "echo", Term::tuple({Term::atom("call"), server, Term::tuple({Term::atom("add"), 1}), me_wire})));
+  std::optional<Term> gone = receive_tagged(inbox, "called", 2);
+  ASSERT_TRUE(gone);
+  const Term& why = gone->elements()[1];
+  ASSERT_TRUE(why.is_tagged("EXIT", 2)) << why.to_string();
+  ASSERT_TRUE(why.elements()[1].is(Term::Kind::tuple)) << why.to_string();
+  EXPECT_TRUE(why.elements()[1].elements()[0].is_atom("noproc")) << why.to_string();
+}
+
+TEST_F(ErlangNode, ALostConnectionIsNoconnectionToLinksAndMonitorsOnBothSides) {
+  Runtime rt;
+  Inbox inbox(rt);
+  auto node = start_node(rt, "c13");
+  ASSERT_TRUE(node);
+  const std::string b = beam(rt, *node);
+  // A second Erlang node, to be killed: `lonely` answers {who, P} with {me, self()}.
+  const std::string b2_name = "beam2x" + std::to_string(::getpid());
+  const std::string b2 = b2_name + b.substr(b.find('@'));
+  const pid_t beam2 = start_program({"erl", "-sname", b2_name, "-setcookie", cookie_, "-noshell", "-noinput", "-eval",
+                                     "register(lonely, spawn(fun L() -> receive {who, P} -> P ! {me, self()}, L() end "
+                                     "end)), receive stop -> ok end."});
+  ASSERT_GT(beam2, 0);
+  const Pid lonely_by_name = node->remote(b2, "lonely").value();
+  std::optional<Term> me;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!me && std::chrono::steady_clock::now() < deadline) {  // the node boots: nothing to wait on but it
+    (void)node->send(b2, "lonely", Term::tuple({Term::atom("who"), Term(node->pid_of(inbox.pid()))}), inbox.pid());
+    me = inbox.receive<Term>(200ms);
+  }
+  ASSERT_TRUE(me && me->is_tagged("me", 2));
+  const Pid lonely = node->remote(me->elements()[1].pid()).value();
+  ASSERT_TRUE(inbox.link(lonely));
+  const Ref by_pid = inbox.monitor(lonely);
+  const Ref by_name = inbox.monitor(lonely_by_name);
+  // The monitors are on the wire once the proxies have had their turn: a round trip through
+  // `lonely` after them says so.
+  inbox.send(lonely, Term::tuple({Term::atom("who"), Term(node->pid_of(inbox.pid()))}));
+  ASSERT_TRUE(receive_tagged(inbox, "me", 2));
+
+  // On the Erlang side: a trapping waiter on the first Erlang node links and monitors a process
+  // of a second coppice node, which then goes away.
+  std::optional<ErlPid> w = spawn_waiter(*node, b, inbox);
+  ASSERT_TRUE(w);
+  const Pid pw = node->remote(*w).value();
+  inbox.send(pw, Term::atom("trap"));
+  ASSERT_TRUE(inbox.receive<Term>(wait_time));
+  auto node2 = start_node(rt, "c13b");
+  ASSERT_TRUE(node2);
+  const Pid c = rt.spawn([]() -> Async<void> {
+    for (;;) co_await receive<Term>();
+  });
+  const ErlPid c_wire = node2->pid_of(c);
+  inbox.send(pw, Term::tuple({Term::atom("link"), Term(c_wire)}));
+  ASSERT_TRUE(receive_tagged(inbox, "linked", 2));
+  inbox.send(pw, Term::tuple({Term::atom("monitor"), Term(c_wire)}));
+  std::optional<Term> monitoring = receive_tagged(inbox, "monitoring", 2);
+  ASSERT_TRUE(monitoring);
+
+  // Kill the second Erlang node's OS process: its proxies exit with noconnection.
+  stop_program(beam2);
+  std::optional<Exit> exit = inbox.receive<Exit>(wait_time);
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->from, lonely);
+  EXPECT_EQ(exit->reason, ExitReason::other("noconnection")) << exit->reason;
+  for (int i = 0; i < 2; ++i) {
+    std::optional<Down> down = inbox.receive<Down>(wait_time);
+    ASSERT_TRUE(down);
+    EXPECT_TRUE(down->ref == by_pid || down->ref == by_name);
+    EXPECT_EQ(down->reason, ExitReason::other("noconnection")) << down->reason;
+  }
+  // Stop the second coppice node: the Erlang waiter hears noconnection from its link and monitor.
+  node2.reset();
+  std::optional<Term> got = receive_tagged(inbox, "waiter_got", 2);
+  ASSERT_TRUE(got);
+  std::optional<Term> got2 = receive_tagged(inbox, "waiter_got", 2);
+  ASSERT_TRUE(got2);
+  const Term exit_term = Term::tuple({Term::atom("EXIT"), Term(c_wire), Term::atom("noconnection")});
+  const Term down_term = Term::tuple(
+      {Term::atom("DOWN"), monitoring->elements()[1], Term::atom("process"), Term(c_wire), Term::atom("noconnection")});
+  const Term& g1 = got->elements()[1];
+  const Term& g2 = got2->elements()[1];
+  EXPECT_TRUE((g1 == exit_term && g2 == down_term) || (g1 == down_term && g2 == exit_term))
+      << g1.to_string() << " " << g2.to_string();
+}
+
+namespace {
+
+// A coppice child of an Erlang supervisor: it holds its start arguments, answers calls with them.
+class Worker : public GenServer<Worker> {
+ public:
+  using calls = Protocol<Term>;
+  explicit Worker(Term args) : args_(std::move(args)) {}
+  Term handle_call(Term) { return args_; }
+
+ private:
+  Term args_;
+};
+
+struct Started {
+  Pid pid;
+};
+
+}  // namespace
+
+TEST_F(ErlangNode, AnErlangSupervisorStartsRestartsAndStopsACoppiceChild) {
+  Runtime rt;
+  Inbox inbox(rt);
+  auto node = start_node(rt, "c14");
+  ASSERT_TRUE(node);
+  const std::string b = beam(rt, *node);
+  const Pid me = inbox.pid();
+  ASSERT_TRUE(node->serve_child("worker", [me](Term args) -> Async<Result<Pid>> {
+    Result<Pid> child = co_await Worker::start({}, std::move(args));
+    if (child) send(me, Started{*child});
+    co_return child;
+  }));
+  EXPECT_EQ(node->serve_child("", nullptr).error().kind(), ErrorKind::invalid_argument);
+  ASSERT_TRUE(node->send(
+      b, "echo", Term::tuple({Term::atom("start_sup"), Term::atom(node->name()), Term(node->pid_of(inbox.pid()))})));
+  std::optional<Started> first = inbox.receive<Started>(wait_time);
+  ASSERT_TRUE(first);
+  std::optional<Term> sup = receive_tagged(inbox, "sup", 3);
+  ASSERT_TRUE(sup);
+  ASSERT_TRUE(sup->elements()[1].is_tagged("ok", 2)) << sup->to_string();
+  const Term supervisor = sup->elements()[1].elements()[1];
+  const ErlPid parent = sup->elements()[2].pid();
+  // The child got its start arguments from the child spec.
+  Result<Term> args = inbox.call<Term>(first->pid, Term::atom("args"), wait_time);
+  ASSERT_TRUE(args) << args.error().message();
+  EXPECT_EQ(*args, Term::list({1, 2})) << args->to_string();
+  // It crashes: the supervisor, linked to it, starts another.
+  inbox.monitor(first->pid);
+  rt.exit(first->pid, ExitReason::other("crash"));
+  ASSERT_TRUE(inbox.receive<Down>(wait_time));
+  std::optional<Started> second = inbox.receive<Started>(wait_time);
+  ASSERT_TRUE(second);
+  EXPECT_NE(second->pid, first->pid);
+  // The supervisor stops it (terminate_child: exit(Pid, shutdown), then the DOWN of its monitor).
+  const Ref second_down = inbox.monitor(second->pid);
+  ASSERT_TRUE(node->send(parent, Term::tuple({Term::atom("terminate_child"), supervisor, Term(node->pid_of(me))})));
+  std::optional<Down> down = inbox.receive<Down>(wait_time);
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->ref, second_down);
+  EXPECT_EQ(down->reason, ExitReason::shutdown()) << down->reason;
+  std::optional<Term> terminated = receive_tagged(inbox, "terminated", 2);
+  ASSERT_TRUE(terminated);
+  EXPECT_TRUE(terminated->elements()[1].is_atom("ok")) << terminated->to_string();
+  EXPECT_FALSE(inbox.receive<Started>(200ms));  // and no restart
+}
+
+TEST_F(ErlangNode, MessagesAndSignalsBetweenTwoProcessesKeepTheirOrderBothWays) {
+  Runtime rt;
+  Inbox inbox(rt);  // traps exits: the exit signal arrives as Exit, after the messages
+  auto node = start_node(rt, "c15");
+  ASSERT_TRUE(node);
+  const std::string b = beam(rt, *node);
+  constexpr int n = 5000;
+  // Erlang to coppice: n messages, then exit/2.
+  ASSERT_TRUE(node->send(b, "echo",
+                         Term::tuple({Term::atom("burst_then_exit"), Term(node->pid_of(inbox.pid())), n,
+                                      Term(node->pid_of(inbox.pid()))})));
+  int next = 1;
+  for (;;) {
+    std::optional<Message> m = inbox.receive_any(wait_time);
+    ASSERT_TRUE(m);
+    if (const Exit* e = m->get_if<Exit>()) {
+      EXPECT_EQ(e->reason, ExitReason::other("done"));
+      break;
+    }
+    const Term* t = m->get_if<Term>();
+    ASSERT_TRUE(t != nullptr);
+    if (t->is_atom("burst_sent")) continue;
+    ASSERT_TRUE(t->is_tagged("n", 2)) << t->to_string();
+    ASSERT_EQ(t->elements()[1].integer(), next) << "out of order";
+    ++next;
+  }
+  EXPECT_EQ(next - 1, n);
+  // Coppice to Erlang: a process sends n messages to a trapping Erlang process it is linked to,
+  // then exits; the Erlang process sees them all, in order, then the EXIT.
+  ASSERT_TRUE(node->send(b, "echo", Term::tuple({Term::atom("count_then_exit"), Term(node->pid_of(inbox.pid()))})));
+  std::optional<Term> counter = receive_tagged(inbox, "counter", 2);
+  ASSERT_TRUE(counter);
+  const Pid target = node->remote(counter->elements()[1].pid()).value();
+  rt.spawn(
+      [](Pid to, int count) -> Async<void> {
+        (void)link(to);
+        for (int i = 1; i <= count; ++i) send(to, numbered(i));
+        exit(ExitReason::other("sent_all"));
+        co_return;
+      },
+      target, n);
+  std::optional<Term> counted = receive_tagged(inbox, "counted", 3);
+  ASSERT_TRUE(counted) << "the Erlang side saw a message out of order, or nothing";
+  EXPECT_EQ(counted->elements()[1].integer(), n);
+  EXPECT_TRUE(counted->elements()[2].is_atom("sent_all")) << counted->to_string();
+}
+
+TEST_F(ErlangNode, ANodeThatStopsTickingIsLostAfterNetTicktime) {
+  Runtime rt;
+  Inbox inbox(rt);
+  // Both sides at a net_ticktime of 2 s: the Erlang node ticks every half second, and this node
+  // answers each tick; a node that stops (SIGSTOP: alive, but silent) is lost within 2 s.
+  NodeOptions o = options("c16" + std::to_string(::getpid()), cookie_);
+  o.net_ticktime = std::chrono::milliseconds(2000);
+  std::unique_ptr<Node> node;
+  for (int i = 0; i < 100 && !node; ++i) {
+    Result<std::unique_ptr<Node>> n = Node::start(rt, o);
+    if (n) node = std::move(*n);
+  }
+  ASSERT_TRUE(node);
+  const std::string host = node->name().substr(node->name().find('@'));
+  const std::string b3_name = "beam3x" + std::to_string(::getpid());
+  const pid_t beam3 = start_program({"erl", "-sname", b3_name, "-setcookie", cookie_, "-kernel", "net_ticktime", "2",
+                                     "-noshell", "-noinput", "-eval",
+                                     "register(lonely, spawn(fun L() -> receive {who, P} -> P ! {me, self()}, L() end "
+                                     "end)), receive stop -> ok end."});
+  ASSERT_GT(beam3, 0);
+  std::optional<Term> me;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!me && std::chrono::steady_clock::now() < deadline) {  // the node boots: nothing to wait on but it
+    (void)node->send(b3_name + host, "lonely", Term::tuple({Term::atom("who"), Term(node->pid_of(inbox.pid()))}),
+                     inbox.pid());
+    me = inbox.receive<Term>(200ms);
+  }
+  ASSERT_TRUE(me && me->is_tagged("me", 2));
+  const Pid lonely = node->remote(me->elements()[1].pid()).value();
+  ASSERT_TRUE(inbox.link(lonely));
+  // Silent from here: no tick comes, and the connection is lost within net_ticktime (the wait's
+  // bound, 10 s, is far below the 60 s a default net_ticktime would take).
+  ::kill(beam3, SIGSTOP);
+  std::optional<Exit> exit = inbox.receive<Exit>(wait_time);
+  ::kill(beam3, SIGCONT);
+  stop_program(beam3);
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->from, lonely);
+  EXPECT_EQ(exit->reason, ExitReason::other("noconnection")) << exit->reason;
 }

@@ -22,6 +22,9 @@ struct SpawnOptions {
   bool link = false;
   bool monitor = false;  // fills `monitor_ref`
   Ref* monitor_ref = nullptr;
+  // The process stands for a process of another node (src/runtime/proxy.hpp): the signals that
+  // reach it are handed to it as ProxySignal messages, and no exit signal kills it.
+  bool proxy = false;
 };
 
 struct ProcessMemory {
