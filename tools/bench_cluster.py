@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +37,23 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_epmd(port, env):
+    """epmd in the foreground with -d, which says "epmd running" once it listens: waited for on its
+    stderr (bounded), then the rest of that stream is read to its end by a thread."""
+    p = subprocess.Popen(["epmd", "-d", "-port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    ready = threading.Event()
+
+    def read():
+        for line in p.stderr:
+            if "epmd running" in line:
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    ready.wait(10)
+    return p
 
 
 def loadavg():
@@ -100,8 +118,7 @@ def main():
     runs = []
     failed = False
     try:
-        procs.append(subprocess.Popen(["epmd", "-port", str(port)], env=env))
-        time.sleep(0.3)  # epmd binds its port: nothing to wait on but that
+        procs.append(start_epmd(port, env))
         procs.append(subprocess.Popen(["erl", "-sname", server, "-setcookie", cookie, "-noshell", "-noinput",
                                        "-pa", str(ebin), "-eval", "d1:server()"], env=env,
                                       stdout=subprocess.DEVNULL, stderr=open(logs / "server.log", "w")))

@@ -27,6 +27,8 @@ extern "C" ei_socket_callbacks ei_default_socket_callbacks;
 
 namespace coppice {
 
+using namespace detail;  // the control message tags (node_impl.hpp)
+
 namespace {
 
 std::once_flag ei_once;
@@ -119,32 +121,6 @@ bool write_all(int fd, const char* p, std::size_t n) {
   }
   return true;
 }
-
-// The distribution's control message tags (erl_dist_protocol).
-enum Op : std::int64_t {
-  op_link = 1,
-  op_send = 2,
-  op_exit = 3,
-  op_unlink = 4,
-  op_reg_send = 6,
-  op_exit2 = 8,
-  op_send_tt = 12,
-  op_exit_tt = 13,
-  op_reg_send_tt = 16,
-  op_exit2_tt = 18,
-  op_monitor_p = 19,
-  op_demonitor_p = 20,
-  op_monitor_p_exit = 21,
-  op_send_sender = 22,
-  op_send_sender_tt = 23,
-  op_payload_exit = 24,
-  op_payload_exit_tt = 25,
-  op_payload_exit2 = 26,
-  op_payload_exit2_tt = 27,
-  op_payload_monitor_p_exit = 28,
-  op_unlink_id = 35,
-  op_unlink_id_ack = 36,
-};
 
 }  // namespace
 

@@ -35,6 +35,32 @@ using RemoteTarget = std::variant<ErlPid, RemoteName>;
 const std::string& node_of(const RemoteTarget& t);
 Term target_term(const RemoteTarget& t);  // the pid, or the name's atom
 
+// The distribution's control message tags (erl_dist_protocol).
+enum Op : std::int64_t {
+  op_link = 1,
+  op_send = 2,
+  op_exit = 3,
+  op_unlink = 4,
+  op_reg_send = 6,
+  op_exit2 = 8,
+  op_send_tt = 12,
+  op_exit_tt = 13,
+  op_reg_send_tt = 16,
+  op_exit2_tt = 18,
+  op_monitor_p = 19,
+  op_demonitor_p = 20,
+  op_monitor_p_exit = 21,
+  op_send_sender = 22,
+  op_send_sender_tt = 23,
+  op_payload_exit = 24,
+  op_payload_exit_tt = 25,
+  op_payload_exit2 = 26,
+  op_payload_exit2_tt = 27,
+  op_payload_monitor_p_exit = 28,
+  op_unlink_id = 35,
+  op_unlink_id_ack = 36,
+};
+
 // Keys for the maps: ErlPid and ErlRef have no order of their own.
 using PidKey = std::tuple<std::string, std::uint32_t, std::uint32_t, std::uint32_t>;
 using RefKey = std::tuple<std::string, std::uint32_t, std::vector<std::uint32_t>>;

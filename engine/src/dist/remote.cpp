@@ -69,18 +69,6 @@ ExitReason reason_of(const Term& term) {
 
 namespace {
 
-enum Op : std::int64_t {
-  op_link = 1,
-  op_send = 2,
-  op_exit = 3,
-  op_reg_send = 6,
-  op_exit2 = 8,
-  op_monitor_p = 19,
-  op_demonitor_p = 20,
-  op_monitor_p_exit = 21,
-  op_unlink_id = 35,
-};
-
 // The proxy. Its pid is what local code holds for the remote process; Node::pid_of gives back
 // the remote pid.
 class RemoteProcess final : public Process {

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -31,13 +33,67 @@ namespace {
 
 constexpr auto wait_time = 10s;
 
-pid_t start_program(std::vector<std::string> argv) {
+// Starts a program whose `fd` (1 or 2) goes into a pipe, and waits until it writes a line holding
+// `marker` (epmd -d's "epmd running" once it listens, an Erlang script's "ready" once its processes
+// are registered): the program says it is ready, so no test waits on time for it. What it writes
+// afterwards is read to its end by a thread of its own (copied to stderr when `echo`), so that
+// it never blocks on a full pipe. -1 if it did not start or did not say so within `timeout`.
+pid_t start_and_wait(std::vector<std::string> argv, int fd, std::string_view marker, std::chrono::seconds timeout,
+                     bool echo) {
+  int p[2];
+  if (::pipe(p) != 0) return -1;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, p[1], fd);
+  posix_spawn_file_actions_addclose(&actions, p[0]);
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
   pid_t pid = 0;
-  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
+  const int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(p[1]);
+  if (spawned != 0) {
+    ::close(p[0]);
+    return -1;
+  }
+  std::string seen;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool ready = false;
+  while (!ready) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd pfd{p[0], POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[4096];
+    const ssize_t n = ::read(p[0], buf, sizeof buf);
+    if (n <= 0) break;
+    if (echo) (void)!::write(2, buf, static_cast<std::size_t>(n));
+    seen.append(buf, static_cast<std::size_t>(n));
+    ready = seen.find(marker) != std::string::npos;
+  }
+  std::thread([rd = p[0], echo] {
+    char buf[4096];
+    for (ssize_t n; (n = ::read(rd, buf, sizeof buf)) > 0;)
+      if (echo) (void)!::write(2, buf, static_cast<std::size_t>(n));
+    ::close(rd);
+  }).detach();
+  if (!ready) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return -1;
+  }
   return pid;
+}
+
+// An Erlang node running `script`, which prints "ready" once its processes are registered.
+pid_t start_erlang(const std::string& sname, const std::string& cookie, const std::string& script,
+                   std::vector<std::string> more = {}) {
+  std::vector<std::string> argv{"erl", "-sname", sname, "-setcookie", cookie, "-noshell", "-noinput"};
+  argv.insert(argv.end(), more.begin(), more.end());
+  argv.push_back("-eval");
+  argv.push_back(script);
+  return start_and_wait(std::move(argv), 1, "ready", 60s, true);
 }
 
 // A port no one listens on now, as the kernel picks one (a fixed range could hold another
@@ -161,8 +217,14 @@ Echo = fun Loop() ->
   Loop()
 end,
 register(echo, spawn(Echo)),
+io:format("ready~n"),
 receive stop -> ok end.
 )";
+
+// A second or third Erlang node: `lonely` answers {who, P} with {me, self()}.
+const char* lonely_script =
+    "register(lonely, spawn(fun L() -> receive {who, P} -> P ! {me, self()}, L() end end)), "
+    "io:format(\"ready~n\"), receive stop -> ok end.";
 
 class ErlangNode : public ::testing::Test {
  protected:
@@ -170,32 +232,21 @@ class ErlangNode : public ::testing::Test {
     port_ = free_port();
     ::setenv("ERL_EPMD_PORT", std::to_string(port_).c_str(), 1);  // ei and erl both read it
     ::setenv("COPPICE_CHILD_ERL", COPPICE_CHILD_ERL, 1);          // the script loads it
-    epmd_ = start_program({"epmd", "-port", std::to_string(port_)});
+    epmd_ = start_and_wait({"epmd", "-d", "-port", std::to_string(port_)}, 2, "epmd running", 10s, false);
     beam_name_ = "beam" + std::to_string(::getpid());
-    beam_ = start_program(
-        {"erl", "-sname", beam_name_, "-setcookie", cookie_, "-noshell", "-noinput", "-eval", erlang_script});
+    if (epmd_ > 0) beam_ = start_erlang(beam_name_, cookie_, erlang_script);
+  }
+  void SetUp() override {
+    ASSERT_GT(epmd_, 0) << "epmd did not start";
+    ASSERT_GT(beam_, 0) << "the Erlang node did not start";
   }
   static void TearDownTestSuite() {
     stop_program(beam_);
     stop_program(epmd_);
   }
 
-  // The Erlang node's full name, once its `echo` answers (the node takes a second or two to boot,
-  // and registers echo after that).
-  std::string beam(Runtime& rt, Node& node) {
-    const std::string full = beam_name_ + "@" + node.name().substr(node.name().find('@') + 1);
-    Inbox probe(rt);
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (node.send(full, "echo", Term::tuple({Term(node.pid_of(probe.pid())), 0}), probe.pid()) &&
-          probe.receive<Term>(200ms)) {
-        return full;
-      }
-      std::this_thread::sleep_for(100ms);  // a node that is booting: nothing to wait on but time
-    }
-    ADD_FAILURE() << "the Erlang node " << full << " did not come up";
-    return full;
-  }
+  // The Erlang node's full name (it said it was ready before any test ran).
+  std::string beam(Runtime&, Node& node) { return beam_name_ + node.name().substr(node.name().find('@')); }
 
   static inline int port_ = 0;
   static inline pid_t epmd_ = -1;
@@ -212,17 +263,12 @@ NodeOptions options(std::string name, std::string cookie) {
 }
 
 std::unique_ptr<Node> start_node(Runtime& rt, std::string name, std::string cookie = "coppice_test_cookie") {
-  // epmd may take a moment to listen after it is started: retry, bounded.
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  for (;;) {
-    Result<std::unique_ptr<Node>> n = Node::start(rt, options(name + std::to_string(::getpid()), cookie));
-    if (n) return std::move(*n);
-    if (std::chrono::steady_clock::now() > deadline) {
-      ADD_FAILURE() << n.error().message();
-      return nullptr;
-    }
-    std::this_thread::sleep_for(50ms);
+  Result<std::unique_ptr<Node>> n = Node::start(rt, options(name + std::to_string(::getpid()), cookie));
+  if (!n) {
+    ADD_FAILURE() << n.error().message();
+    return nullptr;
   }
+  return std::move(*n);
 }
 
 }  // namespace
@@ -316,6 +362,8 @@ TEST_F(ErlangNode, AWrongCookieANodeThatIsNotThereAndABadNameAreClearErrors) {
   auto good = start_node(rt, "c4");
   ASSERT_TRUE(good);
   const std::string b = beam(rt, *good);
+  ASSERT_TRUE(good->connect(b));
+  EXPECT_TRUE(good->connect(b));  // connected already: the same connection
   auto wrong = start_node(rt, "c5", "not_the_cookie");
   ASSERT_TRUE(wrong);
   Status refused = wrong->connect(b);
@@ -332,6 +380,11 @@ TEST_F(ErlangNode, AWrongCookieANodeThatIsNotThereAndABadNameAreClearErrors) {
   Result<Pid> unknown = good->local_pid(ErlPid{good->name(), 999999, 7, 0});
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().kind(), ErrorKind::noproc);
+  NodeOptions no_tick = options("c4b", "coppice_test_cookie");
+  no_tick.net_ticktime = std::chrono::milliseconds(0);
+  Result<std::unique_ptr<Node>> refused_options = Node::start(rt, no_tick);
+  ASSERT_FALSE(refused_options);
+  EXPECT_EQ(refused_options.error().kind(), ErrorKind::invalid_argument);
   Status no_host = good->send("no_at_sign", "x", Term(1));
   ASSERT_FALSE(no_host);
   EXPECT_EQ(no_host.error().kind(), ErrorKind::invalid_argument);
@@ -417,6 +470,15 @@ std::optional<Term> receive_tagged(Inbox& inbox, std::string_view tag, std::size
   std::optional<Message> m = inbox.receive_if(pred, wait_time);
   if (!m) return std::nullopt;
   return m->take<Term>();
+}
+
+// The pid of `lonely` on `beam` (the lonely_script), asked by name.
+std::optional<ErlPid> who(Node& node, const std::string& beam, Inbox& inbox) {
+  if (!node.send(beam, "lonely", Term::tuple({Term::atom("who"), Term(node.pid_of(inbox.pid()))}), inbox.pid()))
+    return std::nullopt;
+  std::optional<Term> me = receive_tagged(inbox, "me", 2);
+  if (!me) return std::nullopt;
+  return me->elements()[1].pid();
 }
 
 // {n, I}, made outside a coroutine (g++ 12 refuses an initializer list in one).
@@ -691,19 +753,12 @@ TEST_F(ErlangNode, ALostConnectionIsNoconnectionToLinksAndMonitorsOnBothSides) {
   // A second Erlang node, to be killed: `lonely` answers {who, P} with {me, self()}.
   const std::string b2_name = "beam2x" + std::to_string(::getpid());
   const std::string b2 = b2_name + b.substr(b.find('@'));
-  const pid_t beam2 = start_program({"erl", "-sname", b2_name, "-setcookie", cookie_, "-noshell", "-noinput", "-eval",
-                                     "register(lonely, spawn(fun L() -> receive {who, P} -> P ! {me, self()}, L() end "
-                                     "end)), receive stop -> ok end."});
+  const pid_t beam2 = start_erlang(b2_name, cookie_, lonely_script);
   ASSERT_GT(beam2, 0);
   const Pid lonely_by_name = node->remote(b2, "lonely").value();
-  std::optional<Term> me;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!me && std::chrono::steady_clock::now() < deadline) {  // the node boots: nothing to wait on but it
-    (void)node->send(b2, "lonely", Term::tuple({Term::atom("who"), Term(node->pid_of(inbox.pid()))}), inbox.pid());
-    me = inbox.receive<Term>(200ms);
-  }
-  ASSERT_TRUE(me && me->is_tagged("me", 2));
-  const Pid lonely = node->remote(me->elements()[1].pid()).value();
+  std::optional<ErlPid> lonely_erl = who(*node, b2, inbox);
+  ASSERT_TRUE(lonely_erl);
+  const Pid lonely = node->remote(*lonely_erl).value();
   ASSERT_TRUE(inbox.link(lonely));
   const Ref by_pid = inbox.monitor(lonely);
   const Ref by_name = inbox.monitor(lonely_by_name);
@@ -877,28 +932,16 @@ TEST_F(ErlangNode, ANodeThatStopsTickingIsLostAfterNetTicktime) {
   // answers each tick; a node that stops (SIGSTOP: alive, but silent) is lost within 2 s.
   NodeOptions o = options("c16" + std::to_string(::getpid()), cookie_);
   o.net_ticktime = std::chrono::milliseconds(2000);
-  std::unique_ptr<Node> node;
-  for (int i = 0; i < 100 && !node; ++i) {
-    Result<std::unique_ptr<Node>> n = Node::start(rt, o);
-    if (n) node = std::move(*n);
-  }
-  ASSERT_TRUE(node);
+  Result<std::unique_ptr<Node>> started = Node::start(rt, o);
+  ASSERT_TRUE(started) << started.error().message();
+  std::unique_ptr<Node> node = std::move(*started);
   const std::string host = node->name().substr(node->name().find('@'));
   const std::string b3_name = "beam3x" + std::to_string(::getpid());
-  const pid_t beam3 = start_program({"erl", "-sname", b3_name, "-setcookie", cookie_, "-kernel", "net_ticktime", "2",
-                                     "-noshell", "-noinput", "-eval",
-                                     "register(lonely, spawn(fun L() -> receive {who, P} -> P ! {me, self()}, L() end "
-                                     "end)), receive stop -> ok end."});
+  const pid_t beam3 = start_erlang(b3_name, cookie_, lonely_script, {"-kernel", "net_ticktime", "2"});
   ASSERT_GT(beam3, 0);
-  std::optional<Term> me;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!me && std::chrono::steady_clock::now() < deadline) {  // the node boots: nothing to wait on but it
-    (void)node->send(b3_name + host, "lonely", Term::tuple({Term::atom("who"), Term(node->pid_of(inbox.pid()))}),
-                     inbox.pid());
-    me = inbox.receive<Term>(200ms);
-  }
-  ASSERT_TRUE(me && me->is_tagged("me", 2));
-  const Pid lonely = node->remote(me->elements()[1].pid()).value();
+  std::optional<ErlPid> lonely_erl = who(*node, b3_name + host, inbox);
+  ASSERT_TRUE(lonely_erl);
+  const Pid lonely = node->remote(*lonely_erl).value();
   ASSERT_TRUE(inbox.link(lonely));
   // Silent from here: no tick comes, and the connection is lost within net_ticktime (the wait's
   // bound, 10 s, is far below the 60 s a default net_ticktime would take).

@@ -12,13 +12,30 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_epmd(port, env):
+    """epmd in the foreground with -d, which says "epmd running" once it listens: waited for on its
+    stderr (bounded), then the rest of that stream is read to its end by a thread."""
+    p = subprocess.Popen(["epmd", "-d", "-port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    ready = threading.Event()
+
+    def read():
+        for line in p.stderr:
+            if "epmd running" in line:
+                ready.set()
+        ready.set()  # it ended: the wait below returns, and the node's start says what went wrong
+
+    threading.Thread(target=read, daemon=True).start()
+    ready.wait(10)
+    return p
 
 
 def main():
@@ -32,20 +49,13 @@ def main():
     try:
         subprocess.run(["erlc", "-o", ebin, f"{src}/engine/erlang/coppice_child.erl",
                         f"{src}/examples/recipes/erlang_calls/pricer_client.erl"], check=True)
-        procs.append(subprocess.Popen(["epmd", "-port", str(port)], env=env))
-        # The node registers with epmd as it starts: until epmd listens, it is started again.
-        pricer = None
-        for _ in range(50):
-            pricer = subprocess.Popen([pricer_bin, "--name", name, "--cookie", cookie], env=env,
-                                      stdout=subprocess.PIPE, text=True)
-            line = pricer.stdout.readline()
-            if "is up" in line:
-                break
-            pricer.wait()
-            pricer = None
-            time.sleep(0.1)  # epmd is binding its port: nothing to wait on but that
-        if pricer is None:
-            print("recipe_test: the pricer node did not come up")
+        procs.append(start_epmd(port, env))
+        pricer = subprocess.Popen([pricer_bin, "--name", name, "--cookie", cookie], env=env,
+                                  stdout=subprocess.PIPE, text=True)
+        procs.append(pricer)
+        line = pricer.stdout.readline()
+        if "is up" not in line:
+            print(f"recipe_test: the pricer node did not come up: {line.strip()}")
             return 1
         procs.append(pricer)
         print(line.strip())
