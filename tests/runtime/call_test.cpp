@@ -1,4 +1,6 @@
 // call, from a process (awaited) and from a plain thread (Inbox::call): reply, timeout without a late reply, noproc, calling_self, exited.
+#include <atomic>
+#include <chrono>
 #include <future>
 #include <string>
 #include <thread>
@@ -378,4 +380,140 @@ TEST(Call, AReplyTakenInWithTheTimeoutIsDroppedToo) {
     EXPECT_TRUE(out->left.empty()) << "left in the caller's mailbox: " << out->left.front();
   }
   if (!exercised) GTEST_SKIP() << "the call's timer never ran out while the worker was held";
+}
+
+// ---- The call's monitor travels with the request and the reply -----------------------
+// (ERTS's alias with reply_demonitor: issue 17's "a call that costs one round trip".)
+
+namespace {
+std::uint64_t reductions_of(Runtime& rt, Pid pid) {
+  Result<ProcessEntry> e = process_entry(rt, pid);
+  return e ? e->reductions : 0;
+}
+}  // namespace
+
+// The server takes one envelope per call: the request, with the caller's monitor in it. A
+// monitor and a demonitor signal of their own made it three (seen failing: 150 for 50 calls).
+TEST(CallMonitor, AServerTakesOneEnvelopePerCallAndKeepsNoMonitorAfterIt) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid server = rt.spawn<Server>();
+  ASSERT_TRUE(inbox.call<int>(server, Ask{0}, wait_time));  // the server has run its first turn
+  const std::uint64_t before = reductions_of(rt, server);
+  constexpr int calls = 50;
+  for (int i = 0; i < calls; ++i) {
+    Result<int> r = inbox.call<int>(server, Ask{i}, wait_time);
+    ASSERT_TRUE(r) << r.error();
+    ASSERT_EQ(*r, i + 1);
+  }
+  EXPECT_EQ(reductions_of(rt, server) - before, static_cast<std::uint64_t>(calls));
+  Result<ProcessInfo> info = rt.process_info(server);
+  ASSERT_TRUE(info) << info.error();
+  EXPECT_TRUE(info->monitored_by.empty()) << "a call's monitor outlived its reply";
+  auto o = call_from_process(rt, inbox, [server]() -> Async<Result<int>> { co_return co_await call<int>(server, Ask{1}); });
+  ASSERT_TRUE(o);
+  ASSERT_TRUE(o->value) << *o->error;
+  EXPECT_EQ(o->monitors_left, 0u);
+  EXPECT_EQ(o->queue_left, 0u);
+}
+
+// A From handed to another process: the replier holds no monitor, so the caller removes its
+// own with a demonitor the server takes; nothing is left on either side.
+TEST(CallMonitor, AReplyFromAnotherProcessLeavesTheDemonitorToTheCaller) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid helper = rt.spawn([]() -> Async<void> {
+    From from = co_await receive<From>();
+    reply(from, 7);
+  });
+  const Pid server = rt.spawn([](Pid delegate) -> Async<void> {
+    Message request = co_await receive_any();
+    if (auto from = request.reply_to()) send(delegate, *from);
+    co_await receive<Marker>();
+  }, helper);
+  Result<int> r = inbox.call<int>(server, Ask{0}, wait_time);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(*r, 7);
+  Result<ProcessInfo> info = rt.process_info(server);  // after the caller's demonitor
+  ASSERT_TRUE(info) << info.error();
+  EXPECT_TRUE(info->monitored_by.empty()) << "the caller's monitor is still on the server";
+}
+
+// The request is in the server's mailbox, not yet taken in, when the server exits: its final
+// drain answers the monitor the request carries with the server's own reason.
+namespace {
+std::atomic<bool> request_sent{false};
+struct HoldThenDie {};
+class Stuck : public Process {
+ public:
+  explicit Stuck(Pid observer) : observer_(observer) {}
+  void handle(Message m) override {
+    if (!m.is<HoldThenDie>()) return;
+    send(observer_, Marker{});
+    const auto until = std::chrono::steady_clock::now() + wait_time;
+    while (!request_sent.load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    coppice::exit(ExitReason::other("boom"));
+  }
+
+ private:
+  Pid observer_;
+};
+}  // namespace
+
+TEST(CallMonitor, ARequestStillInTheMailboxOfAServerThatExitsGetsItsReason) {
+  request_sent = false;
+  Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  const Pid server = rt.spawn<Stuck>(inbox.pid());
+  inbox.send(server, HoldThenDie{});
+  ASSERT_TRUE(inbox.receive<Marker>(wait_time));  // the server is inside its turn
+  auto o = call_from_process(rt, inbox, [server]() -> Async<Result<int>> {
+    RequestId id = send_request(server, Ask{1});
+    request_sent = true;
+    co_return co_await receive_response<int>(id, wait_time);
+  });
+  ASSERT_TRUE(o);
+  ASSERT_TRUE(o->error) << "got a reply from a server that exited";
+  EXPECT_EQ(o->error->kind(), ErrorKind::exited) << *o->error;
+  EXPECT_EQ(o->error->reason(), ExitReason::other("boom"));
+  EXPECT_EQ(o->monitors_left, 0u);
+}
+
+// A server that replies and then exits at once: the call has its reply, and the caller is
+// left with no monitor and no DOWN.
+namespace {
+struct ReplyThenDie {};
+class Brief : public Process {
+ public:
+  void handle(Message m) override {
+    if (!m.is<ReplyThenDie>()) return;
+    if (auto from = m.reply_to()) reply(*from, 5);
+    coppice::exit(ExitReason::other("done"));
+  }
+};
+}  // namespace
+
+TEST(CallMonitor, AServerThatRepliesAndExitsGivesTheReplyAndNoDown) {
+  Runtime rt(quiet(workers(2)));
+  Inbox inbox(rt);
+  for (int round = 0; round < 20; ++round) {
+    const Pid server = rt.spawn<Brief>();
+    auto o = call_from_process(rt, inbox, [server]() -> Async<Result<int>> {
+      Result<int> r = co_await call<int>(server, ReplyThenDie{});
+      // The server's exit is heard through a monitor of our own; a DOWN of the call's monitor
+      // would be sent in the same pass over the server's monitors and, most rounds, be left
+      // in the queue for the check after the call.
+      Ref watch = monitor(server);
+      co_await receive_if([watch](const Message& m) {
+        const Down* d = m.get_if<Down>();
+        return d != nullptr && d->ref == watch;
+      });
+      co_return r;
+    });
+    ASSERT_TRUE(o);
+    ASSERT_TRUE(o->value) << *o->error;
+    EXPECT_EQ(*o->value, 5);
+    EXPECT_FALSE(o->anything_left) << "round " << round;
+    EXPECT_EQ(o->monitors_left, 0u);
+  }
 }

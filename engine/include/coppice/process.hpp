@@ -127,10 +127,7 @@ Status send(std::string_view name, T&& value) {
 // when the caller takes it in (its alias is no longer active): it never reaches a receive.
 template <class T>
 void reply(const From& to, T&& value) {
-  auto* e = Message::of(std::forward<T>(value)).release();
-  e->set_type(e->type(), detail::Addressing::alias);
-  e->ref = to.ref.bits();
-  detail::send_envelope(detail::current_core(), to.pid, e);
+  detail::send_reply_envelope(detail::current_core(), to, Message::of(std::forward<T>(value)).release());
 }
 
 // Spawns a process of class P built from args; the new process runs init() first. While the

@@ -77,10 +77,7 @@ class Runtime {
   }
   template <class T>
   void reply(const From& to, T&& value) {
-    auto* e = Message::of(std::forward<T>(value)).release();
-    e->set_type(e->type(), detail::Addressing::alias);
-    e->ref = to.ref.bits();
-    detail::send_envelope(*core_, to.pid, e);
+    detail::send_reply_envelope(*core_, to, Message::of(std::forward<T>(value)).release());
   }
 
   void exit(Pid pid, ExitReason reason);

@@ -50,13 +50,7 @@ bool CallWait::send_now() {
     early = Error(ErrorKind::foreign_pid, "call: " + core.table.foreign_text(to), to);
     return false;
   }
-  const Ref ref = core.monitor(&p, to);  // the monitor also says "the server is gone"
-  p.ensure_extras().aliases.insert(ref.bits(), 0);
-  Envelope* e = std::exchange(request, nullptr);
-  e->from = p.pid;
-  e->ref = ref.bits();
-  if (kind_of(e) == SignalKind::message) e->set_type(e->type(), Addressing::request);
-  core.deliver(to, e);
+  const Ref ref = core.send_call(&p, to, std::exchange(request, nullptr));
   wait.match = &match_reply;
   wait.ref = ref.bits();
   return true;
@@ -77,6 +71,36 @@ Result<Message> CallWait::finish() {
   if (wait.result != nullptr) answer = wait.take();
   return running_core()->finish_call(&p, Ref::from_bits(wait.ref), std::move(answer), to, target_text(*this),
                                      wait.timeout_ns / 1000000);
+}
+
+Ref RuntimeCore::send_call(ProcessHeader* self, Pid to, Envelope* e) {
+  ProcessExtras& x = self->ensure_extras();
+  const bool message = kind_of(e) == SignalKind::message;
+  ProcessHeader* target = message ? table.lookup(to) : nullptr;
+  Ref ref;
+  if (target != nullptr && target->exiting.load(std::memory_order_acquire) == 0 && !target->has(proxy_flag)) {
+    // One envelope: the receiver's arrival places the monitor as it takes the request in (a
+    // request that meets the receiver's exit instead gets the DOWN an early monitor would).
+    ref = make_ref();
+    x.monitoring.insert(ref.bits(), to.bits());
+    e->set_type(e->type(), Addressing::request);
+    e->mark_monitor();
+  } else {
+    // The monitor also says "the server is gone": pushed before the request, so a server
+    // that dies after taking the request still produces the DOWN.
+    ref = monitor(self, to);
+    target = nullptr;
+    if (message) e->set_type(e->type(), Addressing::request);
+  }
+  x.aliases.insert(ref.bits(), 0);
+  e->from = self->pid;
+  e->ref = ref.bits();
+  if (target != nullptr) {
+    push(target, e);
+  } else {
+    deliver(to, e);
+  }
+  return ref;
 }
 
 void RuntimeCore::drop_replies(ProcessHeader* self, Ref ref) {
@@ -101,7 +125,14 @@ Result<Message> RuntimeCore::finish_call(ProcessHeader* self, Ref ref, std::opti
       return Error(ErrorKind::noproc, "call: " + target + " is not alive", to, down->reason);
     return Error(ErrorKind::exited, "call: " + target + " exited: " + down->reason.to_string(), to, down->reason);
   }
-  demonitor(self, ref, true);
+  const Envelope* reply = answer->envelope();
+  if (reply != nullptr && reply->carries_monitor() && self->extras != nullptr) {
+    // The server dropped our monitor as it replied: no demonitor to send, and no DOWN of
+    // this monitor can come after the reply.
+    self->extras->monitoring.erase(ref.bits());
+  } else {
+    demonitor(self, ref, true);
+  }
   return std::move(*answer);
 }
 

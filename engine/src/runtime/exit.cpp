@@ -33,6 +33,10 @@ void RuntimeCore::final_arrival(ProcessHeader* self, Envelope* e, const ExitReas
     case SignalKind::demonitor:
       if (x) x->monitored_by.erase(e->ref);
       break;
+    case SignalKind::message:  // a call's request with its monitor: the DOWN, as for a monitor
+      if (e->carries_monitor() && e->addressing() == Addressing::request)
+        deliver(e->from, make_down_signal(self->pid, Ref::from_bits(e->ref), reason));
+      break;
     default:
       break;
   }

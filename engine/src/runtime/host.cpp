@@ -180,21 +180,15 @@ void HostBridge::start_call(Pid to, std::string_view name, Message request, std:
     ExternalGuard guard(core->epoch);
     std::lock_guard lock(shared_->mutex);
     // As an Inbox's call: a monitor (it also says "the server is gone") whose ref is the
-    // alias the reply comes to. Registered as pending before the request leaves, so that no
-    // drain can meet its answer first.
-    const Ref ref = core->monitor(state_, to);
-    state_->ensure_extras().aliases.insert(ref.bits(), 0);
+    // alias the reply comes to. Registered as pending under the mutex every drain takes, so
+    // that no drain can meet its answer first.
+    const Ref ref = core->send_call(state_, to, request.release());
     TimerRef timer;
     if (timeout_ms >= 0)
       timer = core->timers.start_timer(Timers::Clock::now() + std::chrono::milliseconds(timeout_ms), pid_,
                                        Message::of(HostDeadline{ref.bits()}).release());
     shared_->pending.emplace(ref.bits(),
                              Shared::Pending{std::move(done), to, std::string(name), timeout_ms, timer});
-    Envelope* e = request.release();
-    e->from = pid_;
-    e->ref = ref.bits();
-    if (kind_of(e) == SignalKind::message) e->set_type(e->type(), Addressing::request);
-    core->deliver(to, e);
   }
   // A stop that ended while we sent: its wake may have come before our request was pending,
   // and no timer runs after it; the next drain completes it (runtime_stopped). Acquire: as above.

@@ -153,13 +153,7 @@ Result<Message> Inbox::call_message(Pid to, std::string_view name, Message reque
   Ref ref;
   {
     ExternalGuard guard(core.epoch);
-    ref = core.monitor(state_, to);
-    state_->ensure_extras().aliases.insert(ref.bits(), 0);
-    Envelope* e = request.release();
-    e->from = pid_;
-    e->ref = ref.bits();
-    if (kind_of(e) == SignalKind::message) e->set_type(e->type(), Addressing::request);
-    core.deliver(to, e);
+    ref = core.send_call(state_, to, request.release());
   }
   const std::uint64_t ref_bits = ref.bits();
   std::optional<Message> reply = receive_matching(&match_call_reply, &ref_bits, timeout);

@@ -89,6 +89,11 @@ class RuntimeCore {
   Ref monitor(ProcessHeader* self, std::string_view name);
   Ref exit_monitored(ProcessHeader* self, Pid pid, ExitReason reason);
   bool demonitor(ProcessHeader* self, Ref ref, bool flush);
+  // Sends the request of a call by `self` to `to` (checked: not self, not foreign): a fresh
+  // ref is both the monitor on `to` and the alias the reply comes to (in self's aliases).
+  // The monitor travels in the request (Envelope::carries_monitor), not as a signal of its
+  // own; a proxy, or a target already dead or exiting, gets the monitor as `monitor` does.
+  Ref send_call(ProcessHeader* self, Pid to, Envelope* request);
   // Removes queued replies to the alias `ref` (a call that gave up must leave none behind).
   void drop_replies(ProcessHeader* self, Ref ref);
   // Ends a call by `self` (process or inbox): deactivates its alias, removes its monitor,

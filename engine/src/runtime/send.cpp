@@ -78,6 +78,10 @@ void RuntimeCore::bounce(Pid to, Envelope* e) {
     case SignalKind::exit_explicit:
       if (e->ref != 0) deliver(e->from, make_down_signal(to, Ref::from_bits(e->ref), ExitReason::noproc()));
       break;
+    case SignalKind::message:  // a call's request with its monitor
+      if (e->carries_monitor() && e->addressing() == Addressing::request)
+        deliver(e->from, make_down_signal(to, Ref::from_bits(e->ref), ExitReason::noproc()));
+      break;
     default:
       break;
   }
@@ -103,6 +107,24 @@ void RuntimeCore::schedule(ProcessHeader* p) {
 }
 
 void send_envelope(RuntimeCore& core, Pid to, Envelope* e) { core.send(to, e); }
+
+void send_reply_envelope(RuntimeCore& core, const From& to, Envelope* e) {
+  e->set_type(e->type(), Addressing::alias);
+  e->ref = to.ref.bits();
+  // The server replying itself holds the caller's monitor under the call's ref (placed when
+  // the request, or the monitor sent before it, arrived): it goes now, as the demonitor that
+  // would follow the reply would take it, and no DOWN for this call can follow the reply.
+  // A reply from anyone else (a From handed on, a thread) leaves the monitor to the caller.
+  ProcessHeader* self = this_core == &core ? this_process : nullptr;
+  if (self != nullptr && self->extras != nullptr) {
+    const std::uint64_t* watcher = self->extras->monitored_by.find(e->ref);
+    if (watcher != nullptr && *watcher == to.pid.bits()) {
+      self->extras->monitored_by.erase(e->ref);
+      e->mark_monitor();
+    }
+  }
+  core.send(to.pid, e);
+}
 
 Status send_envelope_to_name(RuntimeCore& core, std::string_view name, Envelope* e) {
   Pid to = core.names.whereis(name);

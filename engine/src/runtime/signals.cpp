@@ -50,6 +50,10 @@ bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
           !self->has(proxy_flag)) {
         free_envelope(e);  // a reply whose call gave up: dropped, as a deactivated alias is
       } else {
+        // A call's request with its monitor: placed as the request is taken in. A proxy
+        // never gets one (send_call), nor a reply with the bit (it means the opposite).
+        if (e->carries_monitor() && e->addressing() == Addressing::request)
+          self->ensure_extras().monitored_by.insert(e->ref, e->from.bits());
         enqueue(self, e);
       }
       return true;

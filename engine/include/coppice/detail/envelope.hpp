@@ -52,15 +52,21 @@ enum class Addressing : std::uint8_t {
 // is written once, before the node is published.
 struct Envelope {
   std::atomic<Envelope*> next{nullptr};
-  std::uintptr_t type_bits = 0;  // const TypeInfo* | Addressing
+  std::uintptr_t type_bits = 0;  // const TypeInfo* | monitor bit | Addressing
   Pid from;
   std::uint64_t ref = 0;
 
   const TypeInfo* type() const { return reinterpret_cast<const TypeInfo*>(type_bits & ~std::uintptr_t{7}); }
-  Addressing addressing() const { return static_cast<Addressing>(type_bits & 7); }
+  Addressing addressing() const { return static_cast<Addressing>(type_bits & 3); }
   void set_type(const TypeInfo* t, Addressing a = Addressing::plain) {
     type_bits = reinterpret_cast<std::uintptr_t>(t) | static_cast<std::uintptr_t>(a);
   }
+  // The call's monitor travels with its messages (ERTS's alias with reply_demonitor): on a
+  // request, the receiver places the caller's monitor (`from`, `ref`) as it takes the request
+  // in, so no monitor signal goes first; on a reply (Addressing::alias), the replier was the
+  // monitored process and has dropped that monitor, so the caller sends no demonitor.
+  bool carries_monitor() const { return (type_bits & 4) != 0; }
+  void mark_monitor() { type_bits |= 4; }
   void* payload() { return reinterpret_cast<char*>(this) + type()->payload_offset; }
 };
 static_assert(sizeof(Envelope) == 32);

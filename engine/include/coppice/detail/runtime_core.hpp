@@ -42,6 +42,10 @@ Pid whereis(RuntimeCore& core, std::string_view name);
 void log(RuntimeCore& core, std::string_view line);
 RuntimeCore* current_core_or_null() noexcept;
 void send_envelope(RuntimeCore& core, Pid to, Envelope* e);
+// Sends `e` as the reply to the request `to` (Addressing::alias with its ref). Sent by the
+// process that holds the call's monitor (the server, replying itself), it drops that monitor
+// and says so in the reply (Envelope::carries_monitor), so the caller sends no demonitor.
+void send_reply_envelope(RuntimeCore& core, const From& to, Envelope* e);
 Status send_envelope_to_name(RuntimeCore& core, std::string_view name, Envelope* e);
 void start_activity(std::coroutine_handle<> root, bool body);
 

@@ -56,12 +56,7 @@ template <class X>
 Message as_message(X&& x) {
   return Message::of(std::forward<X>(x));
 }
-inline void send_reply(const From& to, Message m) {
-  auto* e = m.release();
-  e->set_type(e->type(), Addressing::alias);
-  e->ref = to.ref.bits();
-  send(to.pid, Message::adopt(e));
-}
+inline void send_reply(const From& to, Message m) { send_reply_envelope(current_core(), to, m.release()); }
 
 // Reads a handle_call result.
 template <class X>
