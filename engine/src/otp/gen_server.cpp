@@ -16,7 +16,18 @@ bool is_answer_to(const Message& m, Ref ref) {
 
 Status init_prologue(const StartContext& context) { return context.name().register_self(); }
 
-void acknowledge(const StartContext& context, InitAck ack) { send_reply(context.ack, Message::of(std::move(ack))); }
+void acknowledge(const StartContext& context, InitAck ack) {
+  if (ack.kind == InitAck::Kind::stop) {
+    // The starter waits for our DOWN after this one (the exit signal must act first): the
+    // monitor stays, and the acknowledgement goes as a plain reply to the alias.
+    Envelope* e = Message::of(std::move(ack)).release();
+    e->set_type(e->type(), Addressing::alias);
+    e->ref = context.ack.ref.bits();
+    send_envelope(current_core(), context.ack.pid, e);
+    return;
+  }
+  send_reply(context.ack, Message::of(std::move(ack)));
+}
 
 std::string describe_exception(std::exception_ptr e, ExitReason& reason) {
   try {
@@ -95,18 +106,16 @@ Async<Result<Pid>> await_start(Pid pid, Ref monitor_ref, From ack, bool linked, 
     co_return Error(ErrorKind::start_error, "start: " + pid.to_string() + " exited during init: " + reason.to_string(), pid,
                     reason);
   }
+  if (got->get<InitAck>().kind != InitAck::Kind::stop) end_monitor(*got, monitor_ref);
   InitAck a = got->take<InitAck>();
   switch (a.kind) {
     case InitAck::Kind::ok:
-      demonitor(monitor_ref, {.flush = true});
       unalias(ack.ref);
       co_return pid;
     case InitAck::Kind::ignore:
-      demonitor(monitor_ref, {.flush = true});
       unalias(ack.ref);
       co_return Error(ErrorKind::ignore, "start: init returned ignore", pid);
     case InitAck::Kind::error:
-      demonitor(monitor_ref, {.flush = true});
       unalias(ack.ref);
       co_return a.error;
     case InitAck::Kind::stop: {
@@ -220,8 +229,8 @@ namespace coppice {
 std::optional<Result<Pid>> start_outcome(const PendingStart& start, Message& m) {
   using detail::InitAck;
   if (m.is<InitAck>() && detail::is_answer_to(m, start.ack.ref)) {
+    detail::end_monitor(m, start.monitor);
     InitAck a = m.take<InitAck>();
-    demonitor(start.monitor, {.flush = true});
     unalias(start.ack.ref);
     switch (a.kind) {
       case InitAck::Kind::ok:

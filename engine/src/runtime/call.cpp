@@ -103,6 +103,21 @@ Ref RuntimeCore::send_call(ProcessHeader* self, Pid to, Envelope* e) {
   return ref;
 }
 
+void RuntimeCore::end_monitor(ProcessHeader* self, const Message& answer, Ref ref) {
+  const Envelope* e = answer.envelope();
+  if (e != nullptr && e->carries_monitor() && e->addressing() == Addressing::alias) {
+    // The server dropped our monitor as it answered: no demonitor to send, and no DOWN of
+    // this monitor can come after the answer.
+    if (self->extras != nullptr) self->extras->monitoring.erase(ref.bits());
+  } else {
+    demonitor(self, ref, true);
+  }
+}
+
+void end_monitor(const Message& answer, Ref ref) {
+  running_core()->end_monitor(&require_running(), answer, ref);
+}
+
 void RuntimeCore::drop_replies(ProcessHeader* self, Ref ref) {
   ReceiveWait w;
   w.ref = ref.bits();
@@ -125,14 +140,7 @@ Result<Message> RuntimeCore::finish_call(ProcessHeader* self, Ref ref, std::opti
       return Error(ErrorKind::noproc, "call: " + target + " is not alive", to, down->reason);
     return Error(ErrorKind::exited, "call: " + target + " exited: " + down->reason.to_string(), to, down->reason);
   }
-  const Envelope* reply = answer->envelope();
-  if (reply != nullptr && reply->carries_monitor() && self->extras != nullptr) {
-    // The server dropped our monitor as it replied: no demonitor to send, and no DOWN of
-    // this monitor can come after the reply.
-    self->extras->monitoring.erase(ref.bits());
-  } else {
-    demonitor(self, ref, true);
-  }
+  end_monitor(self, *answer, ref);
   return std::move(*answer);
 }
 

@@ -94,6 +94,8 @@ class RuntimeCore {
   // The monitor travels in the request (Envelope::carries_monitor), not as a signal of its
   // own; a proxy, or a target already dead or exiting, gets the monitor as `monitor` does.
   Ref send_call(ProcessHeader* self, Pid to, Envelope* request);
+  // Ends self's monitor `ref` with `answer` (coppice/detail/runtime_core.hpp's end_monitor).
+  void end_monitor(ProcessHeader* self, const Message& answer, Ref ref);
   // Removes queued replies to the alias `ref` (a call that gave up must leave none behind).
   void drop_replies(ProcessHeader* self, Ref ref);
   // Ends a call by `self` (process or inbox): deactivates its alias, removes its monitor,

@@ -96,7 +96,7 @@ Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, cons
     parent->add_link(p->pid.bits());
   }
   if (options.monitor) {
-    Ref ref = core.make_ref();
+    const Ref ref = options.monitor_ref->bits() != 0 ? *options.monitor_ref : core.make_ref();
     p->ensure_extras().monitored_by.insert(ref.bits(), parent->pid.bits());
     parent->ensure_extras().monitoring.insert(ref.bits(), p->pid.bits());
     *options.monitor_ref = ref;

@@ -323,3 +323,63 @@ TEST(GenServerStart, AConstructorThatThrowsIsAFailedStart) {
 
 }  // namespace
 }  // namespace coppice_test
+
+namespace coppice_test {
+namespace {
+
+struct Started {
+  Pid pid;
+};
+
+// The start's monitor and its alias are one ref, and the acknowledgement takes the monitor
+// away with it (the server drops its side as it acknowledges): the starter sends no demonitor,
+// so the started server takes nothing from its start. Seen failing before: the server took
+// the starter's demonitor besides the call (2 reductions, not 1).
+TEST(GenServerStart, AStartedServerTakesNoDemonitorFromItsStarter) {
+  coppice::Runtime rt(workers(2));
+  coppice::Inbox inbox(rt);
+  rt.spawn([](Pid observer) -> Async<void> {
+    StartOptions o;
+    auto start = Plain::start_link(o);
+    Result<Pid> pid = co_await start;
+    if (!pid) co_return;
+    auto c = Plain::call(*pid, Get{});  // after any demonitor of ours, from the same sender
+    Result<int> v = co_await c;
+    EXPECT_EQ(v.value_or(0), 7);
+    coppice::ProcessInfo self_now = coppice::self_info();
+    EXPECT_TRUE(self_now.monitors.empty()) << "the start's monitor outlived the start";
+    coppice::send(observer, Started{*pid});
+    co_await coppice::receive<Never>();  // keeps the server linked and alive
+  }, inbox.pid());
+  std::optional<Started> started = inbox.receive<Started>(wait_time);
+  ASSERT_TRUE(started);
+  Result<coppice::ProcessEntry> entry = coppice::process_entry(rt, started->pid);
+  ASSERT_TRUE(entry) << entry.error();
+  EXPECT_EQ(entry->reductions, 1u);  // the call
+  Result<coppice::ProcessInfo> info = rt.process_info(started->pid);
+  ASSERT_TRUE(info) << info.error();
+  EXPECT_TRUE(info->monitored_by.empty()) << "the start's monitor is still on the server";
+}
+
+// init's stop keeps the monitor: the starter waits for the DOWN after the acknowledgement,
+// and a trapping starter gets its start_error with the reason (a marked acknowledgement would
+// leave it waiting for a DOWN that never comes).
+TEST(GenServerStart, InitStopStillEndsATrappingStartersWaitWithTheReason) {
+  coppice::Runtime rt(quiet(workers(2)));
+  ExitReason r = run_process(rt, []() -> Async<void> {
+    coppice::trap_exit(true);
+    StartOptions o;
+    auto start = Scripted::start_link(o, InitDoes::stop);
+    Result<Pid> p = co_await start;
+    EXPECT_FALSE(p.has_value());
+    if (!p) {
+      EXPECT_EQ(p.error().kind(), ErrorKind::start_error);
+      EXPECT_EQ(p.error().reason(), ExitReason::other("stopped"));
+    }
+    EXPECT_TRUE(coppice::self_info().monitors.empty());
+  });
+  EXPECT_EQ(r, ExitReason::normal());
+}
+
+}  // namespace
+}  // namespace coppice_test

@@ -46,6 +46,10 @@ void send_envelope(RuntimeCore& core, Pid to, Envelope* e);
 // process that holds the call's monitor (the server, replying itself), it drops that monitor
 // and says so in the reply (Envelope::carries_monitor), so the caller sends no demonitor.
 void send_reply_envelope(RuntimeCore& core, const From& to, Envelope* e);
+// The running process's monitor `ref` ends with `answer`: if the answer carries it (its
+// sender dropped its side, send_reply_envelope), only this side goes; else a demonitor with
+// flush.
+void end_monitor(const Message& answer, Ref ref);
 Status send_envelope_to_name(RuntimeCore& core, std::string_view name, Envelope* e);
 void start_activity(std::coroutine_handle<> root, bool body);
 

@@ -48,8 +48,10 @@ class ServerProcess;
 
 template <class D, class... Args>
 Async<Result<Pid>> start_server(bool link, StartOptions options, Args... args) {
+  // One ref is the alias the acknowledgement comes to and the monitor on the server, as a
+  // call's: the server's acknowledgement then takes the monitor away with it (no demonitor).
   const From ack = alias();
-  Ref monitor_ref;
+  Ref monitor_ref = ack.ref;
   const std::chrono::nanoseconds timeout = options.timeout;
   StartContext context(ack, link ? self() : Pid{}, std::move(options));
   Pid pid = spawn_in<ServerProcess<D, Args...>>(current_core(), SpawnOptions{.link = link, .monitor = true, .monitor_ref = &monitor_ref},
@@ -61,7 +63,7 @@ Async<Result<Pid>> start_server(bool link, StartOptions options, Args... args) {
 template <class D, class... Args>
 PendingStart spawn_server(StartOptions options, Args... args) {
   const From ack = alias();
-  Ref monitor_ref;
+  Ref monitor_ref = ack.ref;  // as start_server's
   StartContext context(ack, self(), std::move(options));
   Pid pid = spawn_in<ServerProcess<D, Args...>>(current_core(), SpawnOptions{.link = true, .monitor = true, .monitor_ref = &monitor_ref},
                                                 std::move(context), std::move(args)...);

@@ -20,7 +20,10 @@ struct ProcessHeader;
 
 struct SpawnOptions {
   bool link = false;
-  bool monitor = false;  // fills `monitor_ref`
+  // Monitors the child with `*monitor_ref` when that is set (a start uses its alias's ref,
+  // so the acknowledgement can carry the monitor away: send_reply_envelope), or else with a
+  // fresh ref written there.
+  bool monitor = false;
   Ref* monitor_ref = nullptr;
   // The process stands for a process of another node (src/runtime/proxy.hpp): the signals that
   // reach it are handed to it as ProxySignal messages, and no exit signal kills it.
