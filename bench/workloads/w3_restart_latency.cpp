@@ -101,7 +101,7 @@ void W3b_restart_one_for_all_100(benchmark::State& state) {
 BENCHMARK(W3_restart_latency)->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(W3b_restart_one_for_all_100)->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
-// tools/bench --sweep: W3 and W3b on 1 and on 2 workers.
+// tools/bench --sweep: W3 and W3b on 1, 2, 16 and 64 workers.
 void sweep_W3_restart_latency(benchmark::State& state) {
   run(state, "sweep_W3_restart_latency", Strategy::one_for_one, 1, 10'000, static_cast<unsigned>(state.range(0)));
 }
@@ -109,8 +109,8 @@ void sweep_W3b_restart_one_for_all_100(benchmark::State& state) {
   run(state, "sweep_W3b_restart_one_for_all_100", Strategy::one_for_all, 100, 1'000,
       static_cast<unsigned>(state.range(0)));
 }
-BENCHMARK(sweep_W3_restart_latency)->Apply(on_1_and_2_workers)->Unit(benchmark::kMicrosecond);
-BENCHMARK(sweep_W3b_restart_one_for_all_100)->Apply(on_1_and_2_workers)->Unit(benchmark::kMicrosecond);
+BENCHMARK(sweep_W3_restart_latency)->Apply(on_worker_counts)->Unit(benchmark::kMicrosecond);
+BENCHMARK(sweep_W3b_restart_one_for_all_100)->Apply(on_worker_counts)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace coppice::bench

@@ -97,7 +97,7 @@ BENCHMARK(W4_skynet_1m)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillis
 
 // tools/bench --sweep: the same with 1 and with 2 workers.
 void sweep_W4_skynet_1m(benchmark::State& state) { run_W4_skynet_1m(state, static_cast<unsigned>(state.range(0))); }
-BENCHMARK(sweep_W4_skynet_1m)->Apply(on_1_and_2_workers)->Unit(benchmark::kMillisecond);
+BENCHMARK(sweep_W4_skynet_1m)->Apply(on_worker_counts)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace coppice::bench

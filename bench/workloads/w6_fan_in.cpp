@@ -84,7 +84,7 @@ BENCHMARK(W6_fan_in)->Iterations(1)->UseManualTime()->Unit(benchmark::kMilliseco
 
 // tools/bench --sweep: the same with 1 and with 2 workers.
 void sweep_W6_fan_in(benchmark::State& state) { run_W6_fan_in(state, static_cast<unsigned>(state.range(0))); }
-BENCHMARK(sweep_W6_fan_in)->Apply(on_1_and_2_workers)->Unit(benchmark::kMillisecond);
+BENCHMARK(sweep_W6_fan_in)->Apply(on_worker_counts)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace coppice::bench

@@ -95,7 +95,7 @@ BENCHMARK(W7_pairs_throughput)->Iterations(1)->UseManualTime()->Unit(benchmark::
 
 // tools/bench --sweep: the same with 1 and with 2 workers.
 void sweep_W7_pairs_throughput(benchmark::State& state) { run_W7_pairs_throughput(state, static_cast<unsigned>(state.range(0))); }
-BENCHMARK(sweep_W7_pairs_throughput)->Apply(on_1_and_2_workers)->Unit(benchmark::kMillisecond);
+BENCHMARK(sweep_W7_pairs_throughput)->Apply(on_worker_counts)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace coppice::bench
