@@ -145,3 +145,100 @@ TEST(NextSlot, AProcessRequeuedBehindANextSlotThatHoldsTheWorkerRunsOnAnotherWor
     ASSERT_TRUE(r->ran) << "round " << round << ": the requeued process waited for the holder's callback";
   }
 }
+
+// A process spawned alone wakes nobody (it runs on its spawner's worker when the turn ends).
+// If the spawner's callback then holds the worker until the child has run, another worker
+// must take the child from the queue (the watcher, take_stranded_next), not wait for it.
+namespace {
+
+class InitSetter : public Process {
+ public:
+  explicit InitSetter(Flag* flag) : flag_(flag) {}
+  void init() override { flag_->set.store(true); }
+  void handle(Message) override {}
+
+ private:
+  Flag* flag_;
+};
+
+struct SpawnAndWait {
+  Flag* ran;
+  Pid report_to;
+};
+
+class SpawnThenHold : public Process {
+ public:
+  void handle(Message m) override {
+    if (std::optional<From> from = m.reply_to()) {
+      reply(*from, Pong{self()});
+      return;
+    }
+    SpawnAndWait* go = m.get_if<SpawnAndWait>();
+    if (go == nullptr) return;
+    spawn<InitSetter>(go->ran);
+    const auto deadline = std::chrono::steady_clock::now() + wait_time;
+    while (!go->ran->set.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    send(go->report_to, Ran{go->ran->set.load()});
+  }
+};
+
+// On Go: wakes `target` into this worker's next slot, then a second process that displaces
+// it into the queue, alone there (nobody is woken for it); then holds the worker until the
+// first has run.
+struct WakeTwo {
+  Pid first;
+  Pid second;
+  Flag* ran;
+  Pid report_to;
+};
+class DisplaceThenHold : public Process {
+ public:
+  void handle(Message m) override {
+    if (std::optional<From> from = m.reply_to()) {
+      reply(*from, Pong{self()});
+      return;
+    }
+    WakeTwo* go = m.get_if<WakeTwo>();
+    if (go == nullptr) return;
+    send(go->first, Touch{});
+    send(go->second, Filler{});
+    const auto deadline = std::chrono::steady_clock::now() + wait_time;
+    while (!go->ran->set.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    send(go->report_to, Ran{go->ran->set.load()});
+  }
+};
+
+}  // namespace
+
+TEST(NextSlot, AProcessSpawnedByACallbackThatWaitsForItRunsOnAnotherWorker) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  for (int round = 0; round < 10; ++round) {
+    Flag flag;
+    const Pid spawner = rt.spawn<SpawnThenHold>();
+    ASSERT_TRUE(answers(inbox, spawner));
+    inbox.send(spawner, SpawnAndWait{&flag, inbox.pid()});
+    std::optional<Ran> r = inbox.receive<Ran>(2 * wait_time);
+    ASSERT_TRUE(r) << "round " << round << ": the spawner never reported";
+    ASSERT_TRUE(r->ran) << "round " << round << ": the child waited in the spawner's queue for its callback";
+  }
+}
+
+TEST(NextSlot, AProcessDisplacedFromTheNextSlotByACallbackThatWaitsForItRunsOnAnotherWorker) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  for (int round = 0; round < 10; ++round) {
+    Flag flag;
+    Flag other;
+    const Pid first = rt.spawn<Setter>(&flag);
+    const Pid second = rt.spawn<Setter>(&other);
+    const Pid waker = rt.spawn<DisplaceThenHold>();
+    ASSERT_TRUE(answers(inbox, first));
+    ASSERT_TRUE(answers(inbox, second));
+    ASSERT_TRUE(answers(inbox, waker));
+    inbox.send(waker, WakeTwo{first, second, &flag, inbox.pid()});
+    std::optional<Ran> r = inbox.receive<Ran>(2 * wait_time);
+    ASSERT_TRUE(r) << "round " << round << ": the waker never reported";
+    ASSERT_TRUE(r->ran) << "round " << round << ": the displaced process waited for the waker's callback";
+  }
+}

@@ -78,16 +78,18 @@ Ref RuntimeCore::send_call(ProcessHeader* self, Pid to, Envelope* e) {
   const bool message = kind_of(e) == SignalKind::message;
   ProcessHeader* target = message ? table.lookup(to) : nullptr;
   Ref ref;
-  if (target != nullptr && target->exiting.load(std::memory_order_acquire) == 0 && !target->has(proxy_flag)) {
+  if (target != nullptr && target->exiting.load(std::memory_order_acquire) == 0) {
     // One envelope: the receiver's arrival places the monitor as it takes the request in (a
-    // request that meets the receiver's exit instead gets the DOWN an early monitor would).
+    // request that meets the receiver's exit instead gets the DOWN an early monitor would; a
+    // proxy's arrival is handed the monitor as the signal it replaces). The target's flags
+    // are its owner's, not ours to read, so a proxy is not told apart here.
     ref = make_ref();
     x.monitoring.insert(ref.bits(), to.bits());
     e->set_type(e->type(), Addressing::request);
     e->mark_monitor();
   } else {
-    // The monitor also says "the server is gone": pushed before the request, so a server
-    // that dies after taking the request still produces the DOWN.
+    // Dead, exiting, or a process_info request: the monitor first (a DOWN noproc at once for
+    // the dead), then the request, as `monitor` and `deliver` do.
     ref = monitor(self, to);
     target = nullptr;
     if (message) e->set_type(e->type(), Addressing::request);

@@ -50,10 +50,19 @@ bool RuntimeCore::arrival(ProcessHeader* self, Envelope* e) {
           !self->has(proxy_flag)) {
         free_envelope(e);  // a reply whose call gave up: dropped, as a deactivated alias is
       } else {
-        // A call's request with its monitor: placed as the request is taken in. A proxy
-        // never gets one (send_call), nor a reply with the bit (it means the opposite).
-        if (e->carries_monitor() && e->addressing() == Addressing::request)
-          self->ensure_extras().monitored_by.insert(e->ref, e->from.bits());
+        // A call's request with its monitor: placed as the request is taken in (a reply's bit
+        // means the opposite). A proxy's monitors go on the wire: it is handed the monitor
+        // as the signal this bit replaces, before the request.
+        if (e->carries_monitor() && e->addressing() == Addressing::request) {
+          if (self->has(proxy_flag)) {
+            if (!proxy_arrival(self, make_signal(SignalKind::monitor, e->from, e->ref))) {
+              free_envelope(e);
+              return false;
+            }
+          } else {
+            self->ensure_extras().monitored_by.insert(e->ref, e->from.bits());
+          }
+        }
         enqueue(self, e);
       }
       return true;
