@@ -517,3 +517,27 @@ TEST(CallMonitor, AServerThatRepliesAndExitsGivesTheReplyAndNoDown) {
     EXPECT_EQ(o->monitors_left, 0u);
   }
 }
+
+// A request sent on as it is (not its From) keeps the From, so the new receiver may reply to
+// the caller; the caller's monitor stays on the process it called, and nothing is left
+// behind on either (found by review: the monitor went with the message).
+TEST(CallMonitor, ARequestSentOnAsItIsLeavesNoMonitorBehind) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  const Pid worker = rt.spawn<Server>();
+  const Pid front = rt.spawn([](Pid to) -> Async<void> {
+    for (;;) {
+      Message request = co_await receive_any();
+      if (request.is<Marker>()) co_return;
+      send(to, std::move(request));
+    }
+  }, worker);
+  Result<int> r = inbox.call<int>(front, Ask{1}, wait_time);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(*r, 2);
+  for (Pid p : {front, worker}) {
+    Result<ProcessInfo> info = rt.process_info(p);
+    ASSERT_TRUE(info) << info.error();
+    EXPECT_TRUE(info->monitored_by.empty()) << p << " still holds the caller's monitor";
+  }
+}

@@ -87,14 +87,23 @@ Async<Result<Pid>> await_start(Pid pid, Ref monitor_ref, From ack, bool linked, 
     got = co_await receive_if(answer, timeout);
   }
   if (!got) {
-    // init took too long: the server is killed, and the start fails with timeout.
+    // init took too long: the server is killed, and the start fails with timeout. Its death
+    // is awaited on a fresh monitor: an acknowledgement that crossed the timeout took the
+    // start's monitor away with it (send_reply_envelope), and no DOWN of that one would come.
+    demonitor(monitor_ref, {.flush = true});
+    const Ref watch = monitor(pid);
     exit(pid, ExitReason::kill());
     if (linked) unlink(pid);
-    Message d = co_await receive_if(down);
+    auto killed = [&](const Message& m) { return m.is<Down>() && m.get<Down>().ref == watch; };
+    Message d = co_await receive_if(killed);
     (void)d;
     auto flush = consume_exit();
     co_await flush;
     unalias(ack.ref);
+    // An acknowledgement taken in before the alias went is dropped too: nothing waits for it.
+    auto late_ack = [&](const Message& m) { return m.is<InitAck>() && is_answer_to(m, ack.ref); };
+    std::optional<Message> late = co_await receive_if(late_ack, std::chrono::nanoseconds(0));
+    (void)late;
     co_return Error(ErrorKind::timeout, "start: init of " + pid.to_string() + " did not return in time", pid,
                     ExitReason::timeout());
   }

@@ -90,6 +90,9 @@ void RuntimeCore::bounce(Pid to, Envelope* e) {
 
 void RuntimeCore::send(Pid to, Envelope* e) {
   if (this_core == this && this_process != nullptr && !e->from) e->from = this_process->pid;
+  // A received request sent on as it is keeps its `From` (the new receiver may reply to the
+  // caller), but not the caller's monitor: that stays on the process the caller called.
+  if (e->carries_monitor() && e->addressing() == Addressing::request) e->clear_monitor();
   if (scheduler.current() != nullptr) {
     deliver(to, e);
   } else {

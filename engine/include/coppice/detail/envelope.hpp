@@ -67,6 +67,7 @@ struct Envelope {
   // monitored process and has dropped that monitor, so the caller sends no demonitor.
   bool carries_monitor() const { return (type_bits & 4) != 0; }
   void mark_monitor() { type_bits |= 4; }
+  void clear_monitor() { type_bits &= ~std::uintptr_t{4}; }
   void* payload() { return reinterpret_cast<char*>(this) + type()->payload_offset; }
 };
 static_assert(sizeof(Envelope) == 32);
