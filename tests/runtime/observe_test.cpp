@@ -92,6 +92,8 @@ TEST(Listing, ShowsEachProcessWithItsNameLabelBehaviourClassAndParent) {
   for (int i = 0; i < 10; ++i) Counter::cast(rt, a, 1);
   ASSERT_EQ(Counter::call(rt, a, Get{}).value(), 10);
   ASSERT_TRUE(idle_soon(rt, a));
+  const Pid b = Supervisor::which_child(rt, sup, "b").value().pid;
+  ASSERT_TRUE(idle_soon(rt, b));  // its worker may still be in the turn that acknowledged its start
 
   const std::vector<ProcessEntry> list = list_processes(rt);
   const ProcessEntry* s = find(list, sup);
@@ -101,14 +103,17 @@ TEST(Listing, ShowsEachProcessWithItsNameLabelBehaviourClassAndParent) {
   ASSERT_TRUE(s && ca && p && in);
 
   EXPECT_EQ(s->behaviour, "Supervisor");
-  EXPECT_EQ(find(list, s->parent), nullptr) << "started for a plain thread by a process that has ended";
+  // Started for a plain thread by a helper process that has ended: its DOWN has reached the
+  // thread, but it may still be leaving the table, listed as exiting (as erlang:processes/0
+  // lists an exiting process).
+  const ProcessEntry* helper = find(list, s->parent);
+  EXPECT_TRUE(helper == nullptr || helper->status == ProcessStatus::exiting) << to_string(helper->status);
   EXPECT_EQ(ca->behaviour, "GenServer");
   EXPECT_NE(ca->type.find("Counter"), std::string::npos) << ca->type;
   EXPECT_EQ(ca->registered_name, "counter_a");
   EXPECT_EQ(ca->label, "counter a");
   EXPECT_EQ(ca->parent, sup) << "a supervised child's parent is its supervisor";
   EXPECT_GE(ca->reductions, 11u) << "ten casts and a call handled";
-  const Pid b = Supervisor::which_child(rt, sup, "b").value().pid;
   ASSERT_TRUE(find(list, b));
   EXPECT_EQ(find(list, b)->status, ProcessStatus::waiting) << "idle since its start";
   EXPECT_GT(ca->memory, sizeof(Counter));

@@ -212,6 +212,32 @@ TEST(Timers, InboxReceiveTimesOutAndZeroTimeoutChecksOnly) {
   EXPECT_EQ(*got, 3);
 }
 
+// The same when the thread is slow to take its lock (a loaded host: CI's TSan pass saw 5
+// wakes for the 2,000 round trips below). A timeout started and cancelled before the woken
+// thread looked at its heap left it waiting with no deadline, so the next start woke it again,
+// and again, until it happened to find a timer in the heap. Here the heap is empty for nearly
+// all of each round (a timer lives only between its start and its cancel, then a round trip
+// to a process follows), so a thread that went back to waiting with none woke tens or hundreds
+// of times in about half the runtimes; it sleeps instead until the deadline it was woken for,
+// an hour away, in every one of 20.
+TEST(Timers, AThreadWokenForATimerCancelledBeforeItLookedSleepsOnToThatDeadline) {
+  for (int r = 0; r < 20; ++r) {
+    Runtime rt(workers(1));
+    Inbox inbox(rt);
+    Pid echo = rt.spawn([]() -> Async<void> {
+      for (;;) send(co_await receive<Pid>(), 1);
+    });
+    const std::uint64_t before = test_hooks::timer_thread_wakeups(rt);
+    for (int i = 0; i < 500; ++i) {
+      const TimerRef t = rt.send_after(1h, inbox.pid(), -1);
+      ASSERT_TRUE(rt.cancel_timer(t));
+      inbox.send(echo, inbox.pid());
+      ASSERT_EQ(inbox.receive<int>(wait_time), 1);
+    }
+    EXPECT_LE(test_hooks::timer_thread_wakeups(rt) - before, 2u) << "runtime " << r;
+  }
+}
+
 // A receive timeout that is cancelled by the message it waits for must not wake the timer
 // thread: a server that waits with a timeout on every request (a call's 5 s default, a
 // connection waiting for its shards) paid a futex wake-up and two context switches of the

@@ -53,6 +53,7 @@ TimerRef Timers::start_timer(Clock::time_point when, Pid to, Envelope* e) {
     heap_.push_back(i);
     sift_up(entry.heap_index);
     wake = when < waiting_until_;
+    if (wake) woken_for_ = when;
     ref = TimerRef(i, entry.generation);
     ++started_;
   }
@@ -96,14 +97,23 @@ void Timers::run() {
   std::vector<std::pair<Pid, Envelope*>> due;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
+    const auto now = Clock::now();
     if (heap_.empty()) {
-      waiting_until_ = Clock::time_point::max();
-      cv_.wait(lock);
+      // Woken for a timer that was cancelled before this thread took the lock (a reply that
+      // beat its call's timeout): sleep on until that deadline, as if it still stood, so that
+      // the next start (the next call's timeout, no earlier) wakes nobody. Waiting with none
+      // would have every such start wake the thread again on a host slow to schedule it.
+      if (woken_for_ > now) {
+        waiting_until_ = woken_for_;
+        cv_.wait_until(lock, woken_for_);
+      } else {
+        waiting_until_ = Clock::time_point::max();
+        cv_.wait(lock);
+      }
       waiting_until_ = Clock::time_point::min();
       ++wakeups_;
       continue;
     }
-    const auto now = Clock::now();
     // A copy: start_timer may grow entries_ while we wait with the lock released.
     const Clock::time_point first = entries_[heap_.front()].when;
     if (first > now) {

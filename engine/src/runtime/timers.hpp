@@ -71,6 +71,9 @@ class Timers {
   // earlier or equal deadline stands (a server's 5 s call timeout, request after request)
   // costs the thread nothing; it wakes at the old deadline and sleeps on to the next.
   Clock::time_point waiting_until_ = Clock::time_point::min();
+  // The deadline of the last start that woke the thread: with the heap empty, the thread
+  // sleeps until it rather than with none (see run).
+  Clock::time_point woken_for_ = Clock::time_point::min();
   std::uint64_t wakeups_ = 0;
   std::uint64_t started_ = 0;  // under mutex_, which a start and a firing hold anyway
   std::uint64_t fired_ = 0;
