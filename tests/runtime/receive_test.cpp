@@ -277,3 +277,56 @@ TEST(Receive, HandlerProcessHandlesMessagesInArrivalOrder) {
     ASSERT_EQ(seen->value, i);
   }
 }
+
+// The private queue is a ring through its tail (process_header.hpp). A receiver that picks
+// messages out of it in a scrambled order (the first, the last, one in the middle, the only
+// one), and waits for one not yet sent so that its scan stops at the tail and resumes there
+// when more come, gets each it asks for, and the rest in the order they were sent.
+TEST(Receive, PickingFromAnywhereInTheQueueWhileMoreArriveKeepsTheRestInOrder) {
+  Runtime rt(workers(2));
+  Inbox inbox(rt);
+  struct More {};
+  struct Outcome {
+    int wrong_picks = 0;
+    std::vector<int> rest;
+  };
+  constexpr int batches = 20, per_batch = 16;
+  const Pid a = rt.spawn([](Pid feeder) -> Async<void> {
+    std::vector<int> queued;  // the model: what should be queued, in order
+    Outcome out;
+    std::uint32_t seed = 12345;
+    for (int b = 0; b < batches; ++b) {
+      send(feeder, More{});
+      // Wait for the batch's last value, which is not sent yet: every scan walks to the tail.
+      const int last = b * per_batch + per_batch - 1;
+      Message m = co_await receive_if([last](const Message& x) { return x.is<int>() && x.get<int>() == last; });
+      if (m.get<int>() != last) ++out.wrong_picks;
+      for (int v = b * per_batch; v < last; ++v) queued.push_back(v);
+      // Then take out half of what is queued, from scrambled places (first, last, middle).
+      for (int k = 0; k < per_batch / 2 && !queued.empty(); ++k) {
+        seed = seed * 1103515245u + 12345u;
+        const std::size_t at = k == 0 ? 0 : k == 1 ? queued.size() - 1 : (seed >> 8) % queued.size();
+        const int want = queued[at];
+        queued.erase(queued.begin() + static_cast<std::ptrdiff_t>(at));
+        Message got = co_await receive_if([want](const Message& x) { return x.is<int>() && x.get<int>() == want; });
+        if (got.get<int>() != want) ++out.wrong_picks;
+      }
+    }
+    for (std::size_t i = 0; i < queued.size(); ++i) out.rest.push_back(co_await receive<int>());
+    if (out.rest != queued) out.wrong_picks += 1000;
+    send(feeder, std::move(out));
+  }, inbox.pid());
+  int next = 0;
+  for (;;) {
+    std::optional<Message> m = inbox.receive_if([](const Message& x) { return x.is<More>() || x.is<Outcome>(); }, wait_time);
+    ASSERT_TRUE(m);
+    if (m->is<Outcome>()) {
+      const Outcome& out = m->get<Outcome>();
+      EXPECT_EQ(out.wrong_picks, 0);
+      EXPECT_EQ(out.rest.size(), static_cast<std::size_t>(batches * (per_batch - 1 - per_batch / 2)));
+      break;
+    }
+    for (int i = 0; i < per_batch; ++i) inbox.send(a, next++);
+  }
+  EXPECT_EQ(next, batches * per_batch);
+}

@@ -86,9 +86,9 @@ void RuntimeCore::exit_process(Worker* w, ProcessHeader* p, const ExitReason& re
     p->activity = nullptr;
     p->waiter = nullptr;
   }
-  if (p->object != nullptr) {
-    p->object->~Process();
-    p->object = nullptr;
+  if (Process* object = p->object()) {
+    object->~Process();
+    p->set(object_gone_flag);
   }
   // seq_cst: register_name sets `named` and then reads this (Dekker; see names.cpp), so a
   // name the destructor registered is removed below, by us or by register_name.

@@ -1,5 +1,7 @@
-// The process header: what the runtime keeps for each process, in 128 bytes (the fields
+// The process header: what the runtime keeps for each process, in 112 bytes (the fields
 // other threads write, then the owner's), plus the parts allocated only when first used.
+// 112, so that a header and a 16-byte object (a vtable and a pid) fill one 128-byte block of
+// the allocator, where 128 took a 160-byte one.
 #pragma once
 
 #include <atomic>
@@ -43,6 +45,7 @@ enum ProcessFlag : std::uint16_t {
   reported_flag = 1 << 5,  // a behaviour reported its crash itself (mark_crash_reported)
   links_spilled_flag = 1 << 6,  // the links are in extras->links, not in the header's one slot
   labelled_flag = 1 << 7,  // has a label in RuntimeCore::labels (removed at exit)
+  object_gone_flag = 1 << 8,  // the object has been destroyed (exit)
 };
 
 // What the listing shows of a process's class (coppice/observe.hpp), one constant per class,
@@ -51,6 +54,7 @@ struct ProcessDescriptor {
   std::string_view behaviour;   // "GenServer", "Supervisor", ..., "plain"
   const std::type_info* type;   // the class, or the server's class for a behaviour
   std::uint32_t bytes;          // header and object, as allocated
+  std::uint32_t object_offset;  // from the header to the Process in the object (spawn.hpp)
   // The class's demangled name, made on the first listing that asks (spawn.cpp): the
   // descriptor lives as long as the program, and so does the name.
   std::string_view type_name() const;
@@ -96,9 +100,9 @@ struct ProcessHeader {
 
   // ---- Only the worker running the process touches these. ----
   Envelope* tail;  // the mailbox's consumer end
-  Envelope* queue_head = nullptr;  // received, not yet handled, in arrival order
+  // Received, not yet handled, in arrival order: a ring through its tail (the tail's next is
+  // the head), so that one pointer holds it. Null when empty.
   Envelope* queue_tail = nullptr;
-  Process* object = nullptr;
   ProcessExtras* extras = nullptr;
   ReceiveWait* waiter = nullptr;   // the receive the current activity is suspended in
   void* activity = nullptr;        // root coroutine frame of the current activity
@@ -121,6 +125,13 @@ struct ProcessHeader {
     stub.from = spawner;
   }
   const ProcessDescriptor* descriptor() const { return reinterpret_cast<const ProcessDescriptor*>(stub.type_bits); }
+  // The process's object, built right after the header (allocate_process); null for an
+  // inbox, which has none, and once exit has destroyed it.
+  Process* object() {
+    const ProcessDescriptor* d = descriptor();
+    if (d == nullptr || has(object_gone_flag)) return nullptr;
+    return reinterpret_cast<Process*>(reinterpret_cast<char*>(this) + d->object_offset);
+  }
   Pid spawner() const { return stub.from; }
   // Reductions (coppice/observe.hpp): the envelopes taken from the mailbox, counted in
   // `taken` as they are taken, plus the stub's `ref` word, which holds awaits completed at
@@ -196,7 +207,7 @@ struct ProcessHeader {
     extras->links.for_each([&](std::uint64_t peer, std::uint64_t) { f(peer); });
   }
 };
-static_assert(sizeof(ProcessHeader) <= 128, "the header is 128 bytes at most (ARCHITECTURE.md)");
+static_assert(sizeof(ProcessHeader) <= 112, "the header is 112 bytes at most (see the top of this file)");
 
 // Where the Process object starts in the allocation that holds header and object.
 constexpr std::size_t object_offset(std::size_t alignment) {

@@ -131,7 +131,7 @@ bool proxy_more_queued() {
   ProcessHeader* p = this_process;
   if (p == nullptr) return false;
   // Relaxed: a hint; whatever it misses, the proxy's own flush message covers.
-  return p->queue_head != nullptr || p->tail != &p->stub || untag(p->head.load(std::memory_order_relaxed)) != &p->stub;
+  return p->queue_tail != nullptr || p->tail != &p->stub || untag(p->head.load(std::memory_order_relaxed)) != &p->stub;
 }
 
 void link_both(Runtime& runtime, Pid a, Pid b) {

@@ -60,22 +60,28 @@ void ReceiveWait::suspend(std::coroutine_handle<> h) {
 // ---- The private queue, as a receive scans it (a turn pops it: turn.cpp) -------------
 
 Envelope* RuntimeCore::scan(ProcessHeader* self, ReceiveWait& w) {
+  // The queue is a ring through its tail (ProcessHeader::queue_tail): the head is the tail's
+  // next, and the scan ends at the tail.
+  Envelope* const tail = self->queue_tail;
+  if (tail == nullptr || w.scanned == tail) return nullptr;  // empty, or nothing new since the last scan
   Envelope* prev = w.scanned;
-  Envelope* e = prev ? prev->next.load(std::memory_order_relaxed) : self->queue_head;
-  for (; e != nullptr; prev = e, e = e->next.load(std::memory_order_relaxed)) {
-    if (!w.match(w, *e)) continue;
-    Envelope* after = e->next.load(std::memory_order_relaxed);
-    if (prev != nullptr) {
-      prev->next.store(after, std::memory_order_relaxed);
-    } else {
-      self->queue_head = after;
+  Envelope* e = (prev != nullptr ? prev : tail)->next.load(std::memory_order_relaxed);
+  for (;; prev = e, e = e->next.load(std::memory_order_relaxed)) {
+    if (w.match(w, *e)) {
+      Envelope* after = e->next.load(std::memory_order_relaxed);
+      if (e == after) {
+        self->queue_tail = nullptr;  // it was the only one
+      } else {
+        (prev != nullptr ? prev : tail)->next.store(after, std::memory_order_relaxed);
+        if (e == tail) self->queue_tail = prev;
+      }
+      self->add_queued(-1);
+      w.scanned = nullptr;
+      return e;
     }
-    if (self->queue_tail == e) self->queue_tail = prev;
-    self->add_queued(-1);
-    w.scanned = nullptr;
-    return e;
+    if (e == tail) break;
   }
-  w.scanned = prev;  // next time, start after what was examined
+  w.scanned = e;  // next time, start after what was examined (the tail, unless more came)
   return nullptr;
 }
 

@@ -12,11 +12,12 @@ namespace coppice::detail {
 // ---- The private queue, as the drain appends to it (a turn pops: turn.cpp) -----------
 
 void RuntimeCore::enqueue(ProcessHeader* self, Envelope* e) {
-  e->next.store(nullptr, std::memory_order_relaxed);
-  if (self->queue_tail != nullptr) {
-    self->queue_tail->next.store(e, std::memory_order_relaxed);
+  // A ring through the tail: the new tail points at the head.
+  if (Envelope* tail = self->queue_tail) {
+    e->next.store(tail->next.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    tail->next.store(e, std::memory_order_relaxed);
   } else {
-    self->queue_head = e;
+    e->next.store(e, std::memory_order_relaxed);
   }
   self->queue_tail = e;
   self->add_queued(1);

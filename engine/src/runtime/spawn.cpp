@@ -37,9 +37,11 @@ void abandon_process(ProcessMemory memory) noexcept {
   deallocate(memory.header);
 }
 
-const ProcessDescriptor* describe_process(std::string_view behaviour, const std::type_info& type, std::size_t bytes) {
+const ProcessDescriptor* describe_process(std::string_view behaviour, const std::type_info& type, std::size_t bytes,
+                                          std::size_t object_offset) {
   // One per process class for the program's life (a function-local static of descriptor_of).
-  return new ProcessDescriptor{behaviour, &type, static_cast<std::uint32_t>(bytes), {}};
+  return new ProcessDescriptor{behaviour, &type, static_cast<std::uint32_t>(bytes),
+                               static_cast<std::uint32_t>(object_offset), {}};
 }
 
 std::string_view ProcessDescriptor::type_name() const {
@@ -56,7 +58,6 @@ std::string_view ProcessDescriptor::type_name() const {
 Pid start_process(RuntimeCore& core, ProcessMemory memory, Process* object, const SpawnOptions& options,
                   const ProcessDescriptor* descriptor) {
   ProcessHeader* p = memory.header;
-  p->object = object;
   ProcessHeader* parent = (this_core == &core) ? this_process : nullptr;
   p->describe(descriptor, parent != nullptr ? parent->pid : Pid{});
   if (options.proxy) p->set(proxy_flag);

@@ -90,10 +90,14 @@ void RuntimeCore::resume_activity(ProcessHeader* p) {
 // ---- The private queue, as a turn pops it (the drain appends: signals.cpp) -----------
 
 Envelope* RuntimeCore::queue_pop(ProcessHeader* self) {
-  Envelope* e = self->queue_head;
-  if (e == nullptr) return nullptr;
-  self->queue_head = e->next.load(std::memory_order_relaxed);
-  if (self->queue_head == nullptr) self->queue_tail = nullptr;
+  Envelope* const tail = self->queue_tail;
+  if (tail == nullptr) return nullptr;
+  Envelope* e = tail->next.load(std::memory_order_relaxed);  // the head: the queue is a ring
+  if (e == tail) {
+    self->queue_tail = nullptr;
+  } else {
+    tail->next.store(e->next.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
   self->add_queued(-1);
   return e;
 }
@@ -125,7 +129,7 @@ RuntimeCore::TurnEnd RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
   std::uint32_t taken = 0;
   // Drains until one message is queued (acting on the signals met on the way).
   auto drain_until_message = [&]() -> bool {
-    while (p->queue_head == nullptr) {
+    while (p->queue_tail == nullptr) {
       Envelope* e = mailbox_pop(p);
       if (e == nullptr) return true;
       p->count_taken();
@@ -138,7 +142,7 @@ RuntimeCore::TurnEnd RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
   try {
     if (!p->has(started_flag)) {
       p->set(started_flag);
-      p->object->init();
+      p->object()->init();
     }
     for (unsigned idle_rounds = 0;;) {
       if (pending_exit) {  // stop_self in init, or a body that returned at once
@@ -188,11 +192,11 @@ RuntimeCore::TurnEnd RuntimeCore::run_turn(Worker& w, ProcessHeader* p) {
           }
           resume_activity(p);
         } else {
-          if (p->queue_head == nullptr && !drain_until_message()) break;  // a fatal signal
+          if (p->queue_tail == nullptr && !drain_until_message()) break;  // a fatal signal
           Envelope* e = queue_pop(p);
           if (e == nullptr) break;
           if (handled) hand_off_next(w);
-          p->object->handle(Message::adopt(e));
+          p->object()->handle(Message::adopt(e));
         }
         --budget;
         handled = true;

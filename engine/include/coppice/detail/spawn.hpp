@@ -57,12 +57,16 @@ template <class P>
 struct observed_type<P> {
   using type = typename P::observed_type;
 };
-// One descriptor per process class, made on its first spawn.
-const ProcessDescriptor* describe_process(std::string_view behaviour, const std::type_info& type, std::size_t bytes);
+// One descriptor per process class, made on its first spawn. `object_offset` is where the
+// Process is, from the header: the same for every process of the class (its alignment puts
+// the object at the same place, and the Process within it is at a fixed offset), so the header
+// keeps no pointer to it.
+const ProcessDescriptor* describe_process(std::string_view behaviour, const std::type_info& type, std::size_t bytes,
+                                          std::size_t object_offset);
 template <class P>
-const ProcessDescriptor* descriptor_of(std::size_t bytes) {
+const ProcessDescriptor* descriptor_of(std::size_t bytes, std::size_t object_offset) {
   static const ProcessDescriptor* const d =
-      describe_process(observed_behaviour<P>(), typeid(typename observed_type<P>::type), bytes);
+      describe_process(observed_behaviour<P>(), typeid(typename observed_type<P>::type), bytes, object_offset);
   return d;
 }
 ProcessMemory allocate_process(std::size_t object_size, std::size_t object_alignment);
@@ -81,7 +85,9 @@ Pid spawn_in(RuntimeCore& core, const SpawnOptions& options, Args&&... args) {
     abandon_process(memory);
     throw;
   }
-  return start_process(core, memory, object, options, descriptor_of<P>(memory.bytes));
+  Process* base = object;
+  const auto offset = static_cast<std::size_t>(reinterpret_cast<char*>(base) - reinterpret_cast<char*>(memory.header));
+  return start_process(core, memory, base, options, descriptor_of<P>(memory.bytes, offset));
 }
 
 // A process whose body is a coroutine: the callable and its arguments live in the process.
