@@ -1,5 +1,6 @@
 // A process woken into its waker's next slot must not be stranded there while the waker's
 // callback holds the worker: another worker takes it (ARCHITECTURE.md, "The scheduler").
+#include <array>
 #include <atomic>
 #include <thread>
 
@@ -61,10 +62,12 @@ class Waker : public Process {
 }  // namespace
 
 TEST(NextSlot, AProcessWokenByACallbackThatWaitsForItRunsOnAnotherWorker) {
+  // Before the runtime, so that they outlive every process that may still set one.
+  std::array<Flag, 10> flags;
   Runtime rt(workers(2));
   Inbox inbox(rt);
   for (int round = 0; round < 10; ++round) {
-    Flag flag;
+    Flag& flag = flags[static_cast<std::size_t>(round)];
     const Pid setter = rt.spawn<Setter>(&flag);
     const Pid waker = rt.spawn<Waker>();
     ASSERT_TRUE(answers(inbox, setter));  // idle now: the waker's send schedules it
@@ -127,10 +130,12 @@ struct Filler {};
 }  // namespace
 
 TEST(NextSlot, AProcessRequeuedBehindANextSlotThatHoldsTheWorkerRunsOnAnotherWorker) {
+  // Before the runtime, so that they outlive every process that may still set one.
+  std::array<Flag, 10> flags;
   Runtime rt(workers(2, 2));
   Inbox inbox(rt);
   for (int round = 0; round < 10; ++round) {
-    Flag flag;
+    Flag& flag = flags[static_cast<std::size_t>(round)];
     const Pid requeued = rt.spawn<Requeued>();
     const Pid holder = rt.spawn<Holder>();
     ASSERT_TRUE(answers(inbox, requeued));
@@ -211,10 +216,12 @@ class DisplaceThenHold : public Process {
 }  // namespace
 
 TEST(NextSlot, AProcessSpawnedByACallbackThatWaitsForItRunsOnAnotherWorker) {
+  // Before the runtime, so that they outlive every process that may still set one.
+  std::array<Flag, 10> flags;
   Runtime rt(workers(2));
   Inbox inbox(rt);
   for (int round = 0; round < 10; ++round) {
-    Flag flag;
+    Flag& flag = flags[static_cast<std::size_t>(round)];
     const Pid spawner = rt.spawn<SpawnThenHold>();
     ASSERT_TRUE(answers(inbox, spawner));
     inbox.send(spawner, SpawnAndWait{&flag, inbox.pid()});
@@ -225,11 +232,14 @@ TEST(NextSlot, AProcessSpawnedByACallbackThatWaitsForItRunsOnAnotherWorker) {
 }
 
 TEST(NextSlot, AProcessDisplacedFromTheNextSlotByACallbackThatWaitsForItRunsOnAnotherWorker) {
+  // Before the runtime, so that they outlive every process that may still set one.
+  std::array<Flag, 10> flags;
+  std::array<Flag, 10> others;
   Runtime rt(workers(2));
   Inbox inbox(rt);
   for (int round = 0; round < 10; ++round) {
-    Flag flag;
-    Flag other;
+    Flag& flag = flags[static_cast<std::size_t>(round)];
+    Flag& other = others[static_cast<std::size_t>(round)];
     const Pid first = rt.spawn<Setter>(&flag);
     const Pid second = rt.spawn<Setter>(&other);
     const Pid waker = rt.spawn<DisplaceThenHold>();
