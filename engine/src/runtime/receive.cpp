@@ -61,7 +61,8 @@ void ReceiveWait::suspend(std::coroutine_handle<> h) {
 
 Envelope* RuntimeCore::scan(ProcessHeader* self, ReceiveWait& w) {
   // The queue is a ring through its tail (ProcessHeader::queue_tail): the head is the tail's
-  // next, and the scan ends at the tail.
+  // next, and the scan ends at the tail it started with. A match predicate must not take
+  // from this queue itself (a receive inside it): the tail it removed would never be met.
   Envelope* const tail = self->queue_tail;
   if (tail == nullptr || w.scanned == tail) return nullptr;  // empty, or nothing new since the last scan
   Envelope* prev = w.scanned;
