@@ -18,7 +18,8 @@
 #   - the run is too small to decide: with n1 and n2 repetitions the U test can never give a p
 #     below alpha (see smallest_p), so a figure twice as slow would pass;
 #   - a figure is significantly worse than the baseline by more than the margin (the verdict);
-#     a maximum (counter max_*, one sample a run) is shown but not judged: see is_maximum;
+#     a maximum (counter max_*, one sample a run) and a scheduling count (steals_*, parks_*) are
+#     shown but not judged: see unjudged;
 #   - a line of --also-failed CAUSES (tools/regress: a program that crashed or timed out
 #     without a JSON to say so).
 # --check-repetitions N checks only that a run of N repetitions can decide against BASELINE (or,
@@ -102,12 +103,19 @@ def smallest_repetitions(n_base, alpha):
     return next((n for n in range(1, MOST_REPETITIONS + 1) if smallest_p(n_base, n) < alpha), None)
 
 
-def is_maximum(figure):
-    """A maximum ("W3b_restart_one_for_all_100:max_us") is one sample a run, the worst of
-    thousands: it follows the host's slow spells (P1's went +68% and -15% in two same-run gates of
-    unchanged code), so the table shows it and the gate does not judge it. Its p99 and p999 are
-    judged."""
-    return figure.rpartition(":")[2].startswith("max_")
+def unjudged(figure):
+    """Why the gate shows a figure without judging it, or None. A maximum
+    ("W3b_restart_one_for_all_100:max_us") is one sample a run, the worst of thousands: it
+    follows the host's slow spells (P1's went +68% and -15% in two same-run gates of unchanged
+    code); its p99 and p999 are judged. A scheduling count ("W3_restart_latency:steals_per_restart")
+    says where the work ran, to explain a latency, and is near 0 when all is well, so a percentage
+    of it means nothing; the latency it explains is judged."""
+    counter = figure.rpartition(":")[2]
+    if counter.startswith("max_"):
+        return "a maximum"
+    if counter.startswith(("steals_", "parks_")):
+        return "a scheduling count"
+    return None
 
 
 def higher_is_better(counter):
@@ -292,7 +300,7 @@ def main():
     # A benchmark with a failed repetition has fewer left, for a cause already named.
     undecidable = {}
     for figure in common:
-        if base[figure]["benchmark"] in failed_benchmarks or is_maximum(figure):
+        if base[figure]["benchmark"] in failed_benchmarks or unjudged(figure):
             continue
         sizes = (len(base[figure]["values"]), len(run[figure]["values"]))
         if smallest_p(*sizes) >= args.alpha:
@@ -339,8 +347,8 @@ def main():
             significant = p is not None and p < args.alpha  # a NaN p (all values equal) is not significant
             b, r = base[figure], run[figure]
             b_median, r_median = statistics.median(b["shown"]), statistics.median(r["shown"])
-            if is_maximum(figure):
-                verdict = "not gated (a maximum)"
+            if unjudged(figure):
+                verdict = f"not gated ({unjudged(figure)})"
             elif change * 100 > args.margin and significant:
                 verdict = "WORSE"
                 regressions.append(figure)
@@ -382,8 +390,8 @@ def main():
     if causes:
         print(f"regress: the run fails the gate: {plural(len(causes), 'cause')} above")
         return 1
-    maxima = sum(1 for f in common if is_maximum(f))
-    shown = f" ({plural(maxima, 'maximum')} shown, not judged)" if maxima else ""
+    maxima = sum(1 for f in common if unjudged(f))
+    shown = f" ({plural(maxima, 'figure')} shown, not judged: maximums and scheduling counts)" if maxima else ""
     print(f"regress: ok: {len(common)} figure(s) compared{shown}, none significantly worse by more than "
           f"{args.margin:g}%, no benchmark failed or missing")
     return 0

@@ -88,6 +88,16 @@ void run(benchmark::State& state, const char* name, Strategy strategy, int child
     std::optional<LatencyFigures> f = await_report<LatencyFigures>(inbox, state);
     if (!f) return;
     report_latency(state, *f);
+    // Where the restarts ran: processes taken by another worker, and workers put to sleep,
+    // per restart (the start-up's few included). W3's chain is on one core when both are
+    // near 0; steps that cross cores show here before they show in the latency.
+    std::uint64_t steals = 0, parks = 0;
+    for (const WorkerMetrics& w : metrics(runtime).workers) {
+      steals += w.steals;
+      parks += w.parks;
+    }
+    state.counters["steals_per_restart"] = static_cast<double>(steals) / rounds;
+    state.counters["parks_per_restart"] = static_cast<double>(parks) / rounds;
   }
 }
 

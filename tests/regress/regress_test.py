@@ -34,7 +34,7 @@ REPETITIONS = 9
 WORKLOADS = [
     ("W1_spawn_idle_1m", "spawn_ms", {"spawn_ms": 113.0, "stop_ms": 90.6, "bytes_per_process": 218.0}),
     ("W3_restart_latency", "p50_us", {"p50_us": 1.3, "p90_us": 1.8, "p99_us": 2.3, "p999_us": 21.5,
-                                      "max_us": 110.0}),
+                                      "max_us": 110.0, "steals_per_restart": 0.002, "parks_per_restart": 0.001}),
     ("W4_skynet_1m", "wall_ms", {"wall_ms": 163.0}),
     ("W6_fan_in", "wall_ms", {"msgs_per_s": 29.35e6, "wall_ms": 341.0}),
 ]
@@ -113,7 +113,8 @@ def case(title, baseline, run, expect, margin=None, worse=(), not_worse=(), verd
     for line in lines:
         parts = line.split()
         if parts and ":" in parts[0] or (parts and parts[0].startswith("micro_")):
-            for v in ("WORSE", "worse, within margin", "not significant", "better", "same", "not gated (a maximum)"):
+            for v in ("WORSE", "worse, within margin", "not significant", "better", "same", "not gated (a maximum)",
+                        "not gated (a scheduling count)"):
                 if line.rstrip().endswith(v):
                     verdict_of[parts[0]] = v
     problems = []
@@ -175,6 +176,14 @@ case("a maximum twice as slow is shown, not gated", base,
 case("the p99 beside it twice as slow fails", base,
      make_run(seed=31, scale={("W3_restart_latency", "max_us"): 2.0, ("W3_restart_latency", "p99_us"): 2.0}),
      expect=1, worse=["W3_restart_latency:p99_us"], causes=[r"W3_restart_latency:p99_us is \+"])
+
+# A scheduling count says where a restart ran, near 0 when all is well: a percentage of it means
+# nothing, so it is shown and never gated; the latency it would explain is.
+case("steals and parks ten times as many are shown, not gated", base,
+     make_run(seed=32, scale={("W3_restart_latency", "steals_per_restart"): 10.0,
+                              ("W3_restart_latency", "parks_per_restart"): 10.0}), expect=0,
+     verdicts={"W3_restart_latency:steals_per_restart": "not gated (a scheduling count)",
+               "W3_restart_latency:parks_per_restart": "not gated (a scheduling count)"})
 
 # Throughput: higher is better. Fewer messages per second fails; more passes.
 case("fan-in throughput 30% lower fails", base, make_run(seed=7, scale={("W6_fan_in", "msgs_per_s"): 0.7}),

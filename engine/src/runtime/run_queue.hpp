@@ -89,6 +89,14 @@ class RunQueue {
     return b > t ? b - t : 0;
   }
   bool empty() const { return size() == 0; }
+  // Any thread: true when the queue holds exactly one entry, with *top set to its index. The
+  // indices only grow, so the same index seen lone twice is the same entry, still waiting.
+  bool lone(std::uint64_t* top) const {
+    const std::uint64_t t = top_.load(std::memory_order_acquire);
+    const std::uint64_t b = bottom_.load(std::memory_order_acquire);
+    *top = t;
+    return b - t == 1;
+  }
 
  private:
   alignas(64) std::atomic<std::uint64_t> top_{0};

@@ -45,9 +45,15 @@ constexpr std::chrono::microseconds next_steal_grace{100};
 // for its runnext): at most a thousand wake-ups a second of an idle core, and a woken
 // process waits about this long (twice at most) behind a callback that does not return.
 constexpr std::chrono::milliseconds stranded_check_interval{1};
+// A searcher leaves the only process in a busy worker's run queue to that worker for this
+// long (Scheduler::leave_lone): a few of its turns, so the chain of a restart (spawn, init,
+// acknowledgement) stays on one core; short against any callback worth running in parallel.
+constexpr std::chrono::nanoseconds lone_steal_grace = std::chrono::microseconds(10);
 // A spin halved below this parks at once (a search still makes its one pass of 16 rounds):
 // a spin this short catches almost nothing. A spin that finds work restarts from here, so it
 // is back at 50 µs after five finds in a row.
+// push_local's answer when the queue was full and its older half went to the global queue.
+constexpr std::uint64_t went_global = ~std::uint64_t{0};
 constexpr std::chrono::nanoseconds spin_floor = std::chrono::microseconds(2);
 
 // The wake word's values (Worker::wake).
@@ -101,6 +107,7 @@ Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(c
     w->scheduler = this;
     w->random_state = 0x9e3779b97f4a7c15ULL * (i + 1);
     w->sightings.resize(n);
+    w->lone_sightings.resize(n);
     w->spin = options.spin_before_park;
     w->counters.core = &core;
     workers_.push_back(std::move(w));
@@ -226,18 +233,19 @@ std::uint64_t Scheduler::push_local(Worker& w, ProcessHeader* p) {
   const std::uint32_t n = w.queue.take_half(overflow);
   overflow[n] = p;
   global_.enqueue_bulk(overflow, n + 1);
-  return 0;  // work appeared where every worker looks: treat it as a queue filled from empty
+  return went_global;
 }
 
-// After a push that left `before` entries ahead of it. A push onto an empty queue always
-// notifies: that is the Dekker pair with park(), which re-checks every queue after
+// After a push that left `before` entries ahead of it (went_global: the queue was full, and
+// half of it went where every worker looks, which is treated as a queue filled from empty).
+// A push onto an empty queue always notifies: that is the Dekker pair with park(), which re-checks every queue after
 // publishing itself as a sleeper, so no wake-up is lost. A push onto a queue that already
 // had company notifies only when someone sleeps and nobody searches (two relaxed loads,
 // then notify_one re-checks behind its fence): the owner's view of `top` can be stale, so a
 // queue a thief has just emptied may look full, and without this a parked worker could stay
 // asleep while this one has a queue of work.
 void Scheduler::after_push(std::uint64_t before) {
-  if (before == 0 || (sleeping_.load(std::memory_order_relaxed) != 0 &&
+  if (before == 0 || before == went_global || (sleeping_.load(std::memory_order_relaxed) != 0 &&
                       searching_.load(std::memory_order_relaxed) == 0)) {
     notify_one();
   }
@@ -246,16 +254,22 @@ void Scheduler::after_push(std::uint64_t before) {
 void Scheduler::schedule(ProcessHeader* p) {
   if (Worker* w = current()) {
     // LIFO for locality: the receiver runs next on this core. The one it displaces goes to
-    // the queue, where it can be stolen. A thief only ever empties the slot, so an empty
-    // slot is filled with a plain release store (the ping-pong's case: the slot was emptied
-    // when this turn began); a full one is swapped, as a thief may be emptying it now.
+    // the queue, where it can be stolen; alone there it wakes nobody, as a spawned process
+    // does (schedule_new): it runs here when this turn and the next slot's are over, and a
+    // searcher leaves it to us for lone_steal_grace. In W3 the new child wakes the driver
+    // (Ready) and then the supervisor (its acknowledgement), which displaces the driver:
+    // waking a worker for it, or letting a spinning one take it, moved the restart's steps
+    // across cores (issue 17: p50 2.3-3.8 against 1.5 µs on one worker). A thief only ever
+    // empties the slot, so an empty slot is filled with a plain release store (the
+    // ping-pong's case: the slot was emptied when this turn began); a full one is swapped,
+    // as a thief may be emptying it now.
     ProcessHeader* displaced = w->next.load(std::memory_order_relaxed);
     if (displaced == nullptr) {
       w->next.store(p, std::memory_order_release);
       return;
     }
     displaced = w->next.exchange(p, std::memory_order_acq_rel);
-    if (displaced != nullptr) after_push(push_local(*w, displaced));
+    if (displaced != nullptr) requeue(*w, displaced);
     return;
   }
   global_.enqueue(p);
@@ -475,6 +489,7 @@ ProcessHeader* Scheduler::search(Worker& w) {
       for (std::size_t i = 0; i < n; ++i) {
         Worker& victim = *workers_[(start + i) % n];
         if (&victim == &w) continue;
+        if (leave_lone(w, victim)) continue;
         if (ProcessHeader* p = victim.queue.steal_half_into(w.queue)) {
           WorkerCounters::add(w.counters.steals);
           stop_searching(w);
@@ -504,6 +519,25 @@ ProcessHeader* Scheduler::search(Worker& w) {
   // a searcher reading them in its spin pulled that cache line away on each one (W5 on two
   // workers ran three times slower).
   return nullptr;
+}
+
+// A searcher's look at a victim with one process queued: true to leave it there for now.
+// That process is usually one the victim's running turn has just spawned or displaced, and
+// the victim takes it within a turn or two; taken here, it and everything it wakes would
+// run on this core instead, each step a cross-core hand-off. One seen at the same index for
+// lone_steal_grace is taken: the victim is busy with something long. `now` is read only
+// when a victim has exactly one, which a spinning searcher sees rarely.
+bool Scheduler::leave_lone(Worker& w, const Worker& victim) {
+  std::uint64_t top = 0;
+  if (!victim.queue.lone(&top)) return false;
+  Worker::LoneSighting& seen = w.lone_sightings[victim.index];
+  const auto now = std::chrono::steady_clock::now();
+  if (seen.top != top) {
+    seen.top = top;
+    seen.since = now;
+    return true;
+  }
+  return now - seen.since < lone_steal_grace;
 }
 
 bool Scheduler::work_visible() const {
