@@ -3,6 +3,8 @@
 #pragma once
 
 #include <any>
+#include <cstddef>
+#include <cstdint>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -133,7 +135,10 @@ Error invalid_field(ErrorKind kind, std::string_view what, std::string_view fiel
 
 // Counts restarts in a sliding window: more than `intensity` within `period` (inclusive,
 // millisecond monotonic clock) means give up. O(1) amortised per restart: entries leave the
-// window from the front, whatever the window holds.
+// window from the front, whatever the window holds. Restarts in the same millisecond share an
+// entry, so the window holds at most one entry per millisecond of the period however many
+// restarts it counts (a storm of 10,000 restarts in 20 ms is 20 entries, not a vector grown by
+// doubling to 16,384, whose copies were W3's slowest restarts).
 class RestartIntensity {
  public:
   // `period` in any std::chrono unit, counted in whole milliseconds (rounded up).
@@ -141,15 +146,20 @@ class RestartIntensity {
       : intensity_(intensity), period_(detail::supervision_ms(period)) {}
   // Records a restart now; true if the limit is exceeded (the supervisor gives up).
   bool add(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
-  std::size_t in_window() const { return times_.size() - head_; }
+  std::size_t in_window() const { return in_window_; }
   int intensity() const { return intensity_; }
   std::chrono::milliseconds period() const { return period_; }
 
  private:
   int intensity_;
   std::chrono::milliseconds period_;
-  std::vector<std::int64_t> times_;  // milliseconds; [head_, end) are in the window
+  struct Tick {
+    std::int64_t ms;      // steady clock, milliseconds
+    std::uint64_t count;  // restarts in that millisecond
+  };
+  std::vector<Tick> ticks_;  // oldest first; [head_, end) are in the window
   std::size_t head_ = 0;
+  std::size_t in_window_ = 0;  // the counts of [head_, end)
 };
 
 }  // namespace coppice

@@ -21,12 +21,17 @@ bool detail::restarts(Restart restart, const ExitReason& reason) {
 bool RestartIntensity::add(std::chrono::steady_clock::time_point now) {
   const std::int64_t t = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   // Kept if t - entry <= period (inclusive, as OTP).
-  while (head_ < times_.size() && t - times_[head_] > period_.count()) ++head_;
-  if (head_ > 64 && head_ * 2 > times_.size()) {
-    times_.erase(times_.begin(), times_.begin() + static_cast<std::ptrdiff_t>(head_));
+  while (head_ < ticks_.size() && t - ticks_[head_].ms > period_.count()) in_window_ -= ticks_[head_++].count;
+  if (head_ > 64 && head_ * 2 > ticks_.size()) {
+    ticks_.erase(ticks_.begin(), ticks_.begin() + static_cast<std::ptrdiff_t>(head_));
     head_ = 0;
   }
-  times_.push_back(t);
+  if (head_ < ticks_.size() && ticks_.back().ms == t) {
+    ++ticks_.back().count;
+  } else {
+    ticks_.push_back(Tick{t, 1});
+  }
+  ++in_window_;
   return static_cast<std::int64_t>(in_window()) > intensity_;
 }
 

@@ -327,6 +327,36 @@ TEST(OneForOne, RestartsOnlyTheCrashedChildInItsPlace) {
   EXPECT_EQ(children_of(rt, sup), (std::vector<Row>{{"c", c}, {"b", b2}, {"a", a}}));
 }
 
+// Restarts in the same millisecond share an entry of the window (child_spec.hpp): each still
+// counts, they leave the window together, and the limit is crossed at the restart that
+// exceeds it, wherever it falls in a millisecond.
+TEST(RestartIntensity, RestartsInTheSameMillisecondEachCountAndLeaveTogether) {
+  using namespace std::chrono_literals;
+  const auto t0 = std::chrono::steady_clock::time_point(std::chrono::hours(2));
+  coppice::RestartIntensity w(5, 10ms);
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(w.add(t0));
+  EXPECT_FALSE(w.add(t0 + 4ms));
+  EXPECT_FALSE(w.add(t0 + 4ms));
+  EXPECT_EQ(w.in_window(), 5u);
+  EXPECT_TRUE(w.add(t0 + 10ms)) << "the three at t0 are still in at t0 + 10 ms (inclusive)";
+  EXPECT_EQ(w.in_window(), 6u);
+  EXPECT_FALSE(w.add(t0 + 11ms)) << "the three at t0 left together";
+  EXPECT_EQ(w.in_window(), 4u);
+  EXPECT_FALSE(w.add(t0 + 25ms));
+  EXPECT_EQ(w.in_window(), 1u) << "everything before t0 + 15 ms has left";
+
+  // A storm: 100,000 restarts over 20 ms within an intensity of a million, then the window
+  // empties, and counting starts over.
+  coppice::RestartIntensity storm(1'000'000, 1000ms);
+  for (int i = 0; i < 100'000; ++i) ASSERT_FALSE(storm.add(t0 + std::chrono::milliseconds(i / 5000)));
+  EXPECT_EQ(storm.in_window(), 100'000u);
+  EXPECT_FALSE(storm.add(t0 + 2000ms));
+  EXPECT_EQ(storm.in_window(), 1u);
+  coppice::RestartIntensity limit(100'000, 1000ms);
+  for (int i = 0; i < 100'000; ++i) ASSERT_FALSE(limit.add(t0 + std::chrono::milliseconds(i / 5000)));
+  EXPECT_TRUE(limit.add(t0 + 19ms)) << "the 100,001st restart within the period exceeds 100,000";
+}
+
 // intensity 0: the first crash is one restart too many.
 TEST(RestartIntensity, ZeroMeansTheFirstCrashStopsTheSupervisor) {
   coppice::Runtime rt(quiet(workers(2)));
