@@ -136,9 +136,9 @@ Error invalid_field(ErrorKind kind, std::string_view what, std::string_view fiel
 // Counts restarts in a sliding window: more than `intensity` within `period` (inclusive,
 // millisecond monotonic clock) means give up. O(1) amortised per restart: entries leave the
 // window from the front, whatever the window holds. Restarts in the same millisecond share an
-// entry, so the window holds at most one entry per millisecond of the period however many
-// restarts it counts (a storm of 10,000 restarts in 20 ms is 20 entries, not a vector grown by
-// doubling to 16,384, whose copies were W3's slowest restarts).
+// entry, so the window holds at most one entry per millisecond of the period, plus one (it is
+// inclusive), however many restarts it counts: a storm of 10,000 restarts in 20 ms is 20
+// entries, not a vector grown by doubling to 16,384, whose copies were W3's slowest restarts.
 class RestartIntensity {
  public:
   // `period` in any std::chrono unit, counted in whole milliseconds (rounded up).

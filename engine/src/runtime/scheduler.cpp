@@ -49,11 +49,11 @@ constexpr std::chrono::milliseconds stranded_check_interval{1};
 // long (Scheduler::leave_lone): a few of its turns, so the chain of a restart (spawn, init,
 // acknowledgement) stays on one core; short against any callback worth running in parallel.
 constexpr std::chrono::nanoseconds lone_steal_grace = std::chrono::microseconds(10);
+// push_local's answer when the queue was full and its older half went to the global queue.
+constexpr std::uint64_t went_global = ~std::uint64_t{0};
 // A spin halved below this parks at once (a search still makes its one pass of 16 rounds):
 // a spin this short catches almost nothing. A spin that finds work restarts from here, so it
 // is back at 50 µs after five finds in a row.
-// push_local's answer when the queue was full and its older half went to the global queue.
-constexpr std::uint64_t went_global = ~std::uint64_t{0};
 constexpr std::chrono::nanoseconds spin_floor = std::chrono::microseconds(2);
 
 // The wake word's values (Worker::wake).
