@@ -238,8 +238,8 @@ std::uint64_t Scheduler::push_local(Worker& w, ProcessHeader* p) {
 
 // After a push that left `before` entries ahead of it (went_global: the queue was full, and
 // half of it went where every worker looks, which is treated as a queue filled from empty).
-// A push onto an empty queue always notifies: that is the Dekker pair with park(), which re-checks every queue after
-// publishing itself as a sleeper, so no wake-up is lost. A push onto a queue that already
+// A push onto an empty queue always notifies: that is the Dekker pair with park(), which
+// re-checks every queue after publishing itself as a sleeper, so no wake-up is lost. A push onto a queue that already
 // had company notifies only when someone sleeps and nobody searches (two relaxed loads,
 // then notify_one re-checks behind its fence): the owner's view of `top` can be stale, so a
 // queue a thief has just emptied may look full, and without this a parked worker could stay
@@ -525,8 +525,8 @@ ProcessHeader* Scheduler::search(Worker& w) {
 // That process is usually one the victim's running turn has just spawned or displaced, and
 // the victim takes it within a turn or two; taken here, it and everything it wakes would
 // run on this core instead, each step a cross-core hand-off. One seen at the same index for
-// lone_steal_grace is taken: the victim is busy with something long. `now` is read only
-// when a victim has exactly one, which a spinning searcher sees rarely.
+// lone_steal_grace is taken: the victim is busy with something long. The clock is read
+// only for a victim with exactly one.
 bool Scheduler::leave_lone(Worker& w, const Worker& victim) {
   std::uint64_t top = 0;
   if (!victim.queue.lone(&top)) return false;
