@@ -23,13 +23,16 @@ class RunQueue {
   static constexpr std::uint32_t capacity = 256;
 
   // Owner only. False when full (the caller moves work to the global queue). *size_before
-  // gets how many entries the queue held (as far as the owner can tell).
-  bool push(ProcessHeader* p, std::uint64_t* size_before = nullptr) {
+  // gets how many entries the queue held (as far as the owner can tell). `backlog`: p used
+  // its whole turn and has messages left (backlog_at).
+  bool push(ProcessHeader* p, std::uint64_t* size_before = nullptr, bool backlog = false) {
     const std::uint64_t b = bottom_.load(std::memory_order_relaxed);
     // Acquire: slots below `top` have been read by whoever took them before we overwrite.
     const std::uint64_t t = top_.load(std::memory_order_acquire);
     if (size_before != nullptr) *size_before = b - t;
     if (b - t >= capacity) return false;
+    // Before the release of `bottom` below: a reader that sees this entry sees its mark.
+    if (backlog) backlog_at_.store(b, std::memory_order_relaxed);
     slots_[b & (capacity - 1)].store(p, std::memory_order_relaxed);
     // Release: a taker that sees the new bottom sees the slot.
     bottom_.store(b + 1, std::memory_order_release);
@@ -97,10 +100,18 @@ class RunQueue {
     *top = t;
     return b - t == 1;
   }
+  // Any thread, after lone() gave `top`: true if that entry was pushed as a backlog (a
+  // process requeued with messages left after its whole turn), not woken, spawned or
+  // displaced. A hint: read after the `bottom` that showed the entry, so never older than
+  // its mark.
+  bool backlog_at(std::uint64_t top) const { return backlog_at_.load(std::memory_order_relaxed) == top; }
 
  private:
   alignas(64) std::atomic<std::uint64_t> top_{0};
   alignas(64) std::atomic<std::uint64_t> bottom_{0};
+  // The index of the last entry pushed as a backlog (on bottom's line: the owner writes that
+  // line at every push anyway, and a searcher reads it with bottom).
+  std::atomic<std::uint64_t> backlog_at_{~std::uint64_t{0}};
   alignas(64) std::atomic<ProcessHeader*> slots_[capacity]{};
 };
 

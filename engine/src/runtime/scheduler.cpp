@@ -225,9 +225,9 @@ Worker* Scheduler::current() const {
   return (w != nullptr && w->scheduler == this) ? w : nullptr;
 }
 
-std::uint64_t Scheduler::push_local(Worker& w, ProcessHeader* p) {
+std::uint64_t Scheduler::push_local(Worker& w, ProcessHeader* p, bool backlog) {
   std::uint64_t before = 0;
-  if (w.queue.push(p, &before)) return before;
+  if (w.queue.push(p, &before, backlog)) return before;
   // Full: half of the queue and p go to the global queue, where any worker can take them.
   ProcessHeader* overflow[RunQueue::capacity / 2 + 1];
   const std::uint32_t n = w.queue.take_half(overflow);
@@ -400,9 +400,9 @@ void Scheduler::schedule_new(ProcessHeader* p) {
   notify_one();
 }
 
-void Scheduler::requeue(Worker& w, ProcessHeader* p) {
+void Scheduler::requeue(Worker& w, ProcessHeader* p, bool backlog) {
   // Alone in the queue it runs next here anyway: only company is worth waking someone for.
-  const std::uint64_t before = push_local(w, p);
+  const std::uint64_t before = push_local(w, p, backlog);
   if (before != 0) after_push(before);
 }
 
@@ -473,7 +473,7 @@ void Scheduler::spin_found_nothing(Worker& w) {
 
 ProcessHeader* Scheduler::search(Worker& w) {
   const auto deadline = std::chrono::steady_clock::now() + w.spin;
-  const bool may_steal = become_searching(w);
+  bool may_steal = become_searching(w);
   for (unsigned round = 0;; ++round) {
     if (ProcessHeader* p = take_global(w)) {
       stop_searching(w);
@@ -500,6 +500,11 @@ ProcessHeader* Scheduler::search(Worker& w) {
     }
     if (stopping_.load(std::memory_order_relaxed)) break;
     if ((round & 15) == 15) {
+      // Kept from stealing by the cap on searchers: ask again once another worker has queued
+      // work, or a long spin (a big spin_before_park) watches the other queues fill and never
+      // takes from them. Only then: counted, we would wake a sleeper as the last searcher to
+      // find work (stop_searching), a futex call before the work we found runs.
+      if (!may_steal && queued_elsewhere(w)) may_steal = become_searching(w);
       // Bytes that come while we spin are ours to serve: nobody sleeps in the driver while
       // we hold off parking.
       if (poll_io(w)) {
@@ -525,11 +530,16 @@ ProcessHeader* Scheduler::search(Worker& w) {
 // That process is usually one the victim's running turn has just spawned or displaced, and
 // the victim takes it within a turn or two; taken here, it and everything it wakes would
 // run on this core instead, each step a cross-core hand-off. One seen at the same index for
-// lone_steal_grace is taken: the victim is busy with something long. The clock is read
-// only for a victim with exactly one.
+// lone_steal_grace is taken: the victim is busy with something long. One requeued with a
+// backlog is taken at once: it and whatever the victim runs have work enough for two cores
+// (two busy processes taking turns through one queue show a different lone entry at every
+// look, and keyed on the entry alone the grace kept them on one core for up to a few hundred
+// microseconds: the searcher took one only if it looked while the queue held both). The
+// clock is read only for a victim with exactly one.
 bool Scheduler::leave_lone(Worker& w, const Worker& victim) {
   std::uint64_t top = 0;
   if (!victim.queue.lone(&top)) return false;
+  if (victim.queue.backlog_at(top)) return false;
   Worker::LoneSighting& seen = w.lone_sightings[victim.index];
   const auto now = std::chrono::steady_clock::now();
   if (seen.top != top) {
@@ -538,6 +548,12 @@ bool Scheduler::leave_lone(Worker& w, const Worker& victim) {
     return true;
   }
   return now - seen.since < lone_steal_grace;
+}
+
+bool Scheduler::queued_elsewhere(const Worker& w) const {
+  for (const auto& v : workers_)
+    if (v.get() != &w && !v->queue.empty()) return true;
+  return false;
 }
 
 bool Scheduler::work_visible() const {
@@ -809,7 +825,7 @@ void Scheduler::run(Worker& w) {
     w.counters.running.store(p, std::memory_order_relaxed);
     const RuntimeCore::TurnEnd end = core_.run_turn(w, p);
     unpublished_sent += end.taken;
-    if (end.again) requeue(w, p);
+    if (end.again) requeue(w, p, /*backlog=*/true);
     if (w.ticks % io_check_interval == 0) poll_io(w);
     if (w.ticks % quiescent_interval == 0) {
       publish();

@@ -173,7 +173,9 @@ class Scheduler {
   void drain_global_without_workers();  // after the workers are joined: late answers for dead processes
   void appoint_watcher();          // with sleepers_mutex_ held: a sleeper sleeps in spells
   bool work_visible() const;
-  std::uint64_t push_local(Worker& w, ProcessHeader* p);  // entries ahead of p, or went_global
+  bool queued_elsewhere(const Worker& w) const;  // another worker's run queue holds a process
+  // Entries ahead of p, or went_global. `backlog`: see RunQueue::push.
+  std::uint64_t push_local(Worker& w, ProcessHeader* p, bool backlog = false);
   void after_push(std::uint64_t before);
   void notify_one();
   ProcessHeader* take_next(Worker& w);
@@ -188,7 +190,7 @@ class Scheduler {
   ProcessHeader* take_stranded_next(Worker& w);
   bool become_searching(Worker& w);
   void stop_searching(Worker& w);
-  void requeue(Worker& w, ProcessHeader* p);
+  void requeue(Worker& w, ProcessHeader* p, bool backlog = false);
 
   friend class RuntimeCore;
 
