@@ -92,15 +92,15 @@ class RunQueue {
     return b > t ? b - t : 0;
   }
   bool empty() const { return size() == 0; }
-  // Any thread: the number of entries, with *top set to the oldest one's index. The indices
-  // only grow, so the same top seen twice is the same entry, still waiting.
-  std::uint64_t size_at(std::uint64_t* top) const {
+  // Any thread: true when the queue holds exactly one entry, with *top set to its index. The
+  // indices only grow, so the same index seen lone twice is the same entry, still waiting.
+  bool lone(std::uint64_t* top) const {
     const std::uint64_t t = top_.load(std::memory_order_acquire);
     const std::uint64_t b = bottom_.load(std::memory_order_acquire);
     *top = t;
-    return b - t;
+    return b - t == 1;
   }
-  // Any thread, after size_at() gave an entry's index: true if that entry was pushed as a backlog (a
+  // Any thread, after lone() gave `top`: true if that entry was pushed as a backlog (a
   // process requeued with messages left after its whole turn), not woken, spawned or
   // displaced. A hint: read after the `bottom` that showed the entry, so never older than
   // its mark.

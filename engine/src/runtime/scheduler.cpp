@@ -45,11 +45,10 @@ constexpr std::chrono::microseconds next_steal_grace{100};
 // for its runnext): at most a thousand wake-ups a second of an idle core, and a woken
 // process waits about this long (twice at most) behind a callback that does not return.
 constexpr std::chrono::milliseconds stranded_check_interval{1};
-// A searcher leaves the one or two processes in a busy worker's run queue to that worker for
-// this long (Scheduler::leave_to_owner): a few of its turns, so the chain of a restart (spawn,
-// init, acknowledgement) stays on one core; short against any callback worth running in
-// parallel.
-constexpr std::chrono::nanoseconds owner_steal_grace = std::chrono::microseconds(10);
+// A searcher leaves the only process in a busy worker's run queue to that worker for this
+// long (Scheduler::leave_lone): a few of its turns, so the chain of a restart (spawn, init,
+// acknowledgement) stays on one core; short against any callback worth running in parallel.
+constexpr std::chrono::nanoseconds lone_steal_grace = std::chrono::microseconds(10);
 // push_local's answer when the queue was full and its older half went to the global queue.
 constexpr std::uint64_t went_global = ~std::uint64_t{0};
 // A spin halved below this parks at once (a search still makes its one pass of 16 rounds):
@@ -108,7 +107,7 @@ Scheduler::Scheduler(RuntimeCore& core, const RuntimeOptions& options) : core_(c
     w->scheduler = this;
     w->random_state = 0x9e3779b97f4a7c15ULL * (i + 1);
     w->sightings.resize(n);
-    w->owner_sightings.resize(n);
+    w->lone_sightings.resize(n);
     w->spin = options.spin_before_park;
     w->counters.core = &core;
     workers_.push_back(std::move(w));
@@ -240,18 +239,12 @@ std::uint64_t Scheduler::push_local(Worker& w, ProcessHeader* p, bool backlog) {
 // After a push that left `before` entries ahead of it (went_global: the queue was full, and
 // half of it went where every worker looks, which is treated as a queue filled from empty).
 // A push onto an empty queue always notifies: that is the Dekker pair with park(), which
-// re-checks every queue after publishing itself as a sleeper, so no wake-up is lost. A push
-// behind one entry wakes nobody unless it is a backlog: the owner runs both within its next
-// two turns, and a searcher leaves them to it (leave_to_owner), so a worker woken for them
-// finds nothing, parks, and is woken again (W3b: 4-5 parks a restart, each a futex call on
-// the owner's path). A backlog (a process requeued after its whole turn with messages left)
-// is work for a second core, and a searcher takes it. A push behind more notifies only when
-// someone sleeps and nobody searches (two relaxed loads, then notify_one re-checks behind its
-// fence): the owner's view of `top` can be stale, so a queue a thief has just emptied may
-// look full, and without this a parked worker could stay asleep while this one has a queue
-// of work.
-void Scheduler::after_push(std::uint64_t before, bool backlog) {
-  if (before == 1 && !backlog) return;
+// re-checks every queue after publishing itself as a sleeper, so no wake-up is lost. A push onto a queue that already
+// had company notifies only when someone sleeps and nobody searches (two relaxed loads,
+// then notify_one re-checks behind its fence): the owner's view of `top` can be stale, so a
+// queue a thief has just emptied may look full, and without this a parked worker could stay
+// asleep while this one has a queue of work.
+void Scheduler::after_push(std::uint64_t before) {
   if (before == 0 || before == went_global || (sleeping_.load(std::memory_order_relaxed) != 0 &&
                       searching_.load(std::memory_order_relaxed) == 0)) {
     notify_one();
@@ -263,7 +256,7 @@ void Scheduler::schedule(ProcessHeader* p) {
     // LIFO for locality: the receiver runs next on this core. The one it displaces goes to
     // the queue, where it can be stolen; alone there it wakes nobody, as a spawned process
     // does (schedule_new): it runs here when this turn and the next slot's are over, and a
-    // searcher leaves it to us for owner_steal_grace. In W3 the new child wakes the driver
+    // searcher leaves it to us for lone_steal_grace. In W3 the new child wakes the driver
     // (Ready) and then the supervisor (its acknowledgement), which displaces the driver:
     // waking a worker for it, or letting a spinning one take it, moved the restart's steps
     // across cores (issue 17: p50 2.3-3.8 against 1.5 µs on one worker). A thief only ever
@@ -328,9 +321,7 @@ ProcessHeader* Scheduler::take_next(Worker& w) {
 }
 
 void Scheduler::release_next(Worker& w) {
-  // Alone in the queue it is the next thing this worker takes (find_local goes on to the
-  // queue, or runs one process from the global queue first): nobody is woken for it.
-  if (ProcessHeader* p = take_next(w)) requeue(w, p);
+  if (ProcessHeader* p = take_next(w)) after_push(push_local(w, p));
 }
 
 ProcessHeader* Scheduler::take_stranded_next(Worker& w) {
@@ -410,10 +401,9 @@ void Scheduler::schedule_new(ProcessHeader* p) {
 }
 
 void Scheduler::requeue(Worker& w, ProcessHeader* p, bool backlog) {
-  // Alone in the queue it runs next here anyway: only company is worth waking someone for
-  // (and one companion only if p is a backlog: after_push).
+  // Alone in the queue it runs next here anyway: only company is worth waking someone for.
   const std::uint64_t before = push_local(w, p, backlog);
-  if (before != 0) after_push(before, backlog);
+  if (before != 0) after_push(before);
 }
 
 ProcessHeader* Scheduler::take_global(Worker& w) {
@@ -499,7 +489,7 @@ ProcessHeader* Scheduler::search(Worker& w) {
       for (std::size_t i = 0; i < n; ++i) {
         Worker& victim = *workers_[(start + i) % n];
         if (&victim == &w) continue;
-        if (leave_to_owner(w, victim)) continue;
+        if (leave_lone(w, victim)) continue;
         if (ProcessHeader* p = victim.queue.steal_half_into(w.queue)) {
           WorkerCounters::add(w.counters.steals);
           stop_searching(w);
@@ -536,30 +526,28 @@ ProcessHeader* Scheduler::search(Worker& w) {
   return nullptr;
 }
 
-// A searcher's look at a victim with one or two processes queued: true to leave them there
-// for now. They are usually ones the victim's running turn has just spawned, woken or
-// displaced, and the victim runs them within a turn or two; taken here, each and everything
-// it wakes would run on this core instead, every step a cross-core hand-off (W3: the driver
-// displaced by the child's acknowledgement; W3b: the driver woken by each child's Ready, and
-// beside it the next child the supervisor spawned, 55 steals a restart). The same top index
-// seen for owner_steal_grace is taken: the victim is busy with something long. A process
-// requeued with a backlog is taken at once: it and whatever the victim runs have work enough
-// for two cores (two busy processes taking turns through one queue show a different top at
-// every look). Three or more are always fair game. The clock is read only for a victim with
-// one or two.
-bool Scheduler::leave_to_owner(Worker& w, const Worker& victim) {
+// A searcher's look at a victim with one process queued: true to leave it there for now.
+// That process is usually one the victim's running turn has just spawned or displaced, and
+// the victim takes it within a turn or two; taken here, it and everything it wakes would
+// run on this core instead, each step a cross-core hand-off. One seen at the same index for
+// lone_steal_grace is taken: the victim is busy with something long. One requeued with a
+// backlog is taken at once: it and whatever the victim runs have work enough for two cores
+// (two busy processes taking turns through one queue show a different lone entry at every
+// look, and keyed on the entry alone the grace kept them on one core for up to a few hundred
+// microseconds: the searcher took one only if it looked while the queue held both). The
+// clock is read only for a victim with exactly one.
+bool Scheduler::leave_lone(Worker& w, const Worker& victim) {
   std::uint64_t top = 0;
-  const std::uint64_t n = victim.queue.size_at(&top);
-  if (n == 0 || n > 2) return false;
-  if (victim.queue.backlog_at(top) || (n == 2 && victim.queue.backlog_at(top + 1))) return false;
-  Worker::OwnerSighting& seen = w.owner_sightings[victim.index];
+  if (!victim.queue.lone(&top)) return false;
+  if (victim.queue.backlog_at(top)) return false;
+  Worker::LoneSighting& seen = w.lone_sightings[victim.index];
   const auto now = std::chrono::steady_clock::now();
   if (seen.top != top) {
     seen.top = top;
     seen.since = now;
     return true;
   }
-  return now - seen.since < owner_steal_grace;
+  return now - seen.since < lone_steal_grace;
 }
 
 bool Scheduler::queued_elsewhere(const Worker& w) const {

@@ -87,13 +87,13 @@ struct Worker {
     std::chrono::steady_clock::time_point since{};
   };
   std::vector<Sighting> sightings;
-  // As a searcher, owner only: per other worker, the top index we last saw in its run queue
-  // while it held one or two, and since when (Scheduler::leave_to_owner).
-  struct OwnerSighting {
+  // As a searcher, owner only: per other worker, the index of the lone entry we last saw in
+  // its run queue, and since when (Scheduler::leave_lone).
+  struct LoneSighting {
     std::uint64_t top = ~std::uint64_t{0};
     std::chrono::steady_clock::time_point since{};
   };
-  std::vector<OwnerSighting> owner_sightings;
+  std::vector<LoneSighting> lone_sightings;
   std::uint64_t stranded_looks = 0;  // times this worker looked, as a watcher
   // Guarded by the scheduler's sleepers_mutex_: this sleeper waits at most
   // stranded_check_interval at a time (some other worker is awake).
@@ -163,7 +163,7 @@ class Scheduler {
   void run(Worker& w);
   ProcessHeader* find_local(Worker& w);
   ProcessHeader* search(Worker& w);
-  bool leave_to_owner(Worker& w, const Worker& victim);
+  bool leave_lone(Worker& w, const Worker& victim);
   void spin_found_work(Worker& w);     // the next spin is twice as long (up to the option)
   void spin_found_nothing(Worker& w);  // the next spin is half as long
   ProcessHeader* take_global(Worker& w);
@@ -176,7 +176,7 @@ class Scheduler {
   bool queued_elsewhere(const Worker& w) const;  // another worker's run queue holds a process
   // Entries ahead of p, or went_global. `backlog`: see RunQueue::push.
   std::uint64_t push_local(Worker& w, ProcessHeader* p, bool backlog = false);
-  void after_push(std::uint64_t before, bool backlog = false);
+  void after_push(std::uint64_t before);
   void notify_one();
   ProcessHeader* take_next(Worker& w);
   // One epoll_wait of the I/O driver without waiting, its events handled here, if no other
