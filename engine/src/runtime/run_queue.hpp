@@ -100,10 +100,10 @@ class RunQueue {
     *top = t;
     return b - t == 1;
   }
-  // Any thread, after lone() gave `top`: true if that entry was pushed as a backlog (a
-  // process requeued with messages left after its whole turn), not woken, spawned or
-  // displaced. A hint: read after the `bottom` that showed the entry, so never older than
-  // its mark.
+  // Any thread, after lone() gave `top`: true if that entry was the last one pushed as a
+  // backlog (a process requeued with messages left after its whole turn), not woken,
+  // spawned or displaced. Only the last is remembered, so an older backlog reads false. A
+  // hint: read after the `bottom` that showed the entry, so never older than its mark.
   bool backlog_at(std::uint64_t top) const { return backlog_at_.load(std::memory_order_relaxed) == top; }
 
  private:
